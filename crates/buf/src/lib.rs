@@ -1,0 +1,36 @@
+//! Packet buffers: where every packet of the Orbital data plane lives from the
+//! NIC's receive ring to its transmit ring (spec §4).
+//!
+//! * A [`Pool`] is one allocation made at start, cut into fixed-size, 64-byte
+//!   aligned buffers (default 128 B headroom + 2048 B data room). It never
+//!   grows and never allocates again; a buffer is named by its index.
+//! * A [`PoolCache`] belongs to one worker. It hands out and takes back
+//!   buffers with no atomic operation at all, and talks to the pool's shared
+//!   lock-free free list only in bulk, when it runs empty or overfull
+//!   (DPDK's mempool cache, VPP's per-thread buffer cache).
+//! * A [`Packet`] owns exactly one buffer. It moves between stages and threads
+//!   by value (48 bytes), never copying the frame; it dereferences to the
+//!   frame's bytes; its headroom lets a stage prepend a VLAN tag or an
+//!   encapsulation without moving the payload. Dropped anywhere, it finds its
+//!   way home to the pool.
+//!
+//! Exhaustion is an ordinary outcome: `alloc` returns `None` and a counter
+//! goes up. Nothing here ever blocks.
+//!
+//! # Safety
+//! All raw memory access is in the private `sys` module. Soundness rests on
+//! one invariant: *each buffer index is owned by exactly one holder at a time*
+//! (the free list, a cache, or a packet). The free list is a bounded queue that
+//! holds each index at most once; caches and packets move indices by value.
+//! The pool's memory lives as long as anyone holds a reference to it, where
+//! every [`Pool`] handle and every buffer outside the free list counts as one
+//! (counted in bulk, so the fast path does no per-packet atomic).
+
+mod batch;
+mod packet;
+mod pool;
+mod sys;
+
+pub use batch::{Batch, MAX_BURST};
+pub use packet::{Meta, Offload, Packet};
+pub use pool::{CACHE_LINE, CacheStats, Pool, PoolCache, PoolConfig, PoolError, PoolStats};

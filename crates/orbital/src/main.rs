@@ -1,0 +1,53 @@
+//! `orbital`: run, replay, inspect and benchmark the Orbital data plane.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orbital",
+    version,
+    about = "The Orbital OS networking data plane"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show how the data plane's parser sees every frame of a capture.
+    Inspect {
+        /// A pcap or pcapng file.
+        file: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect { file, json } => orbital::inspect::inspect(&file).map(|s| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&s).expect("summary serialises")
+                );
+            } else {
+                print!("{}", orbital::inspect::render_text(&s));
+            }
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("orbital: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
