@@ -59,13 +59,12 @@ impl Region {
     /// view of the same slot (the caller owns the slot's index).
     #[inline]
     pub(crate) unsafe fn slot<'a>(&self, index: u32) -> &'a [u8] {
-        debug_assert!(index < self.count);
-        let offset = index as usize * self.stride;
-        // SAFETY: offset + stride <= count * stride = allocation size, the
-        // memory was initialised by `alloc_zeroed` and stays allocated while
-        // the Region lives (the caller's packet keeps the pool alive), and the
-        // caller guarantees no concurrent mutable view of this slot.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), self.stride) }
+        let start = self.slot_ptr(index);
+        // SAFETY: `start..start + stride` lies inside the allocation (see
+        // `slot_ptr`), was initialised by `alloc_zeroed` and stays allocated
+        // while the Region lives (the caller's packet keeps the pool alive);
+        // the caller guarantees no concurrent mutable view of this slot.
+        unsafe { std::slice::from_raw_parts(start, self.stride) }
     }
 
     /// Exclusive view of slot `index`.
@@ -76,12 +75,19 @@ impl Region {
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slot_mut<'a>(&self, index: u32) -> &'a mut [u8] {
-        debug_assert!(index < self.count);
-        let offset = index as usize * self.stride;
+        let start = self.slot_ptr(index);
         // SAFETY: in bounds and initialised as in `slot`; exclusivity of the
         // slot is the caller's promise, and distinct slots never overlap
         // because each is `stride` bytes at `index * stride`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(offset), self.stride) }
+        unsafe { std::slice::from_raw_parts_mut(start, self.stride) }
+    }
+
+    /// Address of slot `index`. Safe to compute: `wrapping_add` never
+    /// dereferences, and for `index < count` the result is in bounds.
+    #[inline]
+    fn slot_ptr(&self, index: u32) -> *mut u8 {
+        assert!(index < self.count, "buffer index {index} outside the pool");
+        self.ptr.as_ptr().wrapping_add(index as usize * self.stride)
     }
 
     /// Start address and length of the region, for registering it with the

@@ -1,4 +1,4 @@
-//! Classic libpcap files (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap).
+//! Classic libpcap files (<https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap>).
 
 use crate::{CaptureError, Frame, u32_at};
 

@@ -1,4 +1,4 @@
-//! pcapng (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng).
+//! pcapng (<https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng>).
 //!
 //! Each section sets its own byte order and restarts interface numbering;
 //! each interface has its own link type and timestamp resolution, so frames
