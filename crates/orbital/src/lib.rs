@@ -1,7 +1,10 @@
 //! The `orbital` command: the operator's entry point to the data plane.
 //!
 //! Subcommands live one per module so each reads on its own:
-//! [`inspect`] shows how the parser sees a capture.
+//! [`inspect`] shows how the parser sees a capture; [`bench`] measures the
+//! engine's parts; [`routes_file`] reads route lists.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod inspect;
+pub mod routes_file;

@@ -27,6 +27,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks: `lpm` (route lookup).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Build an LPM table and time bulk lookups (comparable with dpdk-test-fib).
+    Lpm(orbital::bench::lpm::LpmArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +49,16 @@ fn main() -> ExitCode {
                 );
             } else {
                 print!("{}", orbital::inspect::render_text(&s));
+            }
+        }),
+        Command::Bench(BenchCommand::Lpm(args)) => orbital::bench::lpm::run(&args).map(|r| {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).expect("report serialises")
+                );
+            } else {
+                print!("{}", orbital::bench::lpm::render(&r));
             }
         }),
     };

@@ -1,0 +1,436 @@
+//! Longest-prefix match for IPv4 and IPv6: the route lookup stage's table.
+//!
+//! [`Lpm4`] is DIR-24-8 (Gupta et al., INFOCOM '98; DPDK `rte_lpm`): one
+//! memory access for routes up to /24, two for longer — and 99.9 % of a real
+//! Internet table is /24 or shorter. [`Lpm6`] is the same trie with a 24-bit
+//! root and 8-bit groups below it (DPDK's `rte_fib6` trie layout): a /48 (the
+//! bulk of the IPv6 table sits in /28–/48) resolves in four accesses. A 16-bit
+//! root saves 63 MiB but cost 27.7 against 23.5 cycles per lookup on the real
+//! table, so the memory is spent.
+//!
+//! The bulk lookups walk the batch level by level: every lookup's first load is
+//! issued before any second load, so the loads of a batch overlap in the memory
+//! system instead of queueing behind each other (what DPDK gets from
+//! `rte_lpm_lookupx4` and prefetching). The value found is a next-hop id;
+//! 0 means no route.
+//!
+//! Lookups run on published, immutable tables. Changes go through
+//! [`Lpm4Builder`]/[`Lpm6Builder`], which keep every route and produce a new
+//! table: from scratch, or as a copy of the old one with only the changed
+//! prefixes re-rendered.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::dir::{Dir, EXT};
+use crate::prefix::{Ipv4Prefix, Ipv6Prefix};
+use crate::rib::Rib;
+
+/// Next-hop id meaning "no route".
+pub const NO_ROUTE: u32 = 0;
+/// Largest next-hop id an LPM can store (31 bits; the top bit marks groups).
+pub const MAX_NEXT_HOP: u32 = EXT - 1;
+
+const ROOT4: u32 = 24;
+const ROOT6: u32 = 24;
+
+/// IPv4 longest-prefix-match table (DIR-24-8).
+#[derive(Debug, Clone)]
+pub struct Lpm4 {
+    dir: Dir,
+    routes: usize,
+}
+
+/// IPv6 longest-prefix-match table (24-bit root, 8-bit groups).
+#[derive(Debug, Clone)]
+pub struct Lpm6 {
+    dir: Dir,
+    routes: usize,
+}
+
+impl Default for Lpm4 {
+    fn default() -> Self {
+        Lpm4 {
+            dir: Dir::new(ROOT4),
+            routes: 0,
+        }
+    }
+}
+
+impl Default for Lpm6 {
+    fn default() -> Self {
+        Lpm6 {
+            dir: Dir::new(ROOT6),
+            routes: 0,
+        }
+    }
+}
+
+impl Lpm4 {
+    /// Next-hop id for `addr`, or [`NO_ROUTE`].
+    #[inline]
+    pub fn lookup(&self, addr: Ipv4Addr) -> u32 {
+        self.lookup_bits(addr.to_bits())
+    }
+
+    /// As [`Lpm4::lookup`] for an address given as bits.
+    #[inline]
+    pub fn lookup_bits(&self, a: u32) -> u32 {
+        let e = self.dir.root[(a >> 8) as usize];
+        if e & EXT == 0 {
+            e
+        } else {
+            self.dir.groups[(((e & !EXT) as usize) << 8) | (a & 0xff) as usize]
+        }
+    }
+
+    /// Look up `addrs` (as bits) into `out`, which must be at least as long.
+    ///
+    /// # Panics
+    /// If `out` is shorter than `addrs`.
+    #[inline]
+    pub fn lookup_bulk(&self, addrs: &[u32], out: &mut [u32]) {
+        let out = &mut out[..addrs.len()];
+        // Typed as a 2^24 array, the index `a >> 8` needs no bounds check.
+        let root: &[u32; 1 << ROOT4] = (&*self.dir.root).try_into().expect("DIR-24 root");
+        for (o, &a) in out.iter_mut().zip(addrs) {
+            *o = root[(a >> 8) as usize];
+        }
+        for (o, &a) in out.iter_mut().zip(addrs) {
+            if *o & EXT != 0 {
+                *o = self.dir.groups[(((*o & !EXT) as usize) << 8) | (a & 0xff) as usize];
+            }
+        }
+    }
+
+    /// Routes in the table.
+    pub fn route_count(&self) -> usize {
+        self.routes
+    }
+
+    /// Bytes of lookup memory: the 64 MiB root plus 1 KiB per group.
+    pub fn memory_bytes(&self) -> usize {
+        self.dir.memory_bytes()
+    }
+
+    /// Groups (tbl8s) in use.
+    pub fn groups(&self) -> usize {
+        self.dir.groups_in_use()
+    }
+}
+
+impl Lpm6 {
+    /// Next-hop id for `addr`, or [`NO_ROUTE`].
+    #[inline]
+    pub fn lookup(&self, addr: Ipv6Addr) -> u32 {
+        self.lookup_bits(addr.to_bits())
+    }
+
+    /// As [`Lpm6::lookup`] for an address given as bits.
+    #[inline]
+    pub fn lookup_bits(&self, a: u128) -> u32 {
+        let mut e = self.dir.root[(a >> (128 - ROOT6)) as usize];
+        let mut shift = 128 - ROOT6;
+        while e & EXT != 0 {
+            shift -= 8;
+            e = self.dir.groups[(((e & !EXT) as usize) << 8) | ((a >> shift) & 0xff) as usize];
+        }
+        e
+    }
+
+    /// Look up `addrs` into `out`, level by level across the batch.
+    ///
+    /// The byte a level needs is read from the address's little-endian bytes
+    /// rather than shifted out of the `u128` (a variable 128-bit shift is
+    /// several instructions): on the real table that took 23 cycles/lookup
+    /// against 27 (`orbital bench lpm --family ipv6`, same run), and walking
+    /// every lookup to its end one at a time took 31.
+    ///
+    /// # Panics
+    /// If `out` is shorter than `addrs`.
+    pub fn lookup_bulk(&self, addrs: &[u128], out: &mut [u32]) {
+        let out = &mut out[..addrs.len()];
+        let root: &[u32; 1 << ROOT6] = (&*self.dir.root).try_into().expect("IPv6 root");
+        let mut pending = false;
+        for (o, &a) in out.iter_mut().zip(addrs) {
+            *o = root[(a >> (128 - ROOT6)) as usize];
+            pending |= *o & EXT != 0;
+        }
+        let mut byte = ((128 - ROOT6) / 8) as usize;
+        while pending && byte > 0 {
+            byte -= 1;
+            pending = false;
+            for (o, a) in out.iter_mut().zip(addrs) {
+                if *o & EXT != 0 {
+                    let b = a.to_le_bytes()[byte];
+                    *o = self.dir.groups[(((*o & !EXT) as usize) << 8) | usize::from(b)];
+                    pending |= *o & EXT != 0;
+                }
+            }
+        }
+    }
+
+    /// Routes in the table.
+    pub fn route_count(&self) -> usize {
+        self.routes
+    }
+
+    /// Bytes of lookup memory: the 64 MiB root plus 1 KiB per group.
+    pub fn memory_bytes(&self) -> usize {
+        self.dir.memory_bytes()
+    }
+
+    /// Groups in use.
+    pub fn groups(&self) -> usize {
+        self.dir.groups_in_use()
+    }
+}
+
+/// The IPv4 route store that builds [`Lpm4`] tables.
+#[derive(Debug, Clone, Default)]
+pub struct Lpm4Builder {
+    rib: Rib,
+}
+
+/// The IPv6 route store that builds [`Lpm6`] tables.
+#[derive(Debug, Clone, Default)]
+pub struct Lpm6Builder {
+    rib: Rib,
+}
+
+fn key4(p: &Ipv4Prefix) -> u128 {
+    u128::from(p.bits()) << 96
+}
+
+impl Lpm4Builder {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add or replace a route; returns the next hop it replaced.
+    ///
+    /// # Panics
+    /// If `next_hop` is [`NO_ROUTE`] or above [`MAX_NEXT_HOP`].
+    pub fn insert(&mut self, prefix: Ipv4Prefix, next_hop: u32) -> Option<u32> {
+        assert!(
+            next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
+            "bad next-hop id {next_hop}"
+        );
+        self.rib.insert(key4(&prefix), prefix.len(), next_hop)
+    }
+
+    /// Remove a route; returns its next hop if it existed.
+    pub fn remove(&mut self, prefix: Ipv4Prefix) -> Option<u32> {
+        self.rib.remove(key4(&prefix), prefix.len())
+    }
+
+    /// The next hop of exactly this prefix, if routed.
+    pub fn get(&self, prefix: Ipv4Prefix) -> Option<u32> {
+        self.rib.get(key4(&prefix), prefix.len())
+    }
+
+    /// Every route, ordered by address then length.
+    pub fn routes(&self) -> impl Iterator<Item = (Ipv4Prefix, u32)> + '_ {
+        self.rib.iter().map(|(k, l, nh)| {
+            (
+                Ipv4Prefix::truncating(Ipv4Addr::from_bits((k >> 96) as u32), l),
+                nh,
+            )
+        })
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.rib.len()
+    }
+
+    /// True with no routes.
+    pub fn is_empty(&self) -> bool {
+        self.rib.len() == 0
+    }
+
+    /// Build a table from every route.
+    pub fn build(&self) -> Lpm4 {
+        Lpm4 {
+            dir: self.rib.render(ROOT4),
+            routes: self.rib.len(),
+        }
+    }
+
+    /// A copy of `base` with the ranges of `changed` prefixes re-rendered from
+    /// the store. `base` must have been built from this store before those
+    /// changes.
+    pub fn update(&self, base: &Lpm4, changed: &[Ipv4Prefix]) -> Lpm4 {
+        let mut dir = base.dir.clone();
+        for p in changed {
+            self.rib.rerender(&mut dir, key4(p), p.len());
+        }
+        Lpm4 {
+            dir,
+            routes: self.rib.len(),
+        }
+    }
+}
+
+impl Lpm6Builder {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add or replace a route; returns the next hop it replaced.
+    ///
+    /// # Panics
+    /// If `next_hop` is [`NO_ROUTE`] or above [`MAX_NEXT_HOP`].
+    pub fn insert(&mut self, prefix: Ipv6Prefix, next_hop: u32) -> Option<u32> {
+        assert!(
+            next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
+            "bad next-hop id {next_hop}"
+        );
+        self.rib.insert(prefix.bits(), prefix.len(), next_hop)
+    }
+
+    /// Remove a route; returns its next hop if it existed.
+    pub fn remove(&mut self, prefix: Ipv6Prefix) -> Option<u32> {
+        self.rib.remove(prefix.bits(), prefix.len())
+    }
+
+    /// The next hop of exactly this prefix, if routed.
+    pub fn get(&self, prefix: Ipv6Prefix) -> Option<u32> {
+        self.rib.get(prefix.bits(), prefix.len())
+    }
+
+    /// Every route, ordered by address then length.
+    pub fn routes(&self) -> impl Iterator<Item = (Ipv6Prefix, u32)> + '_ {
+        self.rib
+            .iter()
+            .map(|(k, l, nh)| (Ipv6Prefix::truncating(Ipv6Addr::from_bits(k), l), nh))
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.rib.len()
+    }
+
+    /// True with no routes.
+    pub fn is_empty(&self) -> bool {
+        self.rib.len() == 0
+    }
+
+    /// Build a table from every route.
+    pub fn build(&self) -> Lpm6 {
+        Lpm6 {
+            dir: self.rib.render(ROOT6),
+            routes: self.rib.len(),
+        }
+    }
+
+    /// A copy of `base` with the ranges of `changed` prefixes re-rendered.
+    pub fn update(&self, base: &Lpm6, changed: &[Ipv6Prefix]) -> Lpm6 {
+        let mut dir = base.dir.clone();
+        for p in changed {
+            self.rib.rerender(&mut dir, p.bits(), p.len());
+        }
+        Lpm6 {
+            dir,
+            routes: self.rib.len(),
+        }
+    }
+}
+
+// Keep the reference lookup reachable for tests of the specialised ones.
+#[cfg(test)]
+impl Lpm4 {
+    fn reference(&self, a: u32) -> u32 {
+        self.dir.lookup(u128::from(a) << 96)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p4(s: &str) -> Ipv4Prefix {
+        s.parse().unwrap()
+    }
+
+    fn p6(s: &str) -> Ipv6Prefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv4_longest_match_wins() {
+        let mut b = Lpm4Builder::new();
+        b.insert(p4("0.0.0.0/0"), 1);
+        b.insert(p4("10.0.0.0/8"), 2);
+        b.insert(p4("10.1.0.0/16"), 3);
+        b.insert(p4("10.1.2.0/24"), 4);
+        b.insert(p4("10.1.2.128/25"), 5);
+        b.insert(p4("10.1.2.129/32"), 6);
+        let t = b.build();
+        let at = |s: &str| t.lookup(s.parse().unwrap());
+        assert_eq!(at("192.0.2.1"), 1);
+        assert_eq!(at("10.200.0.1"), 2);
+        assert_eq!(at("10.1.9.9"), 3);
+        assert_eq!(at("10.1.2.1"), 4);
+        assert_eq!(at("10.1.2.130"), 5);
+        assert_eq!(at("10.1.2.129"), 6);
+        assert_eq!(t.groups(), 1);
+        assert_eq!(t.reference(0x0a01_0281), 6);
+        let addrs: Vec<u32> = ["10.1.2.129", "10.1.2.1", "8.8.8.8"]
+            .iter()
+            .map(|s| s.parse::<Ipv4Addr>().unwrap().to_bits())
+            .collect();
+        let mut out = [0; 3];
+        t.lookup_bulk(&addrs, &mut out);
+        assert_eq!(out, [6, 4, 1]);
+    }
+
+    #[test]
+    fn ipv4_update_matches_rebuild_and_frees_groups() {
+        let mut b = Lpm4Builder::new();
+        b.insert(p4("10.0.0.0/8"), 2);
+        b.insert(p4("10.1.2.128/25"), 5);
+        let v1 = b.build();
+        b.remove(p4("10.1.2.128/25"));
+        b.insert(p4("10.1.0.0/16"), 7);
+        let v2 = b.update(&v1, &[p4("10.1.2.128/25"), p4("10.1.0.0/16")]);
+        assert_eq!(
+            v1.lookup("10.1.2.200".parse().unwrap()),
+            5,
+            "the old version is untouched"
+        );
+        assert_eq!(v2.lookup("10.1.2.200".parse().unwrap()), 7);
+        assert_eq!(v2.groups(), 0);
+        b.remove(p4("10.0.0.0/8"));
+        let v3 = b.update(&v2, &[p4("10.0.0.0/8")]);
+        assert_eq!(v3.lookup("10.9.0.0".parse().unwrap()), NO_ROUTE);
+        assert_eq!(v3.lookup("10.1.0.1".parse().unwrap()), 7);
+    }
+
+    #[test]
+    fn ipv6_longest_match_wins() {
+        let mut b = Lpm6Builder::new();
+        b.insert(p6("::/0"), 1);
+        b.insert(p6("2001:db8::/32"), 2);
+        b.insert(p6("2001:db8:1::/48"), 3);
+        b.insert(p6("2001:db8:1:2::/64"), 4);
+        b.insert(p6("2001:db8:1:2::1/128"), 5);
+        b.insert(p6("2001:db0::/28"), 6);
+        let t = b.build();
+        let at = |s: &str| t.lookup(s.parse().unwrap());
+        assert_eq!(at("2a00::1"), 1);
+        assert_eq!(at("2001:db8:ffff::1"), 2);
+        assert_eq!(at("2001:db8:1:ffff::1"), 3);
+        assert_eq!(at("2001:db8:1:2::2"), 4);
+        assert_eq!(at("2001:db8:1:2::1"), 5);
+        assert_eq!(at("2001:db3::1"), 6);
+        let addrs: Vec<u128> = ["2001:db8:1:2::1", "2a00::1", "2001:db8:1:2::2"]
+            .iter()
+            .map(|s| s.parse::<Ipv6Addr>().unwrap().to_bits())
+            .collect();
+        let mut out = [0; 3];
+        t.lookup_bulk(&addrs, &mut out);
+        assert_eq!(out, [5, 1, 4]);
+    }
+}

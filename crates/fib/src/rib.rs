@@ -1,0 +1,91 @@
+//! The route store: every route as the control side gave it, kept beside the
+//! compiled LPM so that an update can re-render only the part of the LPM it
+//! changes (STYLE: rule store apart from lookup structure; DPDK keeps its
+//! `rules_tbl` beside `tbl24` for the same reason).
+
+use std::collections::BTreeMap;
+
+use crate::dir::Dir;
+
+/// Routes keyed by left-aligned `u128` network address and length, each with
+/// the next-hop id the LPM stores.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rib {
+    routes: BTreeMap<(u128, u8), u32>,
+}
+
+#[inline]
+pub(crate) const fn mask(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len as u32)
+    }
+}
+
+impl Rib {
+    pub(crate) fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub(crate) fn get(&self, key: u128, len: u8) -> Option<u32> {
+        self.routes.get(&(key, len)).copied()
+    }
+
+    pub(crate) fn insert(&mut self, key: u128, len: u8, nh: u32) -> Option<u32> {
+        self.routes.insert((key, len), nh)
+    }
+
+    pub(crate) fn remove(&mut self, key: u128, len: u8) -> Option<u32> {
+        self.routes.remove(&(key, len))
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u128, u8, u32)> + '_ {
+        self.routes.iter().map(|(&(k, l), &v)| (k, l, v))
+    }
+
+    /// Longest route strictly shorter than `len` covering `key/len`.
+    fn covering(&self, key: u128, len: u8) -> u32 {
+        (0..len)
+            .rev()
+            .find_map(|l| self.get(key & mask(l), l))
+            .unwrap_or(0)
+    }
+
+    /// Routes strictly inside `key/len`, shortest first.
+    fn inside(&self, key: u128, len: u8) -> Vec<(u128, u8, u32)> {
+        let last = key | !mask(len);
+        let mut v: Vec<_> = self
+            .routes
+            .range((key, 0)..=(last, u8::MAX))
+            .filter(|((_, l), _)| *l > len)
+            .map(|(&(k, l), &nh)| (k, l, nh))
+            .collect();
+        v.sort_by_key(|&(k, l, _)| (l, k));
+        v
+    }
+
+    /// Build a trie from scratch.
+    pub(crate) fn render(&self, root_bits: u32) -> Dir {
+        let mut dir = Dir::new(root_bits);
+        let mut all: Vec<_> = self.iter().collect();
+        all.sort_unstable_by_key(|&(k, l, _)| (l, k));
+        for (k, l, nh) in all {
+            dir.paint(k, u32::from(l), nh);
+        }
+        dir
+    }
+
+    /// Bring `dir` up to date for a change of route `key/len` (added,
+    /// removed, or given another next hop): repaint its range from the best
+    /// covering route, then the routes inside it.
+    pub(crate) fn rerender(&self, dir: &mut Dir, key: u128, len: u8) {
+        let base = self
+            .get(key, len)
+            .unwrap_or_else(|| self.covering(key, len));
+        dir.paint(key, u32::from(len), base);
+        for (k, l, nh) in self.inside(key, len) {
+            dir.paint(k, u32::from(l), nh);
+        }
+    }
+}
