@@ -2,6 +2,7 @@
 //! - random small tables: a linear scan for the longest covering prefix;
 //! - the real Internet table (../shared/data/routes): a hash probe per prefix
 //!   length, longest first.
+//!
 //! Incremental updates are held to the same reference and to a full rebuild.
 
 use std::collections::HashMap;
