@@ -71,7 +71,8 @@ fn bench(c: &mut Criterion) {
     let a6: Vec<u128> = (0..65_536)
         .map(|_| {
             let p = v6[next() as usize % v6.len()];
-            p.bits() | (u128::from(next()) & (u128::MAX.checked_shr(u32::from(p.len())).unwrap_or(0)))
+            p.bits()
+                | (u128::from(next()) & (u128::MAX.checked_shr(u32::from(p.len())).unwrap_or(0)))
         })
         .collect();
     let mut out = vec![0u32; 256];

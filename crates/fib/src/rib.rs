@@ -66,8 +66,8 @@ impl Rib {
     }
 
     /// Build a trie from scratch.
-    pub(crate) fn render(&self, root_bits: u32) -> Dir {
-        let mut dir = Dir::new(root_bits);
+    pub(crate) fn render(&self) -> Dir {
+        let mut dir = Dir::new();
         let mut all: Vec<_> = self.iter().collect();
         all.sort_unstable_by_key(|&(k, l, _)| (l, k));
         for (k, l, nh) in all {

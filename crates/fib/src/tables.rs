@@ -1,0 +1,1127 @@
+//! Versioned, immutable table snapshots and the builder that makes them
+//! (spec §7.1–7.2).
+//!
+//! Everything a worker consults — both LPMs, next hops, neighbours, the
+//! wiring — lives in one [`Tables`] value with a version number. Workers load
+//! the current one once per batch through [`SharedTables`] (an `arc-swap`
+//! pointer: a load is a few uncontended atomic operations, never a lock or a
+//! wait) and use it for the whole batch, so a batch sees exactly one version.
+//!
+//! [`TablesBuilder`] lives on the control side. It applies a batch of typed
+//! [`TableUpdate`]s and produces the next version: the parts a batch does not
+//! touch are shared with the previous version (`Arc`), the parts it touches are
+//! built anew — an LPM as a copy with only the changed prefixes re-rendered.
+//! Nothing ever edits a published version. A batch is all or nothing: the
+//! first invalid update (or a dangling reference left at the end) undoes the
+//! batch and nothing is published.
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use orbital_wire::EthernetAddress;
+
+use crate::interface::{
+    Attach, BridgeDomain, IfAddr, IfId, Interface, Interfaces, PortConfig, PortId, PortMode, VlanId,
+};
+use crate::lpm::{Lpm4, Lpm4Builder, Lpm6, Lpm6Builder};
+use crate::neighbor::{Neighbor, NeighborState, Neighbors};
+use crate::nexthop::{Adjacency, EcmpGroup, MAX_ECMP, NextHop, NextHopTable, Resolved};
+use crate::prefix::{IpPrefix, Ipv4Prefix, Ipv6Prefix};
+
+/// Most ports and interfaces (ids are indices into dense arrays).
+pub const MAX_PORTS: u16 = 1024;
+
+/// One consistent version of every forwarding table.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// Version number; each publish adds one.
+    pub version: u64,
+    /// IPv4 routes → next-hop ids.
+    pub fib4: Arc<Lpm4>,
+    /// IPv6 routes → next-hop ids.
+    pub fib6: Arc<Lpm6>,
+    /// Next hops by id.
+    pub next_hops: Arc<NextHopTable>,
+    /// ARP / ND entries.
+    pub neighbors: Arc<Neighbors>,
+    /// Ports, interfaces, bridge domains.
+    pub ifs: Arc<Interfaces>,
+}
+
+impl Tables {
+    /// Route an IPv4 destination for a packet of flow hash `flow_hash`.
+    #[inline]
+    pub fn route_v4(&self, dst: Ipv4Addr, flow_hash: u32) -> Resolved<'_> {
+        self.next_hops.resolve(self.fib4.lookup(dst), flow_hash)
+    }
+
+    /// Route an IPv6 destination.
+    #[inline]
+    pub fn route_v6(&self, dst: Ipv6Addr, flow_hash: u32) -> Resolved<'_> {
+        self.next_hops.resolve(self.fib6.lookup(dst), flow_hash)
+    }
+
+    /// The MAC to send to through `adj` for destination `dst`: the resolved
+    /// gateway MAC, or the neighbour entry of a directly connected
+    /// destination. `None` means: punt to the slow path to resolve it.
+    #[inline]
+    pub fn neighbor_mac(&self, adj: &Adjacency, dst: IpAddr) -> Option<EthernetAddress> {
+        match adj.gateway {
+            Some(_) => adj.dst_mac,
+            None => self.neighbors.usable(dst).map(|n| n.mac),
+        }
+    }
+}
+
+/// The published tables, shared by every worker and the control side.
+#[derive(Debug)]
+pub struct SharedTables {
+    current: ArcSwap<Tables>,
+}
+
+impl SharedTables {
+    /// Share `tables` as the first version.
+    pub fn new(tables: Arc<Tables>) -> SharedTables {
+        SharedTables {
+            current: ArcSwap::new(tables),
+        }
+    }
+
+    /// The current version, for the length of a batch. Lock-free and
+    /// wait-free for readers.
+    #[inline]
+    pub fn load(&self) -> Guard<Arc<Tables>> {
+        self.current.load()
+    }
+
+    /// The current version as an owned `Arc` (for holding across batches).
+    pub fn load_full(&self) -> Arc<Tables> {
+        self.current.load_full()
+    }
+
+    /// Make `tables` the current version, atomically.
+    pub fn publish(&self, tables: Arc<Tables>) {
+        self.current.store(tables);
+    }
+}
+
+/// Where a route sends packets, as the control side states it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RouteTarget {
+    /// Through one gateway, or several (ECMP, up to 16).
+    Via(Vec<Gateway>),
+    /// Directly connected on an interface.
+    Dev(IfId),
+    /// To the router itself.
+    Local,
+    /// Drop silently.
+    Blackhole,
+    /// Drop with ICMP unreachable.
+    Unreachable,
+    /// Drop with ICMP administratively prohibited.
+    Prohibit,
+}
+
+/// A gateway; its interface is found from the connected subnets when not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Gateway {
+    /// Gateway address (same family as the route).
+    pub addr: IpAddr,
+    /// Egress interface, if pinned.
+    pub iface: Option<IfId>,
+}
+
+/// One typed change to the tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableUpdate {
+    /// Create or replace a port.
+    SetPort(PortConfig),
+    /// Remove a port.
+    RemovePort(PortId),
+    /// Create or replace an interface's name, MAC, MTU and attachment
+    /// (its addresses are kept).
+    SetInterface {
+        /// Interface id.
+        id: IfId,
+        /// Name.
+        name: String,
+        /// Router MAC.
+        mac: EthernetAddress,
+        /// IP MTU.
+        mtu: u16,
+        /// Port or bridge.
+        attach: Attach,
+    },
+    /// Remove an interface, its addresses and their routes.
+    RemoveInterface(IfId),
+    /// Add an address (and its connected and local routes).
+    AddAddress {
+        /// Interface.
+        iface: IfId,
+        /// Address.
+        addr: IpAddr,
+        /// Subnet length.
+        len: u8,
+    },
+    /// Remove an address and its routes.
+    DelAddress {
+        /// Interface.
+        iface: IfId,
+        /// Address.
+        addr: IpAddr,
+    },
+    /// Create or replace a bridge domain (static MACs are kept).
+    SetBridge {
+        /// Its VLAN.
+        vlan: VlanId,
+        /// MAC aging time, seconds.
+        aging_secs: u32,
+        /// Its L3 interface.
+        bvi: Option<IfId>,
+    },
+    /// Remove a bridge domain.
+    RemoveBridge(VlanId),
+    /// Pin a station to a port in a bridge.
+    AddStaticMac {
+        /// Bridge.
+        vlan: VlanId,
+        /// Station.
+        mac: EthernetAddress,
+        /// Port.
+        port: PortId,
+    },
+    /// Unpin a station.
+    DelStaticMac {
+        /// Bridge.
+        vlan: VlanId,
+        /// Station.
+        mac: EthernetAddress,
+    },
+    /// Add or replace a route.
+    AddRoute {
+        /// Destination.
+        prefix: IpPrefix,
+        /// Where to.
+        target: RouteTarget,
+    },
+    /// Remove a route.
+    DelRoute(IpPrefix),
+    /// Add or replace a neighbour.
+    AddNeighbor {
+        /// Its address.
+        addr: IpAddr,
+        /// Its MAC.
+        mac: EthernetAddress,
+        /// Interface it is on.
+        iface: IfId,
+        /// State.
+        state: NeighborState,
+    },
+    /// Remove a neighbour.
+    DelNeighbor(IpAddr),
+}
+
+impl fmt::Display for TableUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableUpdate::SetPort(p) => write!(f, "set port {} ({})", p.id.0, p.name),
+            TableUpdate::RemovePort(p) => write!(f, "remove port {}", p.0),
+            TableUpdate::SetInterface { id, name, .. } => {
+                write!(f, "set interface {} ({name})", id.0)
+            }
+            TableUpdate::RemoveInterface(i) => write!(f, "remove interface {}", i.0),
+            TableUpdate::AddAddress { iface, addr, len } => {
+                write!(f, "add address {addr}/{len} on interface {}", iface.0)
+            }
+            TableUpdate::DelAddress { iface, addr } => {
+                write!(f, "delete address {addr} from interface {}", iface.0)
+            }
+            TableUpdate::SetBridge { vlan, .. } => write!(f, "set bridge {vlan}"),
+            TableUpdate::RemoveBridge(v) => write!(f, "remove bridge {v}"),
+            TableUpdate::AddStaticMac { vlan, mac, .. } => {
+                write!(f, "add static mac {mac} in bridge {vlan}")
+            }
+            TableUpdate::DelStaticMac { vlan, mac } => {
+                write!(f, "delete static mac {mac} in bridge {vlan}")
+            }
+            TableUpdate::AddRoute { prefix, .. } => write!(f, "add route {prefix}"),
+            TableUpdate::DelRoute(p) => write!(f, "delete route {p}"),
+            TableUpdate::AddNeighbor { addr, .. } => write!(f, "add neighbor {addr}"),
+            TableUpdate::DelNeighbor(a) => write!(f, "delete neighbor {a}"),
+        }
+    }
+}
+
+/// Why an update was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateErrorKind {
+    /// A port id at or above [`MAX_PORTS`].
+    #[error("port/interface id {0} is out of range (max {max})", max = MAX_PORTS - 1)]
+    IdOutOfRange(u16),
+    /// No such port.
+    #[error("port {0} does not exist")]
+    NoSuchPort(u16),
+    /// No such interface.
+    #[error("interface {0} does not exist")]
+    NoSuchInterface(u16),
+    /// No such bridge domain.
+    #[error("bridge {0} does not exist")]
+    NoSuchBridge(VlanId),
+    /// No such route.
+    #[error("no route for {0}")]
+    NoSuchRoute(IpPrefix),
+    /// No such neighbour.
+    #[error("no neighbor {0}")]
+    NoSuchNeighbor(IpAddr),
+    /// No such address.
+    #[error("{0} is not on that interface")]
+    NoSuchAddress(IpAddr),
+    /// No such static MAC.
+    #[error("no static mac {0}")]
+    NoSuchStaticMac(EthernetAddress),
+    /// VLAN outside 1–4094.
+    #[error("VLAN {0} is outside 1-4094")]
+    BadVlan(u16),
+    /// MTU outside 68–65535 (IPv4 minimum, RFC 791).
+    #[error("MTU {0} is below the IPv4 minimum of 68")]
+    BadMtu(u16),
+    /// A group MAC where a station MAC is needed.
+    #[error("{0} is a multicast MAC, not a station")]
+    GroupMac(EthernetAddress),
+    /// A subnet length beyond the family.
+    #[error("prefix length {0} is too long")]
+    BadLength(u8),
+    /// The address is already assigned.
+    #[error("{0} is already assigned to interface {1}")]
+    AddressInUse(IpAddr, u16),
+    /// A gateway of the wrong family.
+    #[error("gateway {0} is not of the route's address family")]
+    FamilyMismatch(IpAddr),
+    /// An ECMP route with no or too many paths.
+    #[error("a route needs 1 to {MAX_ECMP} gateways, not {0}")]
+    PathCount(usize),
+    /// A gateway not on any connected subnet.
+    #[error("gateway {0} is not on any connected subnet (give its interface)")]
+    GatewayNotOnLink(IpAddr),
+    /// A reference left dangling at the end of the batch.
+    #[error("{0}")]
+    Dangling(String),
+}
+
+/// An update batch that was refused; nothing was applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct UpdateError {
+    /// Position of the refused update in the batch (`None` for a check of the
+    /// batch's end state).
+    pub index: Option<usize>,
+    /// The refused update, described.
+    pub update: String,
+    /// Why.
+    pub kind: UpdateErrorKind,
+}
+
+impl fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "update {} ({}): {}", i + 1, self.update, self.kind),
+            None => write!(f, "{}: {}", self.update, self.kind),
+        }
+    }
+}
+
+/// Which routes a prefix has, by origin; the most specific origin wins:
+/// the router's own address, then a connected subnet, then a configured route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RouteSources {
+    local: Option<IfId>,
+    connected: Option<IfId>,
+    user: Option<RouteTarget>,
+}
+
+impl RouteSources {
+    fn is_empty(&self) -> bool {
+        self.local.is_none() && self.connected.is_none() && self.user.is_none()
+    }
+}
+
+/// How a route was made, for `orbctl show routes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteOrigin {
+    /// The router's own address.
+    Local,
+    /// A connected subnet.
+    Connected,
+    /// Configured (or added through the API).
+    Static,
+}
+
+/// A route as the builder holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// Destination.
+    pub prefix: IpPrefix,
+    /// Origin of the route in effect.
+    pub origin: RouteOrigin,
+    /// Where it sends packets.
+    pub target: RouteTarget,
+}
+
+/// Next hops as interned: what decides a next-hop id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum NextHopKey {
+    Local,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Connected(IfId),
+    Via(Vec<(IfId, IpAddr)>),
+}
+
+enum Undo {
+    Sources(IpPrefix, Option<RouteSources>),
+    Neighbor(IpAddr, Option<Neighbor>),
+    Port(PortId, Option<PortConfig>),
+    Iface(IfId, Option<Interface>),
+    Bridges(Vec<BridgeDomain>),
+}
+
+/// The control side's editable copy of every table; publishes snapshots.
+#[derive(Debug, Default)]
+pub struct TablesBuilder {
+    version: u64,
+    lpm4: Lpm4Builder,
+    lpm6: Lpm6Builder,
+    sources: HashMap<IpPrefix, RouteSources>,
+    nh_ids: HashMap<NextHopKey, u32>,
+    nh_keys: Vec<Option<NextHopKey>>,
+    neighbors: Neighbors,
+    ifs: Interfaces,
+    current: Arc<Tables>,
+}
+
+/// Re-render an LPM incrementally below this many changed prefixes; above it,
+/// a full build is faster than many re-renders.
+const INCREMENTAL_LIMIT: usize = 4096;
+
+impl TablesBuilder {
+    /// An empty builder; its first publish is version 1.
+    pub fn new() -> Self {
+        TablesBuilder {
+            nh_keys: vec![None],
+            ..Self::default()
+        }
+    }
+
+    /// The last published version.
+    pub fn current(&self) -> Arc<Tables> {
+        self.current.clone()
+    }
+
+    /// The wiring as it stands.
+    pub fn interfaces(&self) -> &Interfaces {
+        &self.ifs
+    }
+
+    /// The neighbours as they stand.
+    pub fn neighbors(&self) -> &Neighbors {
+        &self.neighbors
+    }
+
+    /// Every route in effect, sorted by prefix.
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        let mut v: Vec<RouteInfo> = self
+            .sources
+            .iter()
+            .filter_map(|(p, s)| {
+                let (origin, target) = if s.local.is_some() {
+                    (RouteOrigin::Local, RouteTarget::Local)
+                } else if let Some(i) = s.connected {
+                    (RouteOrigin::Connected, RouteTarget::Dev(i))
+                } else {
+                    (RouteOrigin::Static, s.user.clone()?)
+                };
+                Some(RouteInfo {
+                    prefix: *p,
+                    origin,
+                    target,
+                })
+            })
+            .collect();
+        v.sort_by_key(|r| r.prefix);
+        v
+    }
+
+    /// Apply a batch; on success publish-ready tables of the next version are
+    /// returned (and kept as current). On error nothing changed.
+    ///
+    /// # Errors
+    /// The first refused update, or a dangling reference at the end.
+    pub fn apply(&mut self, batch: &[TableUpdate]) -> Result<Arc<Tables>, UpdateError> {
+        let mut undo = Vec::new();
+        let mut touched: BTreeMap<IpPrefix, usize> = BTreeMap::new();
+        let (mut ifs_changed, mut neigh_changed) = (false, false);
+        for (i, u) in batch.iter().enumerate() {
+            let r = self.apply_one(
+                u,
+                i,
+                &mut undo,
+                &mut touched,
+                &mut ifs_changed,
+                &mut neigh_changed,
+            );
+            if let Err(kind) = r {
+                self.rollback(undo);
+                return Err(UpdateError {
+                    index: Some(i),
+                    update: u.to_string(),
+                    kind,
+                });
+            }
+        }
+        if ifs_changed {
+            self.ifs.refresh_members();
+            if let Err(kind) = self.check_wiring() {
+                self.rollback(undo);
+                self.ifs.refresh_members();
+                return Err(UpdateError {
+                    index: None,
+                    update: "the batch as a whole".into(),
+                    kind,
+                });
+            }
+        }
+        // Resolve every touched prefix to a next-hop id before changing any LPM.
+        let mut resolved = Vec::with_capacity(touched.len());
+        for (&p, &i) in &touched {
+            match self.key_for(p) {
+                Ok(key) => resolved.push((p, key)),
+                Err(kind) => {
+                    self.rollback(undo);
+                    self.ifs.refresh_members();
+                    return Err(UpdateError {
+                        index: Some(i),
+                        update: batch[i].to_string(),
+                        kind,
+                    });
+                }
+            }
+        }
+        let mut new_ids = false;
+        let (mut ch4, mut ch6) = (Vec::new(), Vec::new());
+        for (p, key) in resolved {
+            let id = key.map(|k| {
+                let (id, new) = self.intern(k);
+                new_ids |= new;
+                id
+            });
+            match p {
+                IpPrefix::V4(p) => {
+                    match id {
+                        Some(id) => self.lpm4.insert(p, id),
+                        None => self.lpm4.remove(p),
+                    };
+                    ch4.push(p);
+                }
+                IpPrefix::V6(p) => {
+                    match id {
+                        Some(id) => self.lpm6.insert(p, id),
+                        None => self.lpm6.remove(p),
+                    };
+                    ch6.push(p);
+                }
+            }
+        }
+        Ok(self.publish_next(
+            &ch4,
+            &ch6,
+            new_ids || ifs_changed || neigh_changed,
+            ifs_changed,
+            neigh_changed,
+        ))
+    }
+
+    fn publish_next(
+        &mut self,
+        ch4: &[Ipv4Prefix],
+        ch6: &[Ipv6Prefix],
+        nh_dirty: bool,
+        ifs_changed: bool,
+        neigh_changed: bool,
+    ) -> Arc<Tables> {
+        let cur = &self.current;
+        let fib4 = match ch4.len() {
+            0 => cur.fib4.clone(),
+            n if n > INCREMENTAL_LIMIT => Arc::new(self.lpm4.build()),
+            _ => Arc::new(self.lpm4.update(&cur.fib4, ch4)),
+        };
+        let fib6 = match ch6.len() {
+            0 => cur.fib6.clone(),
+            n if n > INCREMENTAL_LIMIT => Arc::new(self.lpm6.build()),
+            _ => Arc::new(self.lpm6.update(&cur.fib6, ch6)),
+        };
+        let next_hops = if nh_dirty {
+            Arc::new(self.compile_next_hops())
+        } else {
+            cur.next_hops.clone()
+        };
+        let ifs = if ifs_changed {
+            Arc::new(self.ifs.clone())
+        } else {
+            cur.ifs.clone()
+        };
+        let neighbors = if neigh_changed {
+            Arc::new(self.neighbors.clone())
+        } else {
+            cur.neighbors.clone()
+        };
+        self.version += 1;
+        self.current = Arc::new(Tables {
+            version: self.version,
+            fib4,
+            fib6,
+            next_hops,
+            neighbors,
+            ifs,
+        });
+        self.current.clone()
+    }
+
+    fn intern(&mut self, key: NextHopKey) -> (u32, bool) {
+        if let Some(&id) = self.nh_ids.get(&key) {
+            return (id, false);
+        }
+        let id = self.nh_keys.len() as u32;
+        self.nh_keys.push(Some(key.clone()));
+        self.nh_ids.insert(key, id);
+        (id, true)
+    }
+
+    fn adjacency(&self, iface: IfId, gateway: Option<IpAddr>) -> Option<Adjacency> {
+        let i = self.ifs.iface(iface)?;
+        Some(Adjacency {
+            iface,
+            gateway,
+            mtu: i.mtu,
+            src_mac: i.mac,
+            dst_mac: gateway
+                .and_then(|g| self.neighbors.usable(g))
+                .map(|n| n.mac),
+        })
+    }
+
+    fn compile_next_hops(&self) -> NextHopTable {
+        let hops = self
+            .nh_keys
+            .iter()
+            .map(|k| match k {
+                None => NextHop::NoRoute,
+                Some(NextHopKey::Local) => NextHop::Local,
+                Some(NextHopKey::Blackhole) => NextHop::Blackhole,
+                Some(NextHopKey::Unreachable) => NextHop::Unreachable,
+                Some(NextHopKey::Prohibit) => NextHop::Prohibit,
+                Some(NextHopKey::Connected(i)) => self
+                    .adjacency(*i, None)
+                    .map_or(NextHop::Unreachable, NextHop::Forward),
+                Some(NextHopKey::Via(gws)) => {
+                    let adjs: Vec<_> = gws
+                        .iter()
+                        .filter_map(|&(i, g)| self.adjacency(i, Some(g)))
+                        .collect();
+                    match adjs.len() {
+                        0 => NextHop::Unreachable,
+                        1 => NextHop::Forward(
+                            adjs.into_iter().next().unwrap_or_else(|| unreachable!()),
+                        ),
+                        _ => NextHop::Ecmp(EcmpGroup::new(adjs)),
+                    }
+                }
+            })
+            .collect();
+        NextHopTable::from_hops(hops)
+    }
+
+    /// The next-hop key of `prefix`'s route in effect, `None` if it has none.
+    fn key_for(&self, prefix: IpPrefix) -> Result<Option<NextHopKey>, UpdateErrorKind> {
+        let Some(s) = self.sources.get(&prefix) else {
+            return Ok(None);
+        };
+        if s.local.is_some() {
+            return Ok(Some(NextHopKey::Local));
+        }
+        if let Some(i) = s.connected {
+            return Ok(Some(NextHopKey::Connected(i)));
+        }
+        let Some(t) = &s.user else { return Ok(None) };
+        Ok(Some(match t {
+            RouteTarget::Local => NextHopKey::Local,
+            RouteTarget::Blackhole => NextHopKey::Blackhole,
+            RouteTarget::Unreachable => NextHopKey::Unreachable,
+            RouteTarget::Prohibit => NextHopKey::Prohibit,
+            RouteTarget::Dev(i) => {
+                self.ifs
+                    .iface(*i)
+                    .ok_or(UpdateErrorKind::NoSuchInterface(i.0))?;
+                NextHopKey::Connected(*i)
+            }
+            RouteTarget::Via(gws) => {
+                if gws.is_empty() || gws.len() > MAX_ECMP {
+                    return Err(UpdateErrorKind::PathCount(gws.len()));
+                }
+                let mut v = Vec::with_capacity(gws.len());
+                for g in gws {
+                    if g.addr.is_ipv4() != matches!(prefix, IpPrefix::V4(_)) {
+                        return Err(UpdateErrorKind::FamilyMismatch(g.addr));
+                    }
+                    let iface = match g.iface {
+                        Some(i) => {
+                            self.ifs
+                                .iface(i)
+                                .ok_or(UpdateErrorKind::NoSuchInterface(i.0))?;
+                            i
+                        }
+                        None => self
+                            .on_link(g.addr)
+                            .ok_or(UpdateErrorKind::GatewayNotOnLink(g.addr))?,
+                    };
+                    v.push((iface, g.addr));
+                }
+                NextHopKey::Via(v)
+            }
+        }))
+    }
+
+    fn on_link(&self, a: IpAddr) -> Option<IfId> {
+        self.ifs
+            .iter_ifaces()
+            .find(|i| match a {
+                IpAddr::V4(a) => i.on_link_v4(a),
+                IpAddr::V6(a) => i.on_link_v6(a),
+            })
+            .map(|i| i.id)
+    }
+
+    fn check_wiring(&self) -> Result<(), UpdateErrorKind> {
+        for p in self.ifs.iter_ports() {
+            if let PortMode::Routed { iface } = p.mode {
+                if self.ifs.iface(iface).is_none() {
+                    return Err(UpdateErrorKind::Dangling(format!(
+                        "port {} ({}) is routed to interface {} which does not exist",
+                        p.id.0, p.name, iface.0
+                    )));
+                }
+            }
+            for v in vlans_of(&p.mode) {
+                if self.ifs.bridge(v).is_none() {
+                    return Err(UpdateErrorKind::Dangling(format!(
+                        "port {} ({}) is in VLAN {v}, which has no bridge",
+                        p.id.0, p.name
+                    )));
+                }
+            }
+        }
+        for i in self.ifs.iter_ifaces() {
+            let ok = match i.attach {
+                Attach::Port(p) => self
+                    .ifs
+                    .port(p)
+                    .is_some_and(|c| c.mode == PortMode::Routed { iface: i.id }),
+                Attach::Bridge(v) => self.ifs.bridge(v).is_some_and(|b| b.bvi == Some(i.id)),
+            };
+            if !ok {
+                return Err(UpdateErrorKind::Dangling(format!(
+                    "interface {} ({}) is attached to {:?}, which does not point back at it",
+                    i.id.0, i.name, i.attach
+                )));
+            }
+        }
+        for b in &self.ifs.bridges {
+            for (mac, port) in &b.statics {
+                if !b.members.contains(port) {
+                    return Err(UpdateErrorKind::Dangling(format!(
+                        "static mac {mac} in bridge {} is on port {}, not a member",
+                        b.vlan, port.0
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self, undo: Vec<Undo>) {
+        for u in undo.into_iter().rev() {
+            match u {
+                Undo::Sources(p, prev) => match prev {
+                    Some(s) => {
+                        self.sources.insert(p, s);
+                    }
+                    None => {
+                        self.sources.remove(&p);
+                    }
+                },
+                Undo::Neighbor(a, prev) => match prev {
+                    Some(n) => {
+                        self.neighbors.insert(a, n);
+                    }
+                    None => {
+                        self.neighbors.remove(a);
+                    }
+                },
+                Undo::Port(id, prev) => *slot(&mut self.ifs.ports, id.0) = prev,
+                Undo::Iface(id, prev) => *slot(&mut self.ifs.ifaces, id.0) = prev,
+                Undo::Bridges(prev) => self.ifs.bridges = prev,
+            }
+        }
+    }
+
+    fn edit_sources(
+        &mut self,
+        p: IpPrefix,
+        i: usize,
+        undo: &mut Vec<Undo>,
+        touched: &mut BTreeMap<IpPrefix, usize>,
+        f: impl FnOnce(&mut RouteSources),
+    ) {
+        let prev = self.sources.get(&p).cloned();
+        undo.push(Undo::Sources(p, prev.clone()));
+        let mut s = prev.unwrap_or_default();
+        f(&mut s);
+        if s.is_empty() {
+            self.sources.remove(&p);
+        } else {
+            self.sources.insert(p, s);
+        }
+        touched.insert(p, i);
+    }
+
+    /// The routes an address brings: its subnet (connected) and itself (local),
+    /// plus the subnet broadcast address for IPv4 subnets of /30 and wider.
+    fn address_routes(addr: IpAddr, len: u8) -> (Option<IpPrefix>, Vec<IpPrefix>) {
+        match addr {
+            IpAddr::V4(a) => {
+                let net = Ipv4Prefix::truncating(a, len);
+                let mut locals = vec![IpPrefix::V4(Ipv4Prefix::truncating(a, 32))];
+                if len <= 30 {
+                    locals.push(IpPrefix::V4(Ipv4Prefix::truncating(
+                        Ipv4Addr::from_bits(net.last()),
+                        32,
+                    )));
+                }
+                (Some(IpPrefix::V4(net)), locals)
+            }
+            IpAddr::V6(a) => {
+                // Link-local subnets exist on every interface: no shared route.
+                let connected = (!a.is_unicast_link_local())
+                    .then(|| IpPrefix::V6(Ipv6Prefix::truncating(a, len)));
+                (
+                    connected,
+                    vec![IpPrefix::V6(Ipv6Prefix::truncating(a, 128))],
+                )
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_one(
+        &mut self,
+        u: &TableUpdate,
+        i: usize,
+        undo: &mut Vec<Undo>,
+        touched: &mut BTreeMap<IpPrefix, usize>,
+        ifs_changed: &mut bool,
+        neigh_changed: &mut bool,
+    ) -> Result<(), UpdateErrorKind> {
+        use UpdateErrorKind as E;
+        match u {
+            TableUpdate::SetPort(p) => {
+                check_id(p.id.0)?;
+                for v in vlans_of(&p.mode) {
+                    check_vlan(v)?;
+                }
+                let prev = slot(&mut self.ifs.ports, p.id.0).replace(p.clone());
+                undo.push(Undo::Port(p.id, prev));
+                *ifs_changed = true;
+            }
+            TableUpdate::RemovePort(id) => {
+                let prev = slot(&mut self.ifs.ports, id.0)
+                    .take()
+                    .ok_or(E::NoSuchPort(id.0))?;
+                undo.push(Undo::Port(*id, Some(prev)));
+                *ifs_changed = true;
+            }
+            TableUpdate::SetInterface {
+                id,
+                name,
+                mac,
+                mtu,
+                attach,
+            } => {
+                check_id(id.0)?;
+                if mac.is_multicast() {
+                    return Err(E::GroupMac(*mac));
+                }
+                if *mtu < 68 {
+                    return Err(E::BadMtu(*mtu));
+                }
+                if let Attach::Bridge(v) = attach {
+                    check_vlan(*v)?;
+                }
+                let s = slot(&mut self.ifs.ifaces, id.0);
+                let prev = s.clone();
+                let (v4, v6) = prev
+                    .as_ref()
+                    .map(|p| (p.v4.clone(), p.v6.clone()))
+                    .unwrap_or_default();
+                *s = Some(Interface {
+                    id: *id,
+                    name: name.clone(),
+                    mac: *mac,
+                    mtu: *mtu,
+                    attach: *attach,
+                    v4,
+                    v6,
+                });
+                undo.push(Undo::Iface(*id, prev));
+                *ifs_changed = true;
+            }
+            TableUpdate::RemoveInterface(id) => {
+                let prev = self
+                    .ifs
+                    .iface(*id)
+                    .cloned()
+                    .ok_or(E::NoSuchInterface(id.0))?;
+                let addrs: Vec<(IpAddr, u8)> = prev
+                    .v4
+                    .iter()
+                    .map(|a| (IpAddr::V4(a.addr), a.len))
+                    .chain(prev.v6.iter().map(|a| (IpAddr::V6(a.addr), a.len)))
+                    .collect();
+                for (a, len) in addrs {
+                    self.drop_address_routes(*id, a, len, i, undo, touched);
+                }
+                *slot(&mut self.ifs.ifaces, id.0) = None;
+                undo.push(Undo::Iface(*id, Some(prev)));
+                *ifs_changed = true;
+            }
+            TableUpdate::AddAddress { iface, addr, len } => {
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                if *len > max {
+                    return Err(E::BadLength(*len));
+                }
+                if let Some(owner) = self.owner_of(*addr) {
+                    return Err(E::AddressInUse(*addr, owner.0));
+                }
+                let prev = self
+                    .ifs
+                    .iface(*iface)
+                    .cloned()
+                    .ok_or(E::NoSuchInterface(iface.0))?;
+                let mut next = prev.clone();
+                match addr {
+                    IpAddr::V4(a) => next.v4.push(IfAddr {
+                        addr: *a,
+                        len: *len,
+                    }),
+                    IpAddr::V6(a) => next.v6.push(IfAddr {
+                        addr: *a,
+                        len: *len,
+                    }),
+                }
+                *slot(&mut self.ifs.ifaces, iface.0) = Some(next);
+                undo.push(Undo::Iface(*iface, Some(prev)));
+                let (connected, locals) = Self::address_routes(*addr, *len);
+                if let Some(net) = connected {
+                    self.edit_sources(net, i, undo, touched, |s| s.connected = Some(*iface));
+                }
+                for l in locals {
+                    self.edit_sources(l, i, undo, touched, |s| s.local = Some(*iface));
+                }
+                *ifs_changed = true;
+            }
+            TableUpdate::DelAddress { iface, addr } => {
+                let prev = self
+                    .ifs
+                    .iface(*iface)
+                    .cloned()
+                    .ok_or(E::NoSuchInterface(iface.0))?;
+                let len = match addr {
+                    IpAddr::V4(a) => prev.v4.iter().find(|x| x.addr == *a).map(|x| x.len),
+                    IpAddr::V6(a) => prev.v6.iter().find(|x| x.addr == *a).map(|x| x.len),
+                }
+                .ok_or(E::NoSuchAddress(*addr))?;
+                let mut next = prev.clone();
+                next.v4.retain(|x| IpAddr::V4(x.addr) != *addr);
+                next.v6.retain(|x| IpAddr::V6(x.addr) != *addr);
+                *slot(&mut self.ifs.ifaces, iface.0) = Some(next);
+                undo.push(Undo::Iface(*iface, Some(prev)));
+                self.drop_address_routes(*iface, *addr, len, i, undo, touched);
+                *ifs_changed = true;
+            }
+            TableUpdate::SetBridge {
+                vlan,
+                aging_secs,
+                bvi,
+            } => {
+                check_vlan(*vlan)?;
+                undo.push(Undo::Bridges(self.ifs.bridges.clone()));
+                let statics = self
+                    .ifs
+                    .bridge(*vlan)
+                    .map(|b| b.statics.clone())
+                    .unwrap_or_default();
+                self.ifs.bridges.retain(|b| b.vlan != *vlan);
+                self.ifs.bridges.push(BridgeDomain {
+                    vlan: *vlan,
+                    aging_secs: *aging_secs,
+                    bvi: *bvi,
+                    members: Vec::new(),
+                    statics,
+                });
+                self.ifs.bridges.sort_by_key(|b| b.vlan);
+                *ifs_changed = true;
+            }
+            TableUpdate::RemoveBridge(vlan) => {
+                self.ifs.bridge(*vlan).ok_or(E::NoSuchBridge(*vlan))?;
+                undo.push(Undo::Bridges(self.ifs.bridges.clone()));
+                self.ifs.bridges.retain(|b| b.vlan != *vlan);
+                *ifs_changed = true;
+            }
+            TableUpdate::AddStaticMac { vlan, mac, port } => {
+                if mac.is_multicast() {
+                    return Err(E::GroupMac(*mac));
+                }
+                self.ifs.port(*port).ok_or(E::NoSuchPort(port.0))?;
+                self.ifs.bridge(*vlan).ok_or(E::NoSuchBridge(*vlan))?;
+                undo.push(Undo::Bridges(self.ifs.bridges.clone()));
+                if let Some(b) = self.ifs.bridges.iter_mut().find(|b| b.vlan == *vlan) {
+                    b.statics.retain(|(m, _)| m != mac);
+                    b.statics.push((*mac, *port));
+                }
+                *ifs_changed = true;
+            }
+            TableUpdate::DelStaticMac { vlan, mac } => {
+                let b = self.ifs.bridge(*vlan).ok_or(E::NoSuchBridge(*vlan))?;
+                if !b.statics.iter().any(|(m, _)| m == mac) {
+                    return Err(E::NoSuchStaticMac(*mac));
+                }
+                undo.push(Undo::Bridges(self.ifs.bridges.clone()));
+                if let Some(b) = self.ifs.bridges.iter_mut().find(|b| b.vlan == *vlan) {
+                    b.statics.retain(|(m, _)| m != mac);
+                }
+                *ifs_changed = true;
+            }
+            TableUpdate::AddRoute { prefix, target } => {
+                if let RouteTarget::Via(gws) = target {
+                    if gws.is_empty() || gws.len() > MAX_ECMP {
+                        return Err(E::PathCount(gws.len()));
+                    }
+                }
+                let t = target.clone();
+                self.edit_sources(*prefix, i, undo, touched, |s| s.user = Some(t));
+            }
+            TableUpdate::DelRoute(prefix) => {
+                if self.sources.get(prefix).is_none_or(|s| s.user.is_none()) {
+                    return Err(E::NoSuchRoute(*prefix));
+                }
+                self.edit_sources(*prefix, i, undo, touched, |s| s.user = None);
+            }
+            TableUpdate::AddNeighbor {
+                addr,
+                mac,
+                iface,
+                state,
+            } => {
+                if mac.is_multicast() {
+                    return Err(E::GroupMac(*mac));
+                }
+                self.ifs.iface(*iface).ok_or(E::NoSuchInterface(iface.0))?;
+                let prev = self.neighbors.insert(
+                    *addr,
+                    Neighbor {
+                        mac: *mac,
+                        iface: *iface,
+                        state: *state,
+                    },
+                );
+                undo.push(Undo::Neighbor(*addr, prev));
+                *neigh_changed = true;
+            }
+            TableUpdate::DelNeighbor(addr) => {
+                let prev = self
+                    .neighbors
+                    .remove(*addr)
+                    .ok_or(E::NoSuchNeighbor(*addr))?;
+                undo.push(Undo::Neighbor(*addr, Some(prev)));
+                *neigh_changed = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_address_routes(
+        &mut self,
+        iface: IfId,
+        addr: IpAddr,
+        len: u8,
+        i: usize,
+        undo: &mut Vec<Undo>,
+        touched: &mut BTreeMap<IpPrefix, usize>,
+    ) {
+        let (connected, locals) = Self::address_routes(addr, len);
+        if let Some(net) = connected {
+            if self
+                .sources
+                .get(&net)
+                .is_some_and(|s| s.connected == Some(iface))
+            {
+                self.edit_sources(net, i, undo, touched, |s| s.connected = None);
+            }
+        }
+        for l in locals {
+            if self.sources.get(&l).is_some_and(|s| s.local == Some(iface)) {
+                self.edit_sources(l, i, undo, touched, |s| s.local = None);
+            }
+        }
+    }
+
+    fn owner_of(&self, a: IpAddr) -> Option<IfId> {
+        match a {
+            IpAddr::V4(a) => self.ifs.local_v4(a).map(|i| i.id),
+            IpAddr::V6(a) => self.ifs.local_v6(a).map(|i| i.id),
+        }
+    }
+}
+
+fn check_id(id: u16) -> Result<(), UpdateErrorKind> {
+    if id >= MAX_PORTS {
+        Err(UpdateErrorKind::IdOutOfRange(id))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_vlan(v: VlanId) -> Result<(), UpdateErrorKind> {
+    if (1..=4094).contains(&v) {
+        Ok(())
+    } else {
+        Err(UpdateErrorKind::BadVlan(v))
+    }
+}
+
+fn vlans_of(m: &PortMode) -> Vec<VlanId> {
+    match m {
+        PortMode::Routed { .. } => vec![],
+        PortMode::Access { vlan } => vec![*vlan],
+        PortMode::Trunk { vlans, native } => vlans.iter().chain(*native).collect(),
+    }
+}
+
+fn slot<T>(v: &mut Vec<Option<T>>, id: u16) -> &mut Option<T> {
+    let i = usize::from(id);
+    if v.len() <= i {
+        v.resize_with(i + 1, || None);
+    }
+    &mut v[i]
+}
