@@ -21,6 +21,7 @@ pub mod lpm;
 pub mod neighbor;
 pub mod nexthop;
 pub mod prefix;
+pub mod rfc1812;
 mod rib;
 pub mod tables;
 

@@ -95,6 +95,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.buffer.as_ref()[field::DSCP_ECN] >> 2
     }
 
+    /// The whole DSCP/ECN (former TOS) byte.
+    #[inline]
+    pub fn dscp_ecn_byte(&self) -> u8 {
+        self.buffer.as_ref()[field::DSCP_ECN]
+    }
+
     /// ECN bits.
     #[inline]
     pub fn ecn(&self) -> u8 {
