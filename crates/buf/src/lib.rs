@@ -9,7 +9,7 @@
 //!   lock-free free list only in bulk, when it runs empty or overfull
 //!   (DPDK's mempool cache, VPP's per-thread buffer cache).
 //! * A [`Packet`] owns exactly one buffer. It moves between stages and threads
-//!   by value (48 bytes), never copying the frame; it dereferences to the
+//!   by value (64 bytes), never copying the frame; it dereferences to the
 //!   frame's bytes; its headroom lets a stage prepend a VLAN tag or an
 //!   encapsulation without moving the payload. Dropped anywhere, it finds its
 //!   way home to the pool.

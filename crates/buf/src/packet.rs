@@ -71,6 +71,11 @@ pub struct Meta {
     pub csum_offset: u16,
     /// Segment payload size (with a GSO flag).
     pub gso_size: u16,
+    /// Sequence number of the received packet this one is, or was made for
+    /// (replay orders its output by it).
+    pub seq: u64,
+    /// Sub-index among packets made for the same `seq` (fragments, replies).
+    pub sub: u16,
 }
 
 /// A packet: exclusive owner of one pool buffer and of the window

@@ -73,6 +73,9 @@ pub struct Frame<'a> {
     pub orig_len: u32,
     /// The captured bytes.
     pub data: &'a [u8],
+    /// Where `data` starts in the file (see [`Capture::bytes`]), so a caller
+    /// can index frames once and come back to them without re-reading.
+    pub offset: usize,
 }
 
 /// A capture file held in memory.
@@ -132,9 +135,15 @@ impl Capture {
         }
     }
 
+    /// The whole file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Iterate over the frames. After an error the iterator ends.
     pub fn frames(&self) -> Frames<'_> {
         Frames {
+            base: self.bytes.as_ptr() as usize,
             inner: match self.format {
                 Format::Pcap => FramesInner::Pcap(pcap::Records::new(&self.bytes)),
                 Format::PcapNg => FramesInner::PcapNg(pcapng::Blocks::new(&self.bytes)),
@@ -146,6 +155,7 @@ impl Capture {
 /// Iterator over the frames of a [`Capture`].
 #[derive(Debug)]
 pub struct Frames<'a> {
+    base: usize,
     inner: FramesInner<'a>,
 }
 
@@ -168,10 +178,18 @@ impl<'a> Iterator for Frames<'a> {
     type Item = Result<Frame<'a>, CaptureError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match &mut self.inner {
+        let r = match &mut self.inner {
             FramesInner::Pcap(r) => r.next(),
             FramesInner::PcapNg(b) => b.next(),
-        }
+        };
+        // Frames borrow the file's bytes, so the address difference is the
+        // offset (pointer-to-integer casts are plain arithmetic, no access).
+        r.map(|f| {
+            f.map(|mut f| {
+                f.offset = f.data.as_ptr() as usize - self.base;
+                f
+            })
+        })
     }
 }
 

@@ -114,6 +114,7 @@ impl<'a> Records<'a> {
             interface: 0,
             orig_len: orig,
             data,
+            offset: 0,
         })
     }
 }

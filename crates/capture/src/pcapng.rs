@@ -213,6 +213,7 @@ impl<'a> Blocks<'a> {
             interface: if_id,
             orig_len,
             data,
+            offset: 0,
         });
         Ok(())
     }

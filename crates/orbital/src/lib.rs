@@ -7,4 +7,6 @@
 
 pub mod bench;
 pub mod inspect;
+pub mod replay;
+pub mod report;
 pub mod routes_file;

@@ -27,6 +27,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the engine with capture files as its ports (deterministic).
+    Replay(orbital::replay::ReplayArgs),
     /// Benchmarks: `lpm` (route lookup).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
                 print!("{}", orbital::inspect::render_text(&s));
             }
         }),
+        Command::Replay(args) => orbital::replay::run(&args).map(|_| ()),
         Command::Bench(BenchCommand::Lpm(args)) => orbital::bench::lpm::run(&args).map(|r| {
             if args.json {
                 println!(

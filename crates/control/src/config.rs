@@ -1,0 +1,668 @@
+//! The configuration schema and its compilation.
+
+use core::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use orbital_fib::interface::VlanSet;
+use orbital_fib::{
+    Attach, Gateway, IfId, IpPrefix, NeighborState, PortConfig, PortId, PortMode, RouteTarget,
+    TableUpdate, TablesBuilder,
+};
+use orbital_wire::EthernetAddress;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A configuration error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", file.display())]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How a port reaches the wire (used by `orbital run`; replay uses captures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// A capture file (replay) — the embedded default.
+    #[default]
+    Pcap,
+    /// In-memory rings.
+    Memory,
+    /// AF_XDP socket on a Linux interface.
+    AfXdp,
+    /// AF_PACKET socket on a Linux interface.
+    AfPacket,
+    /// A TAP device to the host stack.
+    Tap,
+}
+
+/// A port as the runtime needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Index (order in the file).
+    pub id: PortId,
+    /// Name.
+    pub name: String,
+    /// Its MAC (also its L3 interface's, for routed ports).
+    pub mac: EthernetAddress,
+    /// Backend.
+    pub backend: Backend,
+    /// Linux interface for kernel backends.
+    pub device: Option<String>,
+    /// Queues to open.
+    pub queues: u16,
+}
+
+/// Engine settings from `[engine]` (absent fields: defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Worker threads.
+    pub workers: Option<usize>,
+    /// CPUs to pin workers to.
+    pub cpus: Option<Vec<usize>>,
+    /// Buffers in the pool.
+    pub buffers: Option<u32>,
+    /// Punts per second per worker.
+    pub punt_rate: Option<u64>,
+    /// Punt burst.
+    pub punt_burst: Option<u64>,
+    /// ICMP errors per second.
+    pub icmp_rate: Option<u64>,
+    /// ICMP error burst.
+    pub icmp_burst: Option<u64>,
+    /// API socket path.
+    pub api_socket: Option<String>,
+    /// Idle time before a worker sleeps, microseconds.
+    pub idle_us: Option<u64>,
+}
+
+/// A compiled configuration.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// Ports, by id.
+    pub ports: Vec<PortSpec>,
+    /// The table updates that build the configured state.
+    pub updates: Vec<TableUpdate>,
+    /// Engine settings.
+    pub engine: EngineSettings,
+    spans: Vec<Range<usize>>,
+    source: String,
+    file: PathBuf,
+}
+
+impl Compiled {
+    /// The error for update `i` of the batch, located at its config item.
+    pub fn locate(&self, i: Option<usize>, message: String) -> ConfigError {
+        let span = i.and_then(|i| self.spans.get(i).cloned()).unwrap_or(0..0);
+        error_at(&self.file, &self.source, span, message)
+    }
+
+    /// A port by name.
+    pub fn port(&self, name: &str) -> Option<&PortSpec> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+
+    /// A builder holding exactly this configuration.
+    ///
+    /// # Errors
+    /// The first update the tables refuse, located in the file.
+    pub fn builder(&self) -> Result<TablesBuilder, ConfigError> {
+        let mut b = TablesBuilder::new();
+        b.apply(&self.updates)
+            .map_err(|e| self.locate(e.index, e.kind.to_string()))?;
+        Ok(b)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    engine: EngineSettings,
+    #[serde(default, rename = "port")]
+    ports: Vec<PortSection>,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<BridgeSection>,
+    #[serde(default, rename = "route")]
+    routes: Vec<Spanned<RouteSection>>,
+    #[serde(default, rename = "neighbor")]
+    neighbors: Vec<Spanned<NeighborSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortSection {
+    name: Spanned<String>,
+    mac: Spanned<String>,
+    mtu: Option<Spanned<u16>>,
+    #[serde(default)]
+    addresses: Vec<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    vlan: Option<Spanned<u16>>,
+    vlans: Option<Spanned<Vec<u16>>>,
+    native: Option<Spanned<u16>>,
+    backend: Option<Spanned<String>>,
+    device: Option<String>,
+    queues: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BridgeSection {
+    vlan: Spanned<u16>,
+    aging: Option<u32>,
+    name: Option<String>,
+    mac: Option<Spanned<String>>,
+    mtu: Option<Spanned<u16>>,
+    #[serde(default)]
+    addresses: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Via {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSection {
+    prefix: Spanned<String>,
+    via: Option<Spanned<Via>>,
+    dev: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    kind: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NeighborSection {
+    address: Spanned<String>,
+    mac: Spanned<String>,
+    port: Spanned<String>,
+}
+
+fn error_at(file: &Path, source: &str, span: Range<usize>, message: String) -> ConfigError {
+    let upto = &source[..span.start.min(source.len())];
+    let line = upto.matches('\n').count() + 1;
+    let column = upto.len() - upto.rfind('\n').map_or(0, |i| i + 1) + 1;
+    ConfigError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// Read and compile a configuration file, and check it against fresh tables.
+///
+/// # Errors
+/// Unreadable file, syntax, or a value or reference the tables refuse.
+pub fn load(path: &Path) -> Result<(Compiled, TablesBuilder), ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let c = compile_str(path, &source)?;
+    let b = c.builder()?;
+    Ok((c, b))
+}
+
+/// Compile configuration text (`file` only names it in errors).
+///
+/// # Errors
+/// Syntax errors and values that do not parse, located.
+pub fn compile_str(file: &Path, source: &str) -> Result<Compiled, ConfigError> {
+    let parsed: File = toml::from_str(source).map_err(|e| {
+        let msg = e.message().to_string();
+        error_at(file, source, e.span().unwrap_or(0..0), msg)
+    })?;
+    compile(file, source, parsed)
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    source: &'a str,
+    updates: Vec<TableUpdate>,
+    spans: Vec<Range<usize>>,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&self, span: Range<usize>, msg: impl Into<String>) -> Result<T, ConfigError> {
+        Err(error_at(self.file, self.source, span, msg.into()))
+    }
+
+    fn push(&mut self, u: TableUpdate, span: Range<usize>) {
+        self.updates.push(u);
+        self.spans.push(span);
+    }
+
+    fn mac(&self, s: &Spanned<String>) -> Result<EthernetAddress, ConfigError> {
+        match s.get_ref().parse::<EthernetAddress>() {
+            Ok(m) if m.is_unicast() => Ok(m),
+            Ok(_) => self.err(
+                s.span(),
+                format!("{} is a group MAC; a port needs a station MAC", s.get_ref()),
+            ),
+            Err(e) => self.err(s.span(), format!("`{}`: {e}", s.get_ref())),
+        }
+    }
+
+    fn addr_len(&self, s: &Spanned<String>) -> Result<(IpAddr, u8), ConfigError> {
+        let text = s.get_ref();
+        let Some((a, l)) = text.split_once('/') else {
+            return self.err(s.span(), format!("`{text}` needs a /length"));
+        };
+        let (Ok(a), Ok(l)) = (a.parse::<IpAddr>(), l.parse::<u8>()) else {
+            return self.err(s.span(), format!("`{text}` is not address/length"));
+        };
+        if l > if a.is_ipv4() { 32 } else { 128 } {
+            return self.err(s.span(), format!("`{text}`: length {l} is too long"));
+        }
+        Ok((a, l))
+    }
+}
+
+/// Turn a parsed file into ports and updates.
+fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> {
+    let mut cx = Ctx {
+        file,
+        source,
+        updates: Vec::new(),
+        spans: Vec::new(),
+    };
+    let mut ports = Vec::new();
+    // Bridges first: port modes refer to them.
+    let n_ports = f.ports.len();
+    let mut bvi_ids = Vec::new();
+    for (i, b) in f.bridges.iter().enumerate() {
+        let vlan = *b.vlan.get_ref();
+        if !(1..=4094).contains(&vlan) {
+            return cx.err(b.vlan.span(), format!("VLAN {vlan} is outside 1-4094"));
+        }
+        let bvi = b.mac.as_ref().map(|_| IfId((n_ports + i) as u16));
+        bvi_ids.push(bvi);
+        cx.push(
+            TableUpdate::SetBridge {
+                vlan,
+                aging_secs: b.aging.unwrap_or(300),
+                bvi,
+            },
+            b.vlan.span(),
+        );
+    }
+    for (i, p) in f.ports.iter().enumerate() {
+        let id = PortId(i as u16);
+        let name = p.name.get_ref().clone();
+        if f.ports[..i].iter().any(|q| q.name.get_ref() == &name) {
+            return cx.err(p.name.span(), format!("port `{name}` is defined twice"));
+        }
+        let mac = cx.mac(&p.mac)?;
+        let backend = match p.backend.as_ref().map(|b| b.get_ref().as_str()) {
+            None | Some("pcap") => Backend::Pcap,
+            Some("memory") => Backend::Memory,
+            Some("af_xdp") | Some("af-xdp") | Some("xdp") => Backend::AfXdp,
+            Some("af_packet") | Some("af-packet") | Some("packet") => Backend::AfPacket,
+            Some("tap") => Backend::Tap,
+            Some(other) => {
+                let span = p.backend.as_ref().map_or(0..0, |b| b.span());
+                return cx.err(
+                    span,
+                    format!("unknown backend `{other}` (pcap, memory, af_xdp, af_packet, tap)"),
+                );
+            }
+        };
+        let mode_name = p.mode.as_ref().map_or("routed", |m| m.get_ref().as_str());
+        let mode_span = p.mode.as_ref().map_or(p.name.span(), |m| m.span());
+        let mode = match mode_name {
+            "routed" => PortMode::Routed { iface: IfId(id.0) },
+            "access" => match &p.vlan {
+                Some(v) => PortMode::Access { vlan: *v.get_ref() },
+                None => return cx.err(mode_span, "an access port needs `vlan`"),
+            },
+            "trunk" => PortMode::Trunk {
+                vlans: p
+                    .vlans
+                    .as_ref()
+                    .map(|v| v.get_ref().iter().copied().collect())
+                    .unwrap_or_else(VlanSet::default),
+                native: p.native.as_ref().map(|n| *n.get_ref()),
+            },
+            other => {
+                return cx.err(
+                    mode_span,
+                    format!("unknown mode `{other}` (routed, access, trunk)"),
+                );
+            }
+        };
+        let routed = matches!(mode, PortMode::Routed { .. });
+        cx.push(
+            TableUpdate::SetPort(PortConfig {
+                id,
+                name: name.clone(),
+                mode,
+            }),
+            p.name.span(),
+        );
+        if routed {
+            let mtu = p.mtu.as_ref().map_or(1500, |m| *m.get_ref());
+            cx.push(
+                TableUpdate::SetInterface {
+                    id: IfId(id.0),
+                    name: name.clone(),
+                    mac,
+                    mtu,
+                    attach: Attach::Port(id),
+                },
+                p.mtu.as_ref().map_or(p.name.span(), |m| m.span()),
+            );
+            for a in &p.addresses {
+                let (addr, len) = cx.addr_len(a)?;
+                cx.push(
+                    TableUpdate::AddAddress {
+                        iface: IfId(id.0),
+                        addr,
+                        len,
+                    },
+                    a.span(),
+                );
+            }
+        } else if let Some(a) = p.addresses.first() {
+            return cx.err(
+                a.span(),
+                "a bridged port has no addresses; give them to its [[bridge]]",
+            );
+        }
+        ports.push(PortSpec {
+            id,
+            name,
+            mac,
+            backend,
+            device: p.device.clone(),
+            queues: p.queues.unwrap_or(1),
+        });
+    }
+    for (b, bvi) in f.bridges.iter().zip(&bvi_ids) {
+        let (Some(id), Some(mac)) = (bvi, &b.mac) else {
+            continue;
+        };
+        let vlan = *b.vlan.get_ref();
+        cx.push(
+            TableUpdate::SetInterface {
+                id: *id,
+                name: b.name.clone().unwrap_or_else(|| format!("bvi{vlan}")),
+                mac: cx.mac(mac)?,
+                mtu: b.mtu.as_ref().map_or(1500, |m| *m.get_ref()),
+                attach: Attach::Bridge(vlan),
+            },
+            mac.span(),
+        );
+        for a in &b.addresses {
+            let (addr, len) = cx.addr_len(a)?;
+            cx.push(
+                TableUpdate::AddAddress {
+                    iface: *id,
+                    addr,
+                    len,
+                },
+                a.span(),
+            );
+        }
+    }
+    let iface_of = |cx: &Ctx<'_>, name: &Spanned<String>| -> Result<IfId, ConfigError> {
+        if let Some(i) = f
+            .ports
+            .iter()
+            .position(|p| p.name.get_ref() == name.get_ref())
+        {
+            return Ok(IfId(i as u16));
+        }
+        let bvi = f
+            .bridges
+            .iter()
+            .zip(&bvi_ids)
+            .find(|(b, _)| {
+                b.name.as_deref() == Some(name.get_ref().as_str())
+                    || format!("bvi{}", b.vlan.get_ref()) == *name.get_ref()
+            })
+            .and_then(|(_, id)| *id);
+        match bvi {
+            Some(id) => Ok(id),
+            None => cx.err(
+                name.span(),
+                format!("no port or bridge interface named `{}`", name.get_ref()),
+            ),
+        }
+    };
+    for r in &f.routes {
+        let span = r.span();
+        let r = r.get_ref();
+        let prefix: IpPrefix = match r.prefix.get_ref().parse() {
+            Ok(p) => p,
+            Err(e) => return cx.err(r.prefix.span(), e.to_string()),
+        };
+        let gateways = |cx: &Ctx<'_>, via: &Spanned<Via>| -> Result<Vec<Gateway>, ConfigError> {
+            let list: Vec<&String> = match via.get_ref() {
+                Via::One(g) => vec![g],
+                Via::Many(gs) => gs.iter().collect(),
+            };
+            list.into_iter()
+                .map(|g| match g.parse::<IpAddr>() {
+                    Ok(addr) => Ok(Gateway { addr, iface: None }),
+                    Err(_) => cx.err(via.span(), format!("`{g}` is not an address")),
+                })
+                .collect()
+        };
+        let target = match (
+            &r.via,
+            &r.dev,
+            r.kind.as_ref().map(|k| k.get_ref().as_str()),
+        ) {
+            (Some(via), dev, None) => {
+                let mut gws = gateways(&cx, via)?;
+                if let (Some(d), [one]) = (dev, &mut gws[..]) {
+                    one.iface = Some(iface_of(&cx, d)?);
+                } else if dev.is_some() {
+                    return cx.err(
+                        span,
+                        "`dev` with `via` pins a single gateway; list ECMP gateways without it",
+                    );
+                }
+                RouteTarget::Via(gws)
+            }
+            (None, Some(d), None) => RouteTarget::Dev(iface_of(&cx, d)?),
+            (None, None, Some("blackhole")) => RouteTarget::Blackhole,
+            (None, None, Some("unreachable")) => RouteTarget::Unreachable,
+            (None, None, Some("prohibit")) => RouteTarget::Prohibit,
+            (None, None, Some("local")) => RouteTarget::Local,
+            (_, _, Some(k)) if !matches!(k, "blackhole" | "unreachable" | "prohibit" | "local") => {
+                let sp = r.kind.as_ref().map_or(span.clone(), |k| k.span());
+                return cx.err(
+                    sp,
+                    format!("unknown route type `{k}` (blackhole, unreachable, prohibit, local)"),
+                );
+            }
+            _ => return cx.err(span, "a route needs exactly one of `via`, `dev` or `type`"),
+        };
+        cx.push(TableUpdate::AddRoute { prefix, target }, r.prefix.span());
+    }
+    for n in &f.neighbors {
+        let span = n.span();
+        let n = n.get_ref();
+        let addr: IpAddr = match n.address.get_ref().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                return cx.err(
+                    n.address.span(),
+                    format!("`{}` is not an address", n.address.get_ref()),
+                );
+            }
+        };
+        let mac = cx.mac(&n.mac)?;
+        let iface = iface_of(&cx, &n.port)?;
+        cx.push(
+            TableUpdate::AddNeighbor {
+                addr,
+                mac,
+                iface,
+                state: NeighborState::Static,
+            },
+            span,
+        );
+    }
+    if ports.is_empty() {
+        return cx.err(0..0, "the configuration has no [[port]]");
+    }
+    Ok(Compiled {
+        ports,
+        updates: cx.updates,
+        engine: f.engine,
+        spans: cx.spans,
+        source: source.to_string(),
+        file: file.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[engine]
+workers = 2
+
+[[port]]
+name = "lan0"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.1/24", "2001:db8::1/64"]
+
+[[port]]
+name = "wan0"
+mac = "02:00:00:00:01:01"
+mtu = 1280
+addresses = ["192.0.2.1/24"]
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "192.0.2.254"
+
+[[route]]
+prefix = "172.16.0.0/12"
+via = ["10.0.0.2", "10.0.0.3"]
+
+[[route]]
+prefix = "203.0.113.0/24"
+type = "blackhole"
+
+[[neighbor]]
+address = "192.0.2.254"
+mac = "02:00:00:00:01:fe"
+port = "wan0"
+"#;
+
+    fn compile(s: &str) -> Result<(Compiled, TablesBuilder), ConfigError> {
+        let c = compile_str(Path::new("router.toml"), s)?;
+        let b = c.builder()?;
+        Ok((c, b))
+    }
+
+    #[test]
+    fn a_router_compiles_and_applies() {
+        let (c, b) = compile(GOOD).unwrap();
+        assert_eq!(c.engine.workers, Some(2));
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(c.port("wan0").unwrap().id, PortId(1));
+        let t = b.current();
+        assert_eq!(t.version, 1);
+        assert!(t.ifs.local_v4("10.0.0.1".parse().unwrap()).is_some());
+        assert_eq!(t.neighbors.len(), 1);
+        assert_eq!(
+            b.routes()
+                .iter()
+                .filter(|r| r.origin == orbital_fib::tables::RouteOrigin::Static)
+                .count(),
+            3
+        );
+    }
+
+    fn err(s: &str) -> ConfigError {
+        compile(s).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_reason() {
+        let e = err(&GOOD.replace("via = \"192.0.2.254\"", "via = \"8.8.8.8\""));
+        assert_eq!(
+            (e.line, e.file.to_str().unwrap()),
+            (17, "router.toml"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("8.8.8.8 is not on any connected subnet"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("router.toml:17:"), "{e}");
+        let e = err(&GOOD.replace("\"10.0.0.1/24\"", "\"10.0.0.1/33\""));
+        assert_eq!(e.line, 8);
+        assert!(e.message.contains("too long"), "{e}");
+        let e = err(&GOOD.replace("mtu = 1280", "mtu = \"big\""));
+        assert_eq!(e.line, 13, "{e}");
+        let e = err(&GOOD.replace("port = \"wan0\"", "port = \"wan9\""));
+        assert!(
+            e.message
+                .contains("no port or bridge interface named `wan9`"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("type = \"blackhole\"", "type = \"sinkhole\""));
+        assert!(e.message.contains("unknown route type"), "{e}");
+        let e = err(&format!(
+            "{GOOD}\n[[port]]\nname = \"lan0\"\nmac = \"02:00:00:00:00:09\"\n"
+        ));
+        assert!(e.message.contains("defined twice"), "{e}");
+        let e = err(&GOOD.replace("[engine]", "[engine]\nturbo = true"));
+        assert!(e.message.contains("unknown field"), "{e}");
+        let e = err(&GOOD.replace("02:00:00:00:00:01", "01:00:5e:00:00:01"));
+        assert!(e.message.contains("group MAC"), "{e}");
+    }
+
+    #[test]
+    fn bridges_and_bvi() {
+        let s = r#"
+[[bridge]]
+vlan = 10
+mac = "02:00:00:00:0a:01"
+addresses = ["10.10.0.1/24"]
+
+[[port]]
+name = "p0"
+mac = "02:00:00:00:00:10"
+mode = "access"
+vlan = 10
+
+[[port]]
+name = "p1"
+mac = "02:00:00:00:00:11"
+mode = "trunk"
+vlans = [10]
+
+[[route]]
+prefix = "10.20.0.0/16"
+via = "10.10.0.9"
+"#;
+        let (_, b) = compile(s).unwrap();
+        let t = b.current();
+        assert_eq!(t.ifs.bridge(10).unwrap().members.len(), 2);
+        assert!(t.ifs.local_v4("10.10.0.1".parse().unwrap()).is_some());
+    }
+}

@@ -1,0 +1,149 @@
+//! `orbital replay --config F --in [PORT=]IN.pcap --out PORT=OUT.pcap ...`:
+//! the engine with capture files as its NICs (the embedded default).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use orbital_fib::{IpPrefix, PortId};
+use orbital_io::{PcapRx, PcapTx};
+use orbital_pipeline::replay::{ReplayConfig, ReplayInput, ReplayOutput, ReplayReport, replay};
+use orbital_pipeline::trace::TraceFilter;
+
+use crate::report;
+
+/// Options of `orbital replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// Router configuration (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Input capture, `PORT=FILE` or just `FILE` for the first port. Repeatable.
+    #[arg(long = "in", required = true)]
+    pub inputs: Vec<String>,
+    /// Output capture for a port, `PORT=FILE`. Repeatable. Ports without one
+    /// still transmit; their frames are counted and discarded.
+    #[arg(long = "out")]
+    pub outputs: Vec<String>,
+    /// Worker count (overrides the configuration).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Trace the first N packets per worker (every stage's verdict).
+    #[arg(long)]
+    pub trace: Option<usize>,
+    /// Only trace packets matching `key=value,...`: port, src, dst (prefixes),
+    /// proto, sport, dport.
+    #[arg(long)]
+    pub trace_filter: Option<String>,
+    /// Print the statistics as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run a replay and print what happened.
+///
+/// # Errors
+/// Bad configuration (file:line:reason), unknown port names, unreadable
+/// captures, failed outputs, or counters that do not balance.
+pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
+    let (compiled, builder) = orbital_control::load(&a.config)?;
+    let port_id = |name: &str| -> anyhow::Result<PortId> {
+        compiled
+            .port(name)
+            .map(|p| p.id)
+            .with_context(|| format!("no port `{name}` in {}", a.config.display()))
+    };
+    let mut inputs = Vec::new();
+    for spec in &a.inputs {
+        let (port, file) = match spec.split_once('=') {
+            Some((p, f)) => (port_id(p)?, f),
+            None => (PortId(0), spec.as_str()),
+        };
+        inputs.push(ReplayInput {
+            port,
+            rx: PcapRx::open(std::path::Path::new(file))?,
+        });
+    }
+    let mut outputs = Vec::new();
+    for spec in &a.outputs {
+        let Some((p, f)) = spec.split_once('=') else {
+            bail!("--out wants PORT=FILE, not `{spec}`")
+        };
+        outputs.push(ReplayOutput {
+            port: port_id(p)?,
+            tx: PcapTx::new(std::path::Path::new(f)),
+        });
+    }
+    let mut cfg = ReplayConfig::default();
+    cfg.engine.workers = a.workers.or(compiled.engine.workers).unwrap_or(1).max(1);
+    if let Some(r) = compiled.engine.punt_rate {
+        cfg.engine.worker.punt_rate = r;
+    }
+    if let Some(b) = compiled.engine.punt_burst {
+        cfg.engine.worker.punt_burst = b;
+    }
+    if let Some(r) = compiled.engine.icmp_rate {
+        cfg.engine.slow.icmp_rate = r;
+    }
+    if let Some(b) = compiled.engine.icmp_burst {
+        cfg.engine.slow.icmp_burst = b;
+    }
+    if let Some(n) = a.trace {
+        let filter = match &a.trace_filter {
+            Some(f) => parse_filter(f, &port_id)?,
+            None => TraceFilter::default(),
+        };
+        cfg.trace = Some((n, filter));
+    }
+    let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
+    let rep = replay(&cfg, builder, compiled.ports.len(), inputs, outputs)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::replay_json(&rep, &names)).expect("serialises")
+        );
+    } else {
+        print!("{}", report::replay_text(&rep, &names, cfg.engine.workers));
+    }
+    if !rep.stats.total.balanced() {
+        bail!("counters do not balance: rx + injected != tx + dropped + punted + consumed");
+    }
+    Ok(rep)
+}
+
+/// Parse `port=lan0,dst=198.51.100.0/24,proto=17,...`.
+///
+/// # Errors
+/// An unknown key or a value that does not parse.
+pub fn parse_filter(
+    s: &str,
+    port_id: &dyn Fn(&str) -> anyhow::Result<PortId>,
+) -> anyhow::Result<TraceFilter> {
+    let mut f = TraceFilter::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("trace filter `{part}` is not key=value"))?;
+        match k {
+            "port" => f.port = Some(port_id(v)?),
+            "src" => {
+                f.src = Some(
+                    v.parse::<IpPrefix>()
+                        .with_context(|| format!("src `{v}`"))?,
+                )
+            }
+            "dst" => {
+                f.dst = Some(
+                    v.parse::<IpPrefix>()
+                        .with_context(|| format!("dst `{v}`"))?,
+                )
+            }
+            "proto" => f.protocol = Some(v.parse().with_context(|| format!("proto `{v}`"))?),
+            "sport" => f.src_port = Some(v.parse().with_context(|| format!("sport `{v}`"))?),
+            "dport" => f.dst_port = Some(v.parse().with_context(|| format!("dport `{v}`"))?),
+            other => {
+                bail!("unknown trace filter key `{other}` (port, src, dst, proto, sport, dport)")
+            }
+        }
+    }
+    Ok(f)
+}

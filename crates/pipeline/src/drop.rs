@@ -1,0 +1,162 @@
+//! Why packets are dropped: one enum, one name, one description and one
+//! counter each (VPP's error lists, STYLE §3). Parse errors from the wire
+//! crate are drop reasons too, under their own names.
+
+use orbital_wire::ParseError;
+
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, $desc:literal; )+) => {
+        /// A drop reason that is not a parse error.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Reason {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl Reason {
+            const ALL: &'static [Reason] = &[$(Reason::$variant),+];
+            const fn name(self) -> &'static str {
+                match self { $(Reason::$variant => $name),+ }
+            }
+            const fn description(self) -> &'static str {
+                match self { $(Reason::$variant => $desc),+ }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// The frame arrived on a port with no configuration.
+    UnknownPort => "unknown-port", "frame on a port that is not configured";
+    /// A tag the port does not carry (or any tag on a routed port).
+    VlanNotAllowed => "vlan-not-allowed", "VLAN not allowed on the port";
+    /// A VLAN with no bridge domain.
+    NoBridge => "no-bridge", "VLAN has no bridge domain";
+    /// Unicast to another station on a routed port.
+    NotForUs => "l2-not-for-us", "unicast frame for another MAC on a routed port";
+    /// The destination station is behind the ingress port.
+    SamePort => "l2-same-port", "destination is behind the port the frame came from";
+    /// Neither IPv4, IPv6 nor ARP on an L3 interface.
+    UnsupportedL3 => "unsupported-ethertype", "EtherType the router does not handle";
+    /// RFC 1812 §5.3.7 source.
+    MartianSource => "martian-source", "source address never forwarded (0/8, 127/8, multicast, class E, ::, ::1)";
+    /// Destination never routed.
+    MartianDestination => "martian-destination", "destination never routed (0/8, 127/8, class E, broadcast)";
+    /// Multicast routing is not done.
+    Multicast => "multicast-not-routed", "multicast destination (no multicast routing)";
+    /// IPv6 link-local scope.
+    LinkLocal => "link-local-not-forwarded", "IPv6 link-local address would leave its link";
+    /// TTL / hop limit expired.
+    TtlExpired => "ttl-expired", "TTL or hop limit would reach zero";
+    /// No route.
+    NoRoute => "no-route", "no route to the destination";
+    /// Blackhole route.
+    Blackhole => "blackhole", "blackhole route";
+    /// Unreachable route.
+    Unreachable => "unreachable-route", "unreachable route";
+    /// Prohibit route.
+    Prohibited => "prohibited", "administratively prohibited route";
+    /// Too big with DF / IPv6.
+    TooBig => "too-big", "larger than the egress MTU and may not be fragmented";
+    /// Software fragmentation failed.
+    FragmentFailed => "fragment-failed", "could not be fragmented (MTU too small or malformed)";
+    /// No buffer for a copy or fragment.
+    NoBuffer => "no-buffer", "buffer pool exhausted while copying or fragmenting";
+    /// Punt token bucket empty.
+    PuntRateLimited => "punt-rate-limited", "slow-path punt rate limit exceeded";
+    /// Punt ring full.
+    PuntQueueFull => "punt-queue-full", "slow-path punt ring full";
+    /// Transmit queue full.
+    TxQueueFull => "tx-queue-full", "port transmit queue full";
+    /// Inject ring full (slow path side).
+    InjectQueueFull => "inject-queue-full", "slow-path inject ring full";
+    /// Too many packets waiting for one neighbour.
+    HoldQueueFull => "neighbor-hold-full", "too many packets waiting for one neighbour";
+    /// Neighbour did not answer.
+    NeighborUnresolved => "neighbor-unresolved", "neighbour resolution timed out";
+    /// ICMP error rate limit (RFC 1812 §4.3.2.8).
+    IcmpRateLimited => "icmp-rate-limited", "ICMP error rate limit exceeded";
+    /// No ICMP error allowed about this packet (RFC 1812 §4.3.2.7).
+    IcmpNotAllowed => "icmp-not-allowed", "dropped; an ICMP error about it is not allowed";
+    /// For the router, nothing listens.
+    LocalNoListener => "local-no-listener", "for the router, no service listens";
+    /// ARP the router ignores.
+    ArpIgnored => "arp-ignored", "ARP not for the router and not about a known neighbour";
+    /// NDP the router ignores or refuses.
+    NdIgnored => "nd-ignored", "neighbour discovery message ignored (not for us, or invalid)";
+    /// Failed the slow path's strict validation.
+    SlowPathInvalid => "slowpath-invalid", "failed slow-path validation (checksum, lengths, fields)";
+    /// No source address to send a reply or error from.
+    NoSourceAddress => "no-source-address", "no router address of that family to reply from";
+}
+
+/// Why a packet was dropped. Indexes a counter array of [`DropReason::COUNT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The parser refused it.
+    Parse(ParseError),
+    /// Any other reason.
+    Other(Reason),
+}
+
+impl From<Reason> for DropReason {
+    fn from(r: Reason) -> Self {
+        DropReason::Other(r)
+    }
+}
+
+impl DropReason {
+    /// Number of reasons: the size of a counter array.
+    pub const COUNT: usize = ParseError::COUNT + Reason::ALL.len();
+
+    /// Every reason, in index order.
+    pub fn all() -> impl Iterator<Item = DropReason> {
+        ParseError::ALL
+            .iter()
+            .map(|&e| DropReason::Parse(e))
+            .chain(Reason::ALL.iter().map(|&r| DropReason::Other(r)))
+    }
+
+    /// Dense index.
+    #[inline]
+    pub const fn index(self) -> usize {
+        match self {
+            DropReason::Parse(e) => e.index(),
+            DropReason::Other(r) => ParseError::COUNT + r as usize,
+        }
+    }
+
+    /// Stable kebab-case name (counters, JSON, traces, Prometheus labels).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Parse(e) => e.name(),
+            DropReason::Other(r) => r.name(),
+        }
+    }
+
+    /// One line for people.
+    pub fn description(self) -> &'static str {
+        match self {
+            DropReason::Parse(_) => "malformed packet (parse error)",
+            DropReason::Other(r) => r.description(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_dense_and_names_unique() {
+        let all: Vec<_> = DropReason::all().collect();
+        assert_eq!(all.len(), DropReason::COUNT);
+        for (i, r) in all.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        let mut names: Vec<_> = all.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+}

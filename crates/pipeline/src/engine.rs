@@ -1,0 +1,361 @@
+//! The engine: workers, the slow path and the rings between them, wired from
+//! a configuration and driven one of two ways.
+//!
+//! - [`Engine::step`]: one round in the calling thread — every worker polls,
+//!   the slow path polls, every worker polls again to send what the slow path
+//!   injected. Replay and tests drive the engine this way: no threads, no
+//!   timing, the same result every run.
+//! - [`Engine::spawn`]: each worker on its own thread pinned to a CPU, the
+//!   slow path on another; they run until told to stop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use orbital_buf::{Pool, PoolConfig, PoolError};
+use orbital_fib::{SharedTables, TablesBuilder};
+use orbital_io::{AnyPort, RingStats, ring, ring::RingSnapshot};
+
+use crate::clock::Clock;
+use crate::counters::{WorkerCounters, WorkerSnapshot};
+use crate::rss::{Reta, SYMMETRIC_KEY, Toeplitz};
+use crate::slowpath::{SlowPath, SlowPathConfig, SlowSnapshot};
+use crate::stage::hooks::Hooks;
+use crate::trace::{TraceControl, TraceReader, TraceRecord, WorkerTrace};
+use crate::worker::{Worker, WorkerConfig, WorkerWiring};
+
+/// How to build an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads.
+    pub workers: usize,
+    /// The buffer pool.
+    pub pool: PoolConfig,
+    /// Buffers each worker caches.
+    pub cache_size: usize,
+    /// Capacity of punt and inject rings.
+    pub ring_size: usize,
+    /// Settings every worker gets (its id is filled in).
+    pub worker: WorkerConfig,
+    /// Slow-path settings.
+    pub slow: SlowPathConfig,
+    /// Finished trace records kept per worker until read.
+    pub trace_capacity: usize,
+    /// CPUs to pin workers to, in order (empty: do not pin).
+    pub cpus: Vec<usize>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 1,
+            pool: PoolConfig::default(),
+            cache_size: 512,
+            ring_size: 1024,
+            worker: WorkerConfig::default(),
+            slow: SlowPathConfig::default(),
+            trace_capacity: 4096,
+            cpus: Vec::new(),
+        }
+    }
+}
+
+/// Everything anyone may read about a running engine, without stopping it.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    /// Published tables.
+    pub shared: Arc<SharedTables>,
+    /// The control side's builder (API and slow path take turns).
+    pub builder: Arc<Mutex<TablesBuilder>>,
+    /// Each worker's counters.
+    pub workers: Vec<Arc<WorkerCounters>>,
+    /// The slow path's counters.
+    pub slow: Arc<ArcSwap<SlowSnapshot>>,
+    /// Rings by name: punt and inject rings per worker.
+    pub rings: Vec<(String, Arc<RingStats>)>,
+    /// Trace control.
+    pub trace: Arc<TraceControl>,
+    /// The buffer pool.
+    pub pool: Pool,
+}
+
+/// A summary of every counter.
+#[derive(Debug, Clone)]
+pub struct EngineStats {
+    /// Per worker.
+    pub workers: Vec<WorkerSnapshot>,
+    /// All workers summed.
+    pub total: WorkerSnapshot,
+    /// The slow path.
+    pub slow: SlowSnapshot,
+    /// Rings.
+    pub rings: Vec<(String, RingSnapshot)>,
+    /// Version of the published tables.
+    pub tables_version: u64,
+    /// Buffer pool accounting.
+    pub pool: orbital_buf::PoolStats,
+}
+
+impl EngineHandle {
+    /// Read every counter.
+    pub fn stats(&self) -> EngineStats {
+        let workers: Vec<WorkerSnapshot> = self.workers.iter().map(|w| w.snapshot()).collect();
+        let mut total = WorkerSnapshot::new(workers.first().map_or(0, |w| w.ports.len()));
+        for w in &workers {
+            total.add(w);
+        }
+        EngineStats {
+            workers,
+            total,
+            slow: (**self.slow.load()).clone(),
+            rings: self
+                .rings
+                .iter()
+                .map(|(n, s)| (n.clone(), s.snapshot()))
+                .collect(),
+            tables_version: self.shared.load().version,
+            pool: self.pool.stats(),
+        }
+    }
+}
+
+/// Workers, slow path, rings.
+pub struct Engine<H: Hooks> {
+    /// The workers.
+    pub workers: Vec<Worker<H>>,
+    /// The slow path.
+    pub slow: SlowPath,
+    handle: EngineHandle,
+    trace_readers: Vec<TraceReader>,
+    /// Flow hasher (for dispatchers).
+    pub rss: Arc<Toeplitz>,
+    /// Flow → worker.
+    pub reta: Reta,
+    /// The clock.
+    pub clock: Clock,
+    cpus: Vec<usize>,
+}
+
+impl<H: Hooks> core::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine")
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl<H: Hooks + 'static> Engine<H> {
+    /// Build an engine over tables already built in `builder`.
+    /// `port(worker, port)` gives each worker its endpoint of each of the
+    /// `n_ports` ports; `hooks(worker)` its hooks.
+    ///
+    /// # Errors
+    /// When the buffer pool cannot be made.
+    pub fn new(
+        cfg: &EngineConfig,
+        builder: TablesBuilder,
+        n_ports: usize,
+        mut port: impl FnMut(usize, usize) -> AnyPort,
+        mut hooks: impl FnMut(usize) -> H,
+        clock: Clock,
+    ) -> Result<Engine<H>, PoolError> {
+        let pool = Pool::new(cfg.pool)?;
+        let shared = Arc::new(SharedTables::new(builder.current()));
+        let builder = Arc::new(Mutex::new(builder));
+        let rss = Arc::new(Toeplitz::new(&SYMMETRIC_KEY));
+        let trace = Arc::new(TraceControl::default());
+        let n = cfg.workers.max(1);
+        let (mut workers, mut punt_rx, mut inject_tx, mut rings, mut counters, mut readers) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for w in 0..n {
+            let (ptx, prx, pstats) = ring(cfg.ring_size);
+            let (itx, irx, istats) = ring(cfg.ring_size);
+            rings.push((format!("punt/worker{w}"), pstats));
+            rings.push((format!("inject/worker{w}"), istats));
+            punt_rx.push(prx);
+            inject_tx.push(itx);
+            let c = Arc::new(WorkerCounters::new(n_ports));
+            counters.push(c.clone());
+            let (wt, reader) = WorkerTrace::new(trace.clone(), w as u16, cfg.trace_capacity);
+            readers.push(reader);
+            let wcfg = WorkerConfig {
+                id: w as u16,
+                ..cfg.worker.clone()
+            };
+            let wiring = WorkerWiring {
+                ports: (0..n_ports).map(|p| port(w, p)).collect(),
+                cache: pool.cache(cfg.cache_size),
+                shared: shared.clone(),
+                clock: clock.clone(),
+                punt: ptx,
+                inject: irx,
+                rss: rss.clone(),
+                trace: wt,
+                counters: c,
+            };
+            workers.push(Worker::new(wcfg, wiring, hooks(w)));
+        }
+        let slow = SlowPath::new(
+            cfg.slow.clone(),
+            shared.clone(),
+            builder.clone(),
+            punt_rx,
+            inject_tx,
+            pool.cache(cfg.cache_size),
+            clock.clone(),
+        );
+        let handle = EngineHandle {
+            shared,
+            builder,
+            workers: counters,
+            slow: slow.counters(),
+            rings,
+            trace,
+            pool,
+        };
+        Ok(Engine {
+            workers,
+            slow,
+            handle,
+            trace_readers: readers,
+            rss,
+            reta: Reta::new(n),
+            clock,
+            cpus: cfg.cpus.clone(),
+        })
+    }
+
+    /// What the control side and readers use.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// One deterministic round: workers, slow path, workers again.
+    /// Returns the packets and punts handled.
+    pub fn step(&mut self) -> usize {
+        let mut work: usize = self.workers.iter_mut().map(Worker::poll_once).sum();
+        work += self.slow.poll_once();
+        work += self
+            .workers
+            .iter_mut()
+            .map(Worker::poll_once)
+            .sum::<usize>();
+        work
+    }
+
+    /// Finished trace records, from every worker, in sequence order.
+    pub fn take_trace(&mut self) -> Vec<TraceRecord> {
+        let mut v = Vec::new();
+        for r in &mut self.trace_readers {
+            while let Some(t) = r.pop() {
+                v.push(t);
+            }
+        }
+        v.sort_by_key(|t| (t.seq, t.worker));
+        v
+    }
+
+    /// Return every buffer to the pool (after the last step).
+    pub fn drain(&mut self) {
+        self.slow.drain();
+        for w in &mut self.workers {
+            w.drain();
+        }
+    }
+
+    /// Run every worker and the slow path on threads until `stop` is set.
+    /// Workers are pinned to the configured CPUs. Idle workers yield the CPU
+    /// rather than spin (adaptive polling proper comes with real ports).
+    pub fn spawn(self, stop: Arc<AtomicBool>) -> Running {
+        let Engine {
+            workers,
+            mut slow,
+            handle,
+            trace_readers,
+            cpus,
+            ..
+        } = self;
+        let mut threads = Vec::new();
+        for (i, mut w) in workers.into_iter().enumerate() {
+            let stop = stop.clone();
+            let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("orbital-w{i}"))
+                    .spawn(move || {
+                        if let Some(c) = cpu {
+                            let _ = orbital_cpu::pin_current_thread(c);
+                        }
+                        while !stop.load(Ordering::Relaxed) {
+                            if w.poll_once() == 0 {
+                                std::thread::yield_now();
+                            }
+                        }
+                        w.drain();
+                    }),
+            );
+        }
+        let slow_stop = stop.clone();
+        let slow_thread = std::thread::Builder::new()
+            .name("orbital-slow".into())
+            .spawn(move || {
+                while !slow_stop.load(Ordering::Relaxed) {
+                    if slow.poll_once() == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+                slow.drain();
+            });
+        Running {
+            stop,
+            handle,
+            threads: threads.into_iter().filter_map(Result::ok).collect(),
+            slow: slow_thread.ok(),
+            trace_readers,
+        }
+    }
+}
+
+/// An engine running on threads.
+#[derive(Debug)]
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    /// Readers' handle.
+    pub handle: EngineHandle,
+    threads: Vec<JoinHandle<()>>,
+    slow: Option<JoinHandle<()>>,
+    trace_readers: Vec<TraceReader>,
+}
+
+impl Running {
+    /// Finished trace records so far.
+    pub fn take_trace(&mut self) -> Vec<TraceRecord> {
+        let mut v = Vec::new();
+        for r in &mut self.trace_readers {
+            while let Some(t) = r.pop() {
+                v.push(t);
+            }
+        }
+        v.sort_by_key(|t| (t.seq, t.worker));
+        v
+    }
+
+    /// Stop every thread and wait for them.
+    pub fn stop(self) -> EngineStats {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        if let Some(s) = self.slow {
+            let _ = s.join();
+        }
+        self.handle.stats()
+    }
+}

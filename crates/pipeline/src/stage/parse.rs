@@ -1,0 +1,33 @@
+//! Parse stage: every received frame through the bounds-checked parser
+//! ([`orbital_wire::parse`]) into the packet's summary. Malformed frames are
+//! dropped under the parse error's name. Reads: the frame. Sets:
+//! `ctx.info`, `ctx.verdict`, `meta.flow_hash` (software RSS when the port
+//! gave none).
+
+use orbital_buf::Packet;
+use orbital_wire::{LinkType, parse};
+
+use super::{Lane, Tally};
+use crate::drop::DropReason;
+use crate::verdict::{PacketCtx, Verdict};
+
+/// Run the stage.
+#[inline]
+pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
+    let mut t = Tally::default();
+    for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
+        t.packets += 1;
+        c.verdict = Verdict::Continue;
+        c.vlan = None;
+        c.traced = false;
+        if let Err(e) = parse(p, LinkType::Ethernet, &mut c.info) {
+            c.verdict = Verdict::Drop(DropReason::Parse(e));
+            t.drops += 1;
+            continue;
+        }
+        if p.meta.flow_hash == 0 {
+            p.meta.flow_hash = l.rss.hash_packet(&c.info);
+        }
+    }
+    t
+}

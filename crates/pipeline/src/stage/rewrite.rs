@@ -1,0 +1,170 @@
+//! Rewrite stage: make a routed packet ready for its next hop — TTL / hop
+//! limit minus one with the IPv4 checksum patched incrementally (RFC 1624),
+//! the Ethernet header rebuilt for the egress (MACs, VLAN tag), and IPv4
+//! packets too large for the egress MTU fragmented in software. Bridged
+//! frames only have their VLAN tag set for the egress port.
+//!
+//! The slow path releases packets held for neighbour resolution through
+//! [`apply`], so a packet rewritten late is byte-for-byte what it would have
+//! been on the fast path. Reads: `ctx.egress`, `ctx.info`. Sets: the frame.
+
+use orbital_buf::{Packet, PoolCache};
+use orbital_fib::rfc1812::fragment_ipv4;
+use orbital_wire::ethernet::EtherType;
+use orbital_wire::ipv4::Ipv4Packet;
+use orbital_wire::{EthernetAddress, L3Kind, PacketInfo};
+
+use super::{Lane, Tally};
+use crate::drop::{DropReason, Reason};
+use crate::verdict::{Egress, PacketCtx, Verdict};
+
+/// Run the stage over packets queued for transmission.
+#[inline]
+pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
+    let mut tally = Tally::default();
+    for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
+        if c.verdict != Verdict::Tx {
+            continue;
+        }
+        tally.packets += 1;
+        let r = if c.egress.routed {
+            apply(p, &c.info, &c.egress, l.cache, l.created)
+        } else if set_vlan(p, c.info.l3_offset, c.egress.vlan_tag) {
+            Ok(Rewritten::InPlace)
+        } else {
+            Err(Reason::NoBuffer.into())
+        };
+        match r {
+            Ok(Rewritten::InPlace) => {}
+            Ok(Rewritten::Fragmented) => c.verdict = Verdict::Consumed,
+            Err(e) => {
+                c.verdict = Verdict::Drop(e);
+                tally.drops += 1;
+            }
+        }
+    }
+    tally
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewritten {
+    /// The packet itself is ready to send.
+    InPlace,
+    /// It was cut into fragments (queued in `created`); drop the original.
+    Fragmented,
+}
+
+/// Rewrite a routed packet for `eg`. Fragments, if any, are pushed to
+/// `created` with `eg` as their egress.
+///
+/// # Errors
+/// The drop reason when it cannot be done (no headroom, no buffers, or an
+/// unfragmentable packet).
+#[inline]
+pub fn apply(
+    p: &mut Packet,
+    info: &PacketInfo,
+    eg: &Egress,
+    cache: &mut PoolCache,
+    created: &mut Vec<(Packet, Egress)>,
+) -> Result<Rewritten, DropReason> {
+    let ethertype = if info.l3 == L3Kind::Ipv4 {
+        EtherType::Ipv4
+    } else {
+        EtherType::Ipv6
+    };
+    let l2 = set_l2(
+        p,
+        info.l3_offset,
+        eg.dst_mac,
+        eg.src_mac,
+        eg.vlan_tag,
+        ethertype,
+    )
+    .ok_or(Reason::NoBuffer)?;
+    let l3_end = l2 + info.l3_len as usize;
+    if p.len() > l3_end {
+        p.truncate(l3_end); // Ethernet padding is not forwarded
+    }
+    if info.l3 == L3Kind::Ipv4 {
+        Ipv4Packet::new_unchecked(&mut p[l2..]).decrement_ttl();
+    } else {
+        p[l2 + 7] -= 1; // hop limit; IPv6 has no header checksum
+    }
+    if !eg.fragment {
+        return Ok(Rewritten::InPlace);
+    }
+    let start = created.len();
+    let mut frags = Vec::new();
+    fragment_ipv4(&p[l2..l3_end], p.meta, eg.mtu, cache, &mut frags).map_err(|e| match e {
+        orbital_fib::rfc1812::FragmentError::NoBuffer => DropReason::from(Reason::NoBuffer),
+        _ => DropReason::from(Reason::FragmentFailed),
+    })?;
+    for (i, mut f) in frags.into_iter().enumerate() {
+        f.meta.sub = p.meta.sub + i as u16;
+        if set_l2(
+            &mut f,
+            0,
+            eg.dst_mac,
+            eg.src_mac,
+            eg.vlan_tag,
+            EtherType::Ipv4,
+        )
+        .is_none()
+        {
+            cache.free(f);
+            cache.free_all(created.drain(start..).map(|(p, _)| p));
+            return Err(Reason::NoBuffer.into());
+        }
+        created.push((f, *eg));
+    }
+    Ok(Rewritten::Fragmented)
+}
+
+/// Replace the first `old_l2` bytes of `p` (its L2 header) by an Ethernet
+/// header with an optional 802.1Q tag, moving only the front of the buffer
+/// (headroom). Returns the new header length, or `None` without headroom.
+#[inline]
+pub fn set_l2(
+    p: &mut Packet,
+    old_l2: u16,
+    dst: EthernetAddress,
+    src: EthernetAddress,
+    tag: Option<u16>,
+    ethertype: EtherType,
+) -> Option<usize> {
+    let new_l2 = if tag.is_some() { 18 } else { 14 };
+    let old = usize::from(old_l2);
+    if new_l2 < old {
+        p.strip_front(old - new_l2);
+    } else if new_l2 > old {
+        p.prepend(new_l2 - old)?;
+    }
+    let h = &mut p[..new_l2];
+    h[0..6].copy_from_slice(&dst.0);
+    h[6..12].copy_from_slice(&src.0);
+    match tag {
+        Some(v) => {
+            h[12..14].copy_from_slice(&u16::from(EtherType::Vlan).to_be_bytes());
+            h[14..16].copy_from_slice(&(v & 0x0fff).to_be_bytes());
+            h[16..18].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+        }
+        None => h[12..14].copy_from_slice(&u16::from(ethertype).to_be_bytes()),
+    }
+    Some(new_l2)
+}
+
+/// Give a bridged frame (L2 header of `l2_len` bytes) the egress tag `tag`,
+/// keeping its MACs and inner EtherType. False without headroom.
+#[inline]
+pub fn set_vlan(p: &mut Packet, l2_len: u16, tag: Option<u16>) -> bool {
+    let l2 = usize::from(l2_len);
+    if l2 < 14 || p.len() < l2 {
+        return false;
+    }
+    let dst = EthernetAddress::from_bytes(&p[0..6]);
+    let src = EthernetAddress::from_bytes(&p[6..12]);
+    let inner = EtherType::from(u16::from_be_bytes([p[l2 - 2], p[l2 - 1]]));
+    set_l2(p, l2_len, dst, src, tag, inner).is_some()
+}
