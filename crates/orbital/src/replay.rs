@@ -74,18 +74,9 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         });
     }
     let mut cfg = ReplayConfig::default();
-    cfg.engine.workers = a.workers.or(compiled.engine.workers).unwrap_or(1).max(1);
-    if let Some(r) = compiled.engine.punt_rate {
-        cfg.engine.worker.punt_rate = r;
-    }
-    if let Some(b) = compiled.engine.punt_burst {
-        cfg.engine.worker.punt_burst = b;
-    }
-    if let Some(r) = compiled.engine.icmp_rate {
-        cfg.engine.slow.icmp_rate = r;
-    }
-    if let Some(b) = compiled.engine.icmp_burst {
-        cfg.engine.slow.icmp_burst = b;
+    apply_engine_settings(&compiled.engine, &mut cfg.engine);
+    if let Some(w) = a.workers {
+        cfg.engine.workers = w.max(1);
     }
     if let Some(n) = a.trace {
         let filter = match &a.trace_filter {
@@ -108,6 +99,32 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         bail!("counters do not balance: rx + injected != tx + dropped + punted + consumed");
     }
     Ok(rep)
+}
+
+/// Carry a configuration's `[engine]` settings into an engine configuration
+/// (absent settings keep the engine's defaults).
+pub fn apply_engine_settings(s: &orbital_control::EngineSettings, e: &mut orbital_pipeline::engine::EngineConfig) {
+    if let Some(w) = s.workers {
+        e.workers = w.max(1);
+    }
+    if let Some(c) = &s.cpus {
+        e.cpus = c.clone();
+    }
+    if let Some(b) = s.buffers {
+        e.pool.buffers = b;
+    }
+    if let Some(r) = s.punt_rate {
+        e.worker.punt_rate = r;
+    }
+    if let Some(b) = s.punt_burst {
+        e.worker.punt_burst = b;
+    }
+    if let Some(r) = s.icmp_rate {
+        e.slow.icmp_rate = r;
+    }
+    if let Some(b) = s.icmp_burst {
+        e.slow.icmp_burst = b;
+    }
 }
 
 /// Parse `port=lan0,dst=198.51.100.0/24,proto=17,...`.

@@ -101,6 +101,9 @@ pub struct PacketCtx {
     pub egress: Egress,
     /// Being traced.
     pub traced: bool,
+    /// A defect above L2 found by the parser: fatal only if the frame goes
+    /// to L3 (a bridge forwards frames whatever they carry).
+    pub l3_error: Option<orbital_wire::ParseError>,
 }
 
 /// A packet handed to the slow path.

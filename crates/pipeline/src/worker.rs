@@ -320,7 +320,9 @@ impl<H: Hooks> Worker<H> {
                     cache.free(p);
                 }
                 Verdict::Punt(reason) => {
-                    if !punt_bucket.allow(now) {
+                    // Receive time, not batch time: exact in replay, where a
+                    // round of packets shares one clock reading.
+                    if !punt_bucket.allow(p.meta.timestamp_ns) {
                         local.drop(Reason::PuntRateLimited.into());
                         cache.free(p);
                         continue;

@@ -66,9 +66,13 @@ pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tall
     tally
 }
 
-/// An L3 frame: ARP is the slow path's, IP goes on, anything else stops here.
+/// An L3 frame: malformed ones stop here, ARP is the slow path's, IP goes
+/// on, anything else stops here too.
 #[inline]
 fn to_l3(c: &PacketCtx) -> Verdict {
+    if let Some(e) = c.l3_error {
+        return Verdict::Drop(DropReason::Parse(e));
+    }
     match c.info.l3 {
         L3Kind::Ipv4 | L3Kind::Ipv6 => Verdict::Continue,
         L3Kind::Arp => Verdict::Punt(PuntReason::Arp),
