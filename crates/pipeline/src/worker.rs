@@ -233,7 +233,7 @@ impl<H: Hooks> Worker<H> {
             }
         }
         self.run_stages(tables, now, n);
-        self.dispatch(now, n);
+        self.dispatch(n);
         if self.trace.active() {
             self.trace.end_batch();
         }
@@ -294,7 +294,7 @@ impl<H: Hooks> Worker<H> {
     }
 
     /// Move each packet where its verdict says.
-    fn dispatch(&mut self, now: u64, n: usize) {
+    fn dispatch(&mut self, n: usize) {
         let Worker {
             batch,
             ctx,
