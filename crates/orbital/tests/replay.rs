@@ -221,14 +221,16 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
 
 #[test]
 fn trace_shows_every_stage_of_the_chosen_packets() {
-    let mut cfg = ReplayConfig::default();
-    cfg.trace = Some((
-        10,
-        TraceFilter {
-            dst: Some("198.51.100.0/24".parse().unwrap()),
-            ..TraceFilter::default()
-        },
-    ));
+    let cfg = ReplayConfig {
+        trace: Some((
+            10,
+            TraceFilter {
+                dst: Some("198.51.100.0/24".parse().unwrap()),
+                ..TraceFilter::default()
+            },
+        )),
+        ..ReplayConfig::default()
+    };
     let (rep, _) = run(
         &root().join("examples/router.toml"),
         &[("lan0", &root().join("examples/lan.pcap"))],
