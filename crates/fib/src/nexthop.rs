@@ -34,6 +34,9 @@ pub struct Adjacency {
     pub src_mac: EthernetAddress,
     /// The gateway's MAC once resolved (always `None` when connected).
     pub dst_mac: Option<EthernetAddress>,
+    /// The egress port when the interface sits on one (not a bridge), so
+    /// the fast path need not look the interface up per packet.
+    pub port: Option<crate::interface::PortId>,
 }
 
 /// An ECMP group.
@@ -179,6 +182,7 @@ mod tests {
             mtu: 1500,
             src_mac: EthernetAddress::default(),
             dst_mac: None,
+            port: None,
         }
     }
 

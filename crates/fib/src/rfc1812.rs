@@ -108,6 +108,18 @@ pub fn is_martian_destination_v6(a: Ipv6Addr) -> bool {
 
 /// Route and check an IPv4 packet (RFC 1812 §5.2–5.3).
 pub fn decide_v4<'t>(t: &'t Tables, info: &PacketInfo, flow_hash: u32) -> Forwarding<'t> {
+    decide_v4_with(t, info, t.fib4.lookup(info.dst_v4()), flow_hash)
+}
+
+/// As [`decide_v4`] with the LPM lookup already done (the route stage looks
+/// a whole batch up at once), `nh` being the next-hop id found.
+#[inline]
+pub fn decide_v4_with<'t>(
+    t: &'t Tables,
+    info: &PacketInfo,
+    nh: u32,
+    flow_hash: u32,
+) -> Forwarding<'t> {
     let (src, dst) = (info.src_v4(), info.dst_v4());
     if is_martian_source_v4(src) {
         return Forwarding::Drop(NotForwarded::MartianSource);
@@ -118,7 +130,7 @@ pub fn decide_v4<'t>(t: &'t Tables, info: &PacketInfo, flow_hash: u32) -> Forwar
     if is_martian_destination_v4(dst) {
         return Forwarding::Drop(NotForwarded::MartianDestination);
     }
-    let adj = match t.route_v4(dst, flow_hash) {
+    let adj = match t.next_hops.resolve(nh, flow_hash) {
         Resolved::Local => return Forwarding::Local,
         Resolved::Drop(d) => return route_drop(d, false),
         Resolved::Forward(a) => a,
@@ -138,8 +150,46 @@ pub fn decide_v4<'t>(t: &'t Tables, info: &PacketInfo, flow_hash: u32) -> Forwar
     }
 }
 
+/// The common case of [`decide_v4_with`], decided cheaply: `Some(adj)`
+/// exactly when the full decision would forward the packet unfragmented
+/// through a single (non-ECMP) gateway whose MAC is resolved and whose
+/// interface sits on a port; `None` means "ask [`decide_v4_with`]". The route
+/// stage tries this first (a property test holds the two to agreeing).
+#[inline(always)]
+pub fn fast_forward_v4<'t>(t: &'t Tables, info: &PacketInfo, nh: u32) -> Option<&'t Adjacency> {
+    let crate::nexthop::NextHop::Forward(adj) = t.next_hops.get(nh) else {
+        return None;
+    };
+    let (s, d) = ((info.src >> 24) as u8, (info.dst >> 24) as u8);
+    // Not martian (source 0, 127, ≥224; destination 0, 127, ≥224 incl.
+    // multicast and class E), TTL left, fits the MTU, next hop known.
+    let ok = s != 0
+        && s != 127
+        && s < 224
+        && d != 0
+        && d != 127
+        && d < 224
+        && info.ttl > 1
+        && info.l3_len <= u32::from(adj.mtu)
+        && adj.gateway.is_some()
+        && adj.dst_mac.is_some()
+        && adj.port.is_some();
+    ok.then_some(adj)
+}
+
 /// Route and check an IPv6 packet (RFC 8200 §3, RFC 4443 §3).
 pub fn decide_v6<'t>(t: &'t Tables, info: &PacketInfo, flow_hash: u32) -> Forwarding<'t> {
+    decide_v6_with(t, info, t.fib6.lookup(info.dst_v6()), flow_hash)
+}
+
+/// As [`decide_v6`] with the LPM lookup already done.
+#[inline]
+pub fn decide_v6_with<'t>(
+    t: &'t Tables,
+    info: &PacketInfo,
+    nh: u32,
+    flow_hash: u32,
+) -> Forwarding<'t> {
     let (src, dst) = (info.src_v6(), info.dst_v6());
     if is_martian_source_v6(src) {
         return Forwarding::Drop(NotForwarded::MartianSource);
@@ -147,7 +197,7 @@ pub fn decide_v6<'t>(t: &'t Tables, info: &PacketInfo, flow_hash: u32) -> Forwar
     if is_martian_destination_v6(dst) {
         return Forwarding::Drop(NotForwarded::MartianDestination);
     }
-    let adj = match t.route_v6(dst, flow_hash) {
+    let adj = match t.next_hops.resolve(nh, flow_hash) {
         Resolved::Local => return Forwarding::Local,
         // Multicast and link-local destinations are only ever local.
         _ if dst.is_multicast() => return Forwarding::Drop(NotForwarded::Multicast),

@@ -609,6 +609,10 @@ impl TablesBuilder {
             dst_mac: gateway
                 .and_then(|g| self.neighbors.usable(g))
                 .map(|n| n.mac),
+            port: match i.attach {
+                Attach::Port(p) => Some(p),
+                Attach::Bridge(_) => None,
+            },
         })
     }
 

@@ -288,3 +288,156 @@ fn icmp_errors_are_not_sent_about_the_wrong_packets() {
         IcmpError::TimeExceeded
     ));
 }
+
+mod fast_path {
+    use super::*;
+    use orbital_fib::rfc1812::{decide_v4_with, fast_forward_v4};
+    use orbital_fib::{NeighborState, Resolved};
+    use proptest::prelude::*;
+
+    /// Tables with every kind of next hop: resolved gateway, unresolved
+    /// gateway, connected, ECMP, local, blackhole, prohibit.
+    fn varied() -> std::sync::Arc<Tables> {
+        let mut b2 = TablesBuilder::new();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut v = Vec::new();
+        for (i, mtu) in [(0u16, 1500u16), (1, 1280)] {
+            v.push(U::SetPort(PortConfig {
+                id: PortId(i),
+                name: format!("p{i}"),
+                mode: PortMode::Routed { iface: IfId(i) },
+            }));
+            v.push(U::SetInterface {
+                id: IfId(i),
+                name: format!("if{i}"),
+                mac: EthernetAddress([2, 0, 0, 0, 0, i as u8 + 1]),
+                mtu,
+                attach: Attach::Port(PortId(i)),
+            });
+        }
+        v.push(U::AddAddress {
+            iface: IfId(0),
+            addr: ip("10.0.0.1"),
+            len: 24,
+        });
+        v.push(U::AddAddress {
+            iface: IfId(1),
+            addr: ip("192.0.2.1"),
+            len: 24,
+        });
+        v.push(U::AddNeighbor {
+            addr: ip("192.0.2.254"),
+            mac: EthernetAddress([2, 0, 0, 0, 1, 0xfe]),
+            iface: IfId(1),
+            state: NeighborState::Reachable,
+        });
+        let via = |g: &str| {
+            RouteTarget::Via(vec![Gateway {
+                addr: ip(g),
+                iface: None,
+            }])
+        };
+        v.push(U::AddRoute {
+            prefix: "64.0.0.0/2".parse().unwrap(),
+            target: via("192.0.2.254"),
+        });
+        v.push(U::AddRoute {
+            prefix: "128.0.0.0/3".parse().unwrap(),
+            target: via("192.0.2.253"),
+        });
+        v.push(U::AddRoute {
+            prefix: "160.0.0.0/3".parse().unwrap(),
+            target: RouteTarget::Via(vec![
+                Gateway {
+                    addr: ip("192.0.2.254"),
+                    iface: None,
+                },
+                Gateway {
+                    addr: ip("10.0.0.9"),
+                    iface: None,
+                },
+            ]),
+        });
+        v.push(U::AddRoute {
+            prefix: "192.0.0.0/4".parse().unwrap(),
+            target: RouteTarget::Blackhole,
+        });
+        v.push(U::AddRoute {
+            prefix: "0.0.0.0/2".parse().unwrap(),
+            target: RouteTarget::Prohibit,
+        });
+        b2.apply(&v).unwrap()
+    }
+
+    /// The property below is only worth something if the fast path really
+    /// takes the common case and really declines the rest.
+    #[test]
+    fn fast_path_takes_plain_forwarding_only() {
+        let t = varied();
+        let pkt = |dst: &str, ttl: u8, len: u32| PacketInfo {
+            l3: L3Kind::Ipv4,
+            src: u128::from(u32::from(Ipv4Addr::new(10, 0, 0, 2))),
+            dst: u128::from(u32::from(dst.parse::<Ipv4Addr>().unwrap())),
+            ttl,
+            l3_len: len,
+            dont_frag: true,
+            protocol: 17,
+            ..PacketInfo::default()
+        };
+        let go = |i: &PacketInfo| {
+            let d = Ipv4Addr::from_bits(i.dst as u32);
+            fast_forward_v4(&t, i, t.fib4.lookup(d))
+        };
+        assert!(go(&pkt("64.1.2.3", 64, 100)).is_some());
+        // TTL expiry, unresolved gateway, too big with DF, blackhole, local.
+        assert!(go(&pkt("64.1.2.3", 1, 100)).is_none());
+        assert!(go(&pkt("128.1.2.3", 64, 100)).is_none());
+        assert!(go(&pkt("64.1.2.3", 64, 1501)).is_none());
+        assert!(go(&pkt("200.1.2.3", 64, 100)).is_none());
+        assert!(go(&pkt("10.0.0.1", 64, 100)).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// Whenever the fast path says "forward through adj", the full RFC 1812
+        /// decision says exactly that, unfragmented.
+        #[test]
+        fn fast_path_agrees_with_the_full_decision(
+            src in any::<u32>(),
+            dst in any::<u32>(),
+            ttl in prop::sample::select(vec![0u8, 1, 2, 64, 255]),
+            len in prop::sample::select(vec![20u32, 1280, 1281, 1500, 1501, 9000]),
+            df in any::<bool>(),
+            edge_s in prop::sample::select(vec![0u32, 127, 223, 224, 239, 240, 255, 10, 192]),
+            edge_d in prop::sample::select(vec![0u32, 127, 223, 224, 239, 240, 255, 64, 160]),
+            use_edges in any::<bool>(),
+        ) {
+            // Building a table clears the 16 Mi-entry first level; once is enough.
+            static TABLES: std::sync::OnceLock<std::sync::Arc<Tables>> = std::sync::OnceLock::new();
+            let t = TABLES.get_or_init(varied);
+            let (src, dst) = if use_edges { ((edge_s << 24) | (src & 0xff_ffff), (edge_d << 24) | (dst & 0xff_ffff)) } else { (src, dst) };
+            let info = PacketInfo {
+                l3: L3Kind::Ipv4,
+                src: u128::from(src),
+                dst: u128::from(dst),
+                ttl,
+                l3_len: len,
+                dont_frag: df,
+                protocol: 17,
+                ..PacketInfo::default()
+            };
+            let nh = t.fib4.lookup(Ipv4Addr::from_bits(dst));
+            if let Some(adj) = fast_forward_v4(&t, &info, nh) {
+                match decide_v4_with(&t, &info, nh, 0) {
+                    Forwarding::Forward { adj: full, fragment, .. } => {
+                        prop_assert_eq!(full, adj);
+                        prop_assert!(!fragment);
+                    }
+                    other => prop_assert!(false, "fast path forwarded, full decision says {:?}", other),
+                }
+                prop_assert!(matches!(t.next_hops.resolve(nh, 0), Resolved::Forward(_)));
+            }
+        }
+    }
+}

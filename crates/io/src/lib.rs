@@ -22,7 +22,7 @@ pub mod ring;
 
 use orbital_buf::{Batch, PoolCache};
 
-pub use memory::MemoryPort;
+pub use memory::{MemoryPort, TrafficPort};
 pub use pcap::{PcapPortError, PcapRx, PcapTx};
 pub use ring::{RingRx, RingStats, RingTx, ring};
 
@@ -105,6 +105,8 @@ pub trait Port {
 pub enum AnyPort {
     /// Rings in memory.
     Memory(MemoryPort),
+    /// A traffic generator and sink.
+    Traffic(TrafficPort),
     /// Nothing: receives nothing, drops what it is given (counted as sent:
     /// a port left unwired in a replay).
     Null(NullPort),
@@ -115,6 +117,7 @@ impl Port for AnyPort {
     fn rx_burst(&mut self, cache: &mut PoolCache, batch: &mut Batch, max: usize) -> usize {
         match self {
             AnyPort::Memory(p) => p.rx_burst(cache, batch, max),
+            AnyPort::Traffic(p) => p.rx_burst(cache, batch, max),
             AnyPort::Null(p) => p.rx_burst(cache, batch, max),
         }
     }
@@ -123,6 +126,7 @@ impl Port for AnyPort {
     fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
         match self {
             AnyPort::Memory(p) => p.tx_burst(batch, cache),
+            AnyPort::Traffic(p) => p.tx_burst(batch, cache),
             AnyPort::Null(p) => p.tx_burst(batch, cache),
         }
     }
@@ -130,6 +134,7 @@ impl Port for AnyPort {
     fn capabilities(&self) -> Capabilities {
         match self {
             AnyPort::Memory(p) => p.capabilities(),
+            AnyPort::Traffic(p) => p.capabilities(),
             AnyPort::Null(p) => p.capabilities(),
         }
     }
@@ -137,6 +142,7 @@ impl Port for AnyPort {
     fn stats(&self) -> PortStats {
         match self {
             AnyPort::Memory(p) => p.stats(),
+            AnyPort::Traffic(p) => p.stats(),
             AnyPort::Null(p) => p.stats(),
         }
     }

@@ -29,7 +29,7 @@ enum Command {
     },
     /// Run the engine with capture files as its ports (deterministic).
     Replay(orbital::replay::ReplayArgs),
-    /// Benchmarks: `lpm` (route lookup).
+    /// Benchmarks: `lpm` (route lookup), `forward` (the whole pipeline).
     #[command(subcommand)]
     Bench(BenchCommand),
 }
@@ -38,6 +38,8 @@ enum Command {
 enum BenchCommand {
     /// Build an LPM table and time bulk lookups (comparable with dpdk-test-fib).
     Lpm(orbital::bench::lpm::LpmArgs),
+    /// Forward generated traffic through the whole pipeline in memory.
+    Forward(orbital::bench::forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +66,18 @@ fn main() -> ExitCode {
                 print!("{}", orbital::bench::lpm::render(&r));
             }
         }),
+        Command::Bench(BenchCommand::Forward(args)) => {
+            orbital::bench::forward::run(&args).map(|r| {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&r).expect("report serialises")
+                    );
+                } else {
+                    print!("{}", orbital::bench::forward::render(&r));
+                }
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

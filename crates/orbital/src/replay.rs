@@ -103,7 +103,10 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
 
 /// Carry a configuration's `[engine]` settings into an engine configuration
 /// (absent settings keep the engine's defaults).
-pub fn apply_engine_settings(s: &orbital_control::EngineSettings, e: &mut orbital_pipeline::engine::EngineConfig) {
+pub fn apply_engine_settings(
+    s: &orbital_control::EngineSettings,
+    e: &mut orbital_pipeline::engine::EngineConfig,
+) {
     if let Some(w) = s.workers {
         e.workers = w.max(1);
     }

@@ -283,6 +283,7 @@ impl<H: Hooks + 'static> Engine<H> {
             ..
         } = self;
         let mut threads = Vec::new();
+        let n_workers = workers.len();
         for (i, mut w) in workers.into_iter().enumerate() {
             let stop = stop.clone();
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
@@ -293,23 +294,28 @@ impl<H: Hooks + 'static> Engine<H> {
                         if let Some(c) = cpu {
                             let _ = orbital_cpu::pin_current_thread(c);
                         }
+                        let mut idle = Backoff::default();
                         while !stop.load(Ordering::Relaxed) {
-                            if w.poll_once() == 0 {
-                                std::thread::yield_now();
-                            }
+                            idle.after(w.poll_once());
                         }
                         w.drain();
                     }),
             );
         }
+        // The slow path runs on a CPU no worker uses, if there is one.
+        let slow_cpu = orbital_cpu::allowed_cpus()
+            .into_iter()
+            .find(|c| !cpus.iter().take(n_workers).any(|w| w == c));
         let slow_stop = stop.clone();
         let slow_thread = std::thread::Builder::new()
             .name("orbital-slow".into())
             .spawn(move || {
+                if let Some(c) = slow_cpu {
+                    let _ = orbital_cpu::pin_current_thread(c);
+                }
+                let mut idle = Backoff::default();
                 while !slow_stop.load(Ordering::Relaxed) {
-                    if slow.poll_once() == 0 {
-                        std::thread::yield_now();
-                    }
+                    idle.after(slow.poll_once());
                 }
                 slow.drain();
             });
@@ -319,6 +325,30 @@ impl<H: Hooks + 'static> Engine<H> {
             threads: threads.into_iter().filter_map(Result::ok).collect(),
             slow: slow_thread.ok(),
             trace_readers,
+        }
+    }
+}
+
+/// What an idle loop does: keep polling while work arrives; after a run of
+/// empty polls yield the CPU, and after longer sleep briefly, so an idle
+/// engine costs next to no CPU. (Real ports block on their file descriptors
+/// instead; see the I/O backends.)
+#[derive(Debug, Default)]
+struct Backoff {
+    empty: u32,
+}
+
+impl Backoff {
+    fn after(&mut self, work: usize) {
+        if work > 0 {
+            self.empty = 0;
+            return;
+        }
+        self.empty = self.empty.saturating_add(1);
+        match self.empty {
+            0..=64 => std::hint::spin_loop(),
+            65..=1024 => std::thread::yield_now(),
+            _ => std::thread::sleep(std::time::Duration::from_micros(200)),
         }
     }
 }

@@ -318,7 +318,7 @@ impl WorkerTrace {
                 *slot = Some(TraceStep {
                     stage,
                     verdict: c.verdict,
-                    egress: (c.verdict == Verdict::Tx).then_some(c.egress.port),
+                    egress: (matches!(c.verdict, Verdict::Tx)).then_some(c.egress.port),
                 });
             }
         }

@@ -68,6 +68,7 @@ pub struct Worker<H: Hooks> {
     ctx: Vec<PacketCtx>,
     txq: Vec<Batch>,
     created: Vec<(Packet, Egress)>,
+    scratch: Box<stage::Scratch>,
 }
 
 impl<H: Hooks> core::fmt::Debug for Worker<H> {
@@ -129,6 +130,7 @@ impl<H: Hooks> Worker<H> {
             ctx: vec![PacketCtx::default(); MAX_BURST],
             txq: (0..n_ports).map(|_| Batch::new()).collect(),
             created: Vec::with_capacity(MAX_BURST),
+            scratch: Box::default(),
             cfg,
             ports: w.ports,
             cache: w.cache,
@@ -162,7 +164,9 @@ impl<H: Hooks> Worker<H> {
     /// Returns the packets handled (0: idle).
     pub fn poll_once(&mut self) -> usize {
         let now = self.clock.now_ns();
-        let tables = self.shared.load_full();
+        // A guard, not a clone: no shared reference count to bounce
+        // between cores per poll.
+        let tables = self.shared.load();
         let mut work = self.take_injects(&tables);
         for port in 0..self.ports.len() {
             let c0 = orbital_cpu::cycles();
@@ -202,7 +206,7 @@ impl<H: Hooks> Worker<H> {
         self.local.handoffs += n;
     }
 
-    fn process(&mut self, tables: &Arc<Tables>, now: u64) {
+    fn process(&mut self, tables: &Tables, now: u64) {
         let n = self.batch.len();
         let tracing = self.trace.begin_batch();
         let pkts = self.batch.as_mut_slice();
@@ -214,6 +218,7 @@ impl<H: Hooks> Worker<H> {
             cache: &mut self.cache,
             created: &mut self.created,
             rss: &self.rss,
+            scratch: &mut self.scratch,
         };
         {
             let c0 = orbital_cpu::cycles();
@@ -239,7 +244,7 @@ impl<H: Hooks> Worker<H> {
         }
     }
 
-    fn run_stages(&mut self, tables: &Arc<Tables>, now: u64, n: usize) {
+    fn run_stages(&mut self, tables: &Tables, now: u64, n: usize) {
         let t: &Tables = tables;
         macro_rules! lane {
             () => {
@@ -250,6 +255,7 @@ impl<H: Hooks> Worker<H> {
                     cache: &mut self.cache,
                     created: &mut self.created,
                     rss: &self.rss,
+                    scratch: &mut self.scratch,
                 }
             };
         }
@@ -258,29 +264,33 @@ impl<H: Hooks> Worker<H> {
             Stage::L2,
             stage::l2::run(&mut lane!(), self.batch.as_mut_slice(), &mut self.ctx[..n])
         );
-        timed!(self, Stage::Prerouting, {
-            let h = self
-                .hooks
-                .prerouting(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
-            hook_tally(&self.ctx[..n], is_continue, h)
-        });
+        if H::ACTIVE {
+            timed!(self, Stage::Prerouting, {
+                let h = self
+                    .hooks
+                    .prerouting(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
+                hook_tally(&self.ctx[..n], is_continue, h)
+            });
+        }
         timed!(
             self,
             Stage::Route,
             stage::route::run(&mut lane!(), self.batch.as_mut_slice(), &mut self.ctx[..n])
         );
-        timed!(self, Stage::InputForward, {
-            let h = self
-                .hooks
-                .input_forward(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
-            hook_tally(&self.ctx[..n], is_local_or_tx, h)
-        });
-        timed!(self, Stage::Postrouting, {
-            let h = self
-                .hooks
-                .postrouting(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
-            hook_tally(&self.ctx[..n], is_tx, h)
-        });
+        if H::ACTIVE {
+            timed!(self, Stage::InputForward, {
+                let h = self
+                    .hooks
+                    .input_forward(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
+                hook_tally(&self.ctx[..n], is_local_or_tx, h)
+            });
+            timed!(self, Stage::Postrouting, {
+                let h = self
+                    .hooks
+                    .postrouting(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
+                hook_tally(&self.ctx[..n], is_tx, h)
+            });
+        }
         timed!(
             self,
             Stage::Rewrite,
@@ -383,6 +393,7 @@ impl<H: Hooks> Worker<H> {
                         cache: &mut self.cache,
                         created: &mut self.created,
                         rss: &self.rss,
+                        scratch: &mut self.scratch,
                     };
                     // The original is replaced by its copies (or dropped if
                     // the pool ran dry part way; copies made still go out).
@@ -441,11 +452,11 @@ impl<H: Hooks> Worker<H> {
 }
 
 fn is_continue(c: &PacketCtx) -> bool {
-    c.verdict == Verdict::Continue
+    matches!(c.verdict, Verdict::Continue)
 }
 
 fn is_tx(c: &PacketCtx) -> bool {
-    c.verdict == Verdict::Tx
+    matches!(c.verdict, Verdict::Tx)
 }
 
 fn is_local_or_tx(c: &PacketCtx) -> bool {
@@ -477,7 +488,7 @@ fn l2_header_len(p: &Packet) -> u16 {
     (off + 2) as u16
 }
 
-#[inline]
+#[inline(always)]
 fn queue(
     txq: &mut [Batch],
     ports: &mut [AnyPort],

@@ -277,15 +277,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Decrement the TTL by one and patch the checksum incrementally
     /// (RFC 1624; RFC 1812 §5.3.1). Returns the new TTL. The caller has
     /// already checked the TTL is above 1.
+    ///
+    /// The TTL shares its 16-bit word with the protocol, so the word drops by
+    /// exactly 0x0100 and RFC 1624's `~HC + ~m + m'` is `~HC + 0xFEFF`: one
+    /// add and one fold, equal to the general update (and so to a full
+    /// recompute) for every TTL of at least 1.
     #[inline]
     pub fn decrement_ttl(&mut self) -> u8 {
         let data = self.buffer.as_mut();
-        let old = read_u16(data, field::TTL);
-        let ttl = data[field::TTL].wrapping_sub(1);
-        data[field::TTL] = ttl;
-        let new = read_u16(data, field::TTL);
-        let c = checksum::update_u16(read_u16(data, field::CHECKSUM), old, new);
-        write_u16(data, field::CHECKSUM, c);
+        let Some(h) = data.get_mut(..HEADER_LEN) else {
+            return 0;
+        };
+        let ttl = h[field::TTL].wrapping_sub(1);
+        h[field::TTL] = ttl;
+        let hc = u16::from_be_bytes([h[field::CHECKSUM], h[field::CHECKSUM + 1]]);
+        let s = u32::from(!hc) + 0xfeff;
+        let s = (s & 0xffff) + (s >> 16);
+        h[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&(!(s as u16)).to_be_bytes());
         ttl
     }
 

@@ -13,10 +13,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::ethernet::{self, EtherType};
 use crate::field::read_u16;
 use crate::ip::IpProtocol;
-use crate::ipv4::Ipv4Packet;
 use crate::ipv6::{self, Ipv6Packet};
-use crate::tcp::TcpPacket;
-use crate::udp::UdpPacket;
 use crate::vlan::{self, VlanHeader};
 use crate::{ParseError, Result, arp};
 
@@ -297,25 +294,36 @@ fn parse_ethernet(frame: &[u8], info: &mut PacketInfo) -> Result<()> {
     if frame.len() < ethernet::HEADER_LEN {
         return Err(ParseError::TruncatedLink);
     }
-    let mut ethertype = EtherType::from(read_u16(frame, 12));
+    // Raw EtherType values here: the lossless enum's conversion is a chain
+    // of compares this per-packet walk does not need.
+    let mut ethertype = read_u16(frame, 12);
     let mut off = ethernet::HEADER_LEN;
-    while ethertype.is_vlan_tpid() {
+    while matches!(ethertype, TPID_8021Q | TPID_8021AD | TPID_QINQ_LEGACY) {
         let tag = VlanHeader::new_checked(&frame[off..])?;
         if usize::from(info.vlan_count) == info.vlans.len() {
             return Err(ParseError::TooManyVlans);
         }
         info.vlans[usize::from(info.vlan_count)] = VlanTag {
-            tpid: ethertype.into(),
+            tpid: ethertype,
             tci: tag.tci(),
         };
         info.vlan_count += 1;
-        ethertype = tag.ethertype();
+        ethertype = read_u16(frame, off + 2);
         off += vlan::TAG_LEN;
     }
-    parse_l3(frame, ethertype, off, info)
+    parse_l3(frame, EtherType::from(ethertype), off, info)
 }
 
-#[inline]
+const TPID_8021Q: u16 = 0x8100;
+const ICMP: u8 = 1;
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMPV6: u8 = 58;
+const SCTP: u8 = 132;
+const TPID_8021AD: u16 = 0x88a8;
+const TPID_QINQ_LEGACY: u16 = 0x9100;
+
+#[inline(always)]
 fn parse_l3(frame: &[u8], ethertype: EtherType, off: usize, info: &mut PacketInfo) -> Result<()> {
     info.ethertype = ethertype.into();
     info.l3_offset = off as u16;
@@ -342,25 +350,44 @@ fn parse_l3(frame: &[u8], ethertype: EtherType, off: usize, info: &mut PacketInf
     }
 }
 
-#[inline]
+/// The fixed 20 bytes of a header, or `err` if the buffer is shorter. The
+/// summary walk reads fields out of fixed-size arrays: after this one length
+/// check no field read needs its own bounds check (the views do the same
+/// checks per accessor; this is the per-packet path).
+#[inline(always)]
+fn fixed<const N: usize>(b: &[u8], err: ParseError) -> Result<&[u8; N]> {
+    b.get(..N).and_then(|s| s.try_into().ok()).ok_or(err)
+}
+
+#[inline(always)]
 fn parse_ipv4(l3: &[u8], off: usize, info: &mut PacketInfo) -> Result<()> {
-    let ip = Ipv4Packet::new_checked(l3)?;
-    let hlen = ip.header_len();
-    let total = ip.total_len();
+    let h: &[u8; 20] = fixed(l3, ParseError::TruncatedIpv4)?;
+    if h[0] >> 4 != 4 {
+        return Err(ParseError::BadIpVersion);
+    }
+    let hlen = usize::from(h[0] & 0x0f) * 4;
+    if hlen < 20 || hlen > l3.len() {
+        return Err(ParseError::BadIhl);
+    }
+    let total = u16::from_be_bytes([h[2], h[3]]);
+    if usize::from(total) < hlen || usize::from(total) > l3.len() {
+        return Err(ParseError::BadTotalLength);
+    }
     info.l3_len = u32::from(total);
     info.l3_header_len = hlen as u8;
-    info.protocol = ip.protocol().into();
-    info.ttl = ip.ttl();
-    info.tos = l3[1];
-    info.dont_frag = ip.dont_frag();
-    info.src = u128::from(ip.src_addr().to_bits());
-    info.dst = u128::from(ip.dst_addr().to_bits());
-    if ip.is_fragment() {
+    info.tos = h[1];
+    info.ttl = h[8];
+    info.protocol = h[9];
+    let flags = u16::from_be_bytes([h[6], h[7]]);
+    info.dont_frag = flags & 0x4000 != 0;
+    info.src = u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]]));
+    info.dst = u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
+    if flags & 0x3fff != 0 {
         info.frag = FragInfo {
             present: true,
-            more: ip.more_frags(),
-            offset: ip.frag_offset(),
-            ident: u32::from(ip.ident()),
+            more: flags & 0x2000 != 0,
+            offset: (flags & 0x1fff) << 3,
+            ident: u32::from(u16::from_be_bytes([h[4], h[5]])),
         };
         if usize::from(info.frag.offset) + usize::from(total) - hlen > usize::from(u16::MAX) {
             return Err(ParseError::BadFragment);
@@ -402,49 +429,48 @@ fn parse_ipv6(l3: &[u8], off: usize, info: &mut PacketInfo) -> Result<()> {
     parse_l4(l4, off + start, info)
 }
 
-#[inline]
+#[inline(always)]
 fn parse_l4(l4: &[u8], off: usize, info: &mut PacketInfo) -> Result<()> {
     // A first fragment holds only the start of the datagram, so length fields
     // that describe the whole datagram (UDP length) cannot be checked here.
     let fragmented = info.frag.more;
-    match IpProtocol::from(info.protocol) {
-        IpProtocol::Tcp => {
-            let t = TcpPacket::new_checked(l4)?;
-            info.src_port = t.src_port();
-            info.dst_port = t.dst_port();
-            info.l4_flags = t.flags();
-            info.l4_offset = off as u16;
-            info.payload_offset = (off + t.header_len()) as u16;
-        }
-        IpProtocol::Udp => {
-            if fragmented {
-                if l4.len() < crate::udp::HEADER_LEN {
-                    return Err(ParseError::TruncatedUdp);
-                }
-            } else {
-                UdpPacket::new_checked(l4)?;
+    match info.protocol {
+        TCP => {
+            let h: &[u8; 20] = fixed(l4, ParseError::TruncatedTcp)?;
+            let hlen = usize::from(h[12] >> 4) * 4;
+            if hlen < 20 || hlen > l4.len() {
+                return Err(ParseError::BadTcpDataOffset);
             }
-            let u = UdpPacket::new_unchecked(l4);
-            info.src_port = u.src_port();
-            info.dst_port = u.dst_port();
+            info.src_port = u16::from_be_bytes([h[0], h[1]]);
+            info.dst_port = u16::from_be_bytes([h[2], h[3]]);
+            info.l4_flags = u16::from_be_bytes([h[12], h[13]]) & 0x01ff;
+            info.l4_offset = off as u16;
+            info.payload_offset = (off + hlen) as u16;
+        }
+        UDP => {
+            let h: &[u8; 8] = fixed(l4, ParseError::TruncatedUdp)?;
+            let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+            if !fragmented && (len < crate::udp::HEADER_LEN || len > l4.len()) {
+                return Err(ParseError::BadUdpLength);
+            }
+            info.src_port = u16::from_be_bytes([h[0], h[1]]);
+            info.dst_port = u16::from_be_bytes([h[2], h[3]]);
             info.l4_offset = off as u16;
             info.payload_offset = (off + crate::udp::HEADER_LEN) as u16;
         }
-        IpProtocol::Icmp | IpProtocol::Icmpv6 => {
-            let v4 = info.protocol == u8::from(IpProtocol::Icmp);
-            if l4.len() < 8 {
-                return Err(if v4 {
-                    ParseError::TruncatedIcmpv4
-                } else {
-                    ParseError::TruncatedIcmpv6
-                });
-            }
-            info.l4_flags = read_u16(l4, 0);
-            info.src_port = read_u16(l4, 4);
+        ICMP | ICMPV6 => {
+            let err = if info.protocol == ICMP {
+                ParseError::TruncatedIcmpv4
+            } else {
+                ParseError::TruncatedIcmpv6
+            };
+            let h: &[u8; 8] = fixed(l4, err)?;
+            info.l4_flags = u16::from_be_bytes([h[0], h[1]]);
+            info.src_port = u16::from_be_bytes([h[4], h[5]]);
             info.l4_offset = off as u16;
             info.payload_offset = (off + 8) as u16;
         }
-        IpProtocol::Sctp if l4.len() >= 12 => {
+        SCTP if l4.len() >= 12 => {
             info.src_port = read_u16(l4, 0);
             info.dst_port = read_u16(l4, 2);
             info.l4_offset = off as u16;

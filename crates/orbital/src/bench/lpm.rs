@@ -346,6 +346,25 @@ fn dump<P: std::fmt::Display, A>(
     Ok(())
 }
 
+/// Synthetic routes as `--routes N [--distribution D] [--family F]` make them.
+///
+/// # Errors
+/// A malformed distribution.
+pub fn synthetic_routes(
+    args: &LpmArgs,
+    rng: &mut fastrand::Rng,
+) -> anyhow::Result<routes_file::RouteList> {
+    let n = args.routes.unwrap_or(1_000_000);
+    let dist = args
+        .distribution
+        .clone()
+        .unwrap_or_else(|| match args.family {
+            Family::Ipv4 => DEFAULT_V4_DISTRIBUTION.into(),
+            Family::Ipv6 => DEFAULT_V6_DISTRIBUTION.into(),
+        });
+    synthetic(args.family, n, &dist, rng)
+}
+
 /// Synthetic routes in dpdk-test-fib's manner: for each prefix length, the
 /// requested share of `n` routes, spread evenly over the address space.
 fn synthetic(

@@ -2,4 +2,5 @@
 //! cycles (TSC) and rates; compare them with a baseline measured in the same
 //! run (see `scripts/`), never across machines.
 
+pub mod forward;
 pub mod lpm;

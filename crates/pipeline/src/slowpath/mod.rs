@@ -235,8 +235,16 @@ impl SlowPath {
         self.scratch = punts;
         self.timers(&tables, now);
         self.publish_updates();
-        self.stats.holding = self.pending.values().map(|p| p.held.len() as u64).sum();
-        self.published.store(Arc::new(self.stats.clone()));
+        let holding = self.pending.values().map(|p| p.held.len() as u64).sum();
+        // Publish only what changed: a store makes the writer settle every
+        // reader's outstanding loads (arc-swap), too dear for an idle loop.
+        if n > 0
+            || holding != self.stats.holding
+            || self.published.load().received != self.stats.received
+        {
+            self.stats.holding = holding;
+            self.published.store(Arc::new(self.stats.clone()));
+        }
         n
     }
 
@@ -265,7 +273,10 @@ impl SlowPath {
             PuntReason::Arp => self.arp(t, p, now),
             PuntReason::Nd => self.nd(t, p, now),
             PuntReason::Local => self.local(t, p),
-            PuntReason::Resolve { next_hop } => self.resolve(t, p, next_hop, now),
+            PuntReason::Resolve => {
+                let next_hop = p.egress.next_hop;
+                self.resolve(t, p, next_hop, now)
+            }
             PuntReason::IcmpError { err, why } => self.icmp_error(t, p, err, why),
         }
     }

@@ -12,7 +12,10 @@ use crate::verdict::{PacketCtx, Verdict};
 #[inline]
 pub fn run(_pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
     Tally {
-        packets: ctx.iter().filter(|c| c.verdict == Verdict::Tx).count() as u64,
+        packets: ctx
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Tx))
+            .count() as u64,
         drops: 0,
     }
 }

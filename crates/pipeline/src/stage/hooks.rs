@@ -15,6 +15,10 @@ use crate::verdict::PacketCtx;
 /// set verdicts (drop with a reason), rewrite headers, or change the route
 /// decision already in `ctx`.
 pub trait Hooks: Send {
+    /// False for hooks that never look at a packet: the worker then skips
+    /// the hook stages altogether (compiled out, no per-batch pass).
+    const ACTIVE: bool = true;
+
     /// Before the route lookup: packets still `Continue` (DNAT, ingress
     /// filter, QoS classification).
     fn prerouting(&mut self, _t: &Tables, _pkts: &mut [Packet], _ctx: &mut [PacketCtx]) -> Tally {
@@ -42,4 +46,6 @@ pub trait Hooks: Send {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PassThrough;
 
-impl Hooks for PassThrough {}
+impl Hooks for PassThrough {
+    const ACTIVE: bool = false;
+}

@@ -34,11 +34,41 @@ fn src_mac(p: &Packet) -> EthernetAddress {
 pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
     let mut tally = Tally::default();
     let t = l.tables;
-    for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
-        if c.verdict != Verdict::Continue {
+    let n = ctx.len().min(pkts.len());
+    let (pkts, ctx) = (&mut pkts[..n], &mut ctx[..n]);
+    for i in 0..n {
+        let c = &mut ctx[i];
+        if !matches!(c.verdict, Verdict::Continue) {
             continue;
         }
         tally.packets += 1;
+        let p = &mut pkts[i];
+        // The common case first: an untagged, well-formed IP frame to the
+        // MAC of a routed port goes on to L3 untouched.
+        if let Some(&Some((iface, mac))) = t.ifs.routed.get(usize::from(p.meta.port)) {
+            if c.info.vlan_count == 0
+                && c.l3_error.is_none()
+                && matches!(c.info.l3, L3Kind::Ipv4 | L3Kind::Ipv6)
+                && p.get(0..6) == Some(&mac.0[..])
+            {
+                c.iface_in = iface;
+                continue;
+            }
+            let dst = dst_mac(p);
+            let verdict = if c.info.vlan_count > 0 {
+                Verdict::Drop(Reason::VlanNotAllowed.into())
+            } else if dst == mac || dst.is_multicast() {
+                c.iface_in = iface;
+                to_l3(c)
+            } else {
+                Verdict::Drop(Reason::NotForUs.into())
+            };
+            if let Verdict::Drop(_) = verdict {
+                tally.drops += 1;
+            }
+            c.verdict = verdict;
+            continue;
+        }
         let port = PortId(p.meta.port);
         let tag = (c.info.vlan_count > 0).then(|| c.info.vlans[0].vid());
         let verdict = match t.ifs.port(port).map(|pc| &pc.mode) {

@@ -13,7 +13,7 @@ pub mod parse;
 pub mod rewrite;
 pub mod route;
 
-use orbital_buf::{Packet, PoolCache};
+use orbital_buf::{MAX_BURST, Packet, PoolCache};
 use orbital_fib::Tables;
 use orbital_fib::l2::MacTable;
 
@@ -34,6 +34,33 @@ pub struct Lane<'a> {
     pub created: &'a mut Vec<(Packet, Egress)>,
     /// Flow hasher.
     pub rss: &'a Toeplitz,
+    /// Scratch arrays kept between batches (the route stage's bulk lookup
+    /// lists), so no stage zeroes kilobytes per batch.
+    pub scratch: &'a mut Scratch,
+}
+
+/// Per-worker scratch space for stages.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    pub(crate) a4: [u32; MAX_BURST],
+    pub(crate) a6: [u128; MAX_BURST],
+    pub(crate) i4: [u8; MAX_BURST],
+    pub(crate) i6: [u8; MAX_BURST],
+    pub(crate) found: [u32; MAX_BURST],
+    pub(crate) nh: [u32; MAX_BURST],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            a4: [0; MAX_BURST],
+            a6: [0; MAX_BURST],
+            i4: [0; MAX_BURST],
+            i6: [0; MAX_BURST],
+            found: [0; MAX_BURST],
+            nh: [0; MAX_BURST],
+        }
+    }
 }
 
 impl core::fmt::Debug for Lane<'_> {

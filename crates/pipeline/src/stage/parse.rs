@@ -17,7 +17,8 @@ use crate::verdict::{PacketCtx, Verdict};
 #[inline]
 pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
     let mut t = Tally::default();
-    for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
+    let n = ctx.len().min(pkts.len());
+    for (p, c) in pkts[..n].iter_mut().zip(ctx[..n].iter_mut()) {
         t.packets += 1;
         c.verdict = Verdict::Continue;
         c.vlan = None;

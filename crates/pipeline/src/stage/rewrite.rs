@@ -23,7 +23,7 @@ use crate::verdict::{Egress, PacketCtx, Verdict};
 pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
     let mut tally = Tally::default();
     for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
-        if c.verdict != Verdict::Tx {
+        if !matches!(c.verdict, Verdict::Tx) {
             continue;
         }
         tally.packets += 1;
@@ -69,20 +69,27 @@ pub fn apply(
     cache: &mut PoolCache,
     created: &mut Vec<(Packet, Egress)>,
 ) -> Result<Rewritten, DropReason> {
-    let ethertype = if info.l3 == L3Kind::Ipv4 {
-        EtherType::Ipv4
+    let l2 = if info.l3_offset == 14 && eg.vlan_tag.is_none() && p.len() >= 14 {
+        // Same header shape in and out (untagged Ethernet): only the MACs change.
+        p[0..6].copy_from_slice(&eg.dst_mac.0);
+        p[6..12].copy_from_slice(&eg.src_mac.0);
+        14
     } else {
-        EtherType::Ipv6
+        let ethertype = if info.l3 == L3Kind::Ipv4 {
+            EtherType::Ipv4
+        } else {
+            EtherType::Ipv6
+        };
+        set_l2(
+            p,
+            info.l3_offset,
+            eg.dst_mac,
+            eg.src_mac,
+            eg.vlan_tag,
+            ethertype,
+        )
+        .ok_or(Reason::NoBuffer)?
     };
-    let l2 = set_l2(
-        p,
-        info.l3_offset,
-        eg.dst_mac,
-        eg.src_mac,
-        eg.vlan_tag,
-        ethertype,
-    )
-    .ok_or(Reason::NoBuffer)?;
     let l3_end = l2 + info.l3_len as usize;
     if p.len() > l3_end {
         p.truncate(l3_end); // Ethernet padding is not forwarded

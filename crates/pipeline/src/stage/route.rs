@@ -8,7 +8,7 @@
 
 use core::net::IpAddr;
 
-use orbital_buf::Packet;
+use orbital_buf::{MAX_BURST, Packet};
 use orbital_fib::nexthop::RouteDrop;
 use orbital_fib::rfc1812::{self, Forwarding, NotForwarded};
 use orbital_fib::{Attach, Tables};
@@ -16,19 +16,74 @@ use orbital_wire::{EthernetAddress, IpProtocol, L3Kind, icmpv6::Icmpv6Message};
 
 use super::{Lane, Tally};
 use crate::drop::{DropReason, Reason};
-use crate::verdict::{Egress, PacketCtx, PuntReason, Verdict};
+use crate::verdict::{PacketCtx, PuntReason, Verdict};
 
-/// Run the stage.
+/// Run the stage: every destination of the batch looked up at once (the
+/// bulk LPM lookups overlap their memory accesses), then each decided.
 #[inline]
 pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
     let mut tally = Tally::default();
     let t = l.tables;
-    for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
-        if c.verdict != Verdict::Continue {
+    let n = ctx.len().min(MAX_BURST);
+    let (mut n4, mut n6) = (0, 0);
+    {
+        let s = &mut *l.scratch;
+        for (i, c) in ctx[..n].iter().enumerate() {
+            if !matches!(c.verdict, Verdict::Continue) {
+                continue;
+            }
+            match c.info.l3 {
+                L3Kind::Ipv4 => {
+                    s.a4[n4] = c.info.dst as u32;
+                    s.i4[n4] = i as u8;
+                    n4 += 1;
+                }
+                L3Kind::Ipv6 => {
+                    s.a6[n6] = c.info.dst;
+                    s.i6[n6] = i as u8;
+                    n6 += 1;
+                }
+                _ => {}
+            }
+        }
+        t.fib4.lookup_bulk(&s.a4[..n4], &mut s.found[..n4]);
+        for k in 0..n4 {
+            s.nh[usize::from(s.i4[k])] = s.found[k];
+        }
+        if n6 > 0 {
+            t.fib6.lookup_bulk(&s.a6[..n6], &mut s.found[..n6]);
+            for k in 0..n6 {
+                s.nh[usize::from(s.i6[k])] = s.found[k];
+            }
+        }
+    }
+    let pkts = &mut pkts[..n];
+    let ctx = &mut ctx[..n];
+    for i in 0..n {
+        let c = &mut ctx[i];
+        if !matches!(c.verdict, Verdict::Continue) {
             continue;
         }
         tally.packets += 1;
-        let v = route_one(l, t, p, c);
+        let id = l.scratch.nh[i];
+        // The common case in a few instructions; anything else below.
+        if c.info.l3 == L3Kind::Ipv4 {
+            if let Some(adj) = rfc1812::fast_forward_v4(t, &c.info, id) {
+                let e = &mut c.egress;
+                e.port = adj.port.unwrap_or_default();
+                e.dst_mac = adj.dst_mac.unwrap_or_default();
+                e.src_mac = adj.src_mac;
+                e.vlan_tag = None;
+                e.iface = adj.iface;
+                e.mtu = adj.mtu;
+                e.routed = true;
+                e.fragment = false;
+                c.verdict = Verdict::Tx;
+                continue;
+            }
+        }
+        let p = &mut pkts[i];
+        let v = route_one(l, t, p, c, id);
         if let Verdict::Drop(_) = v {
             tally.drops += 1;
         }
@@ -38,15 +93,15 @@ pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tall
 }
 
 #[inline]
-fn route_one(l: &mut Lane<'_>, t: &Tables, p: &Packet, c: &mut PacketCtx) -> Verdict {
+fn route_one(l: &mut Lane<'_>, t: &Tables, p: &Packet, c: &mut PacketCtx, nh: u32) -> Verdict {
     let info = &c.info;
     let fwd = match info.l3 {
-        L3Kind::Ipv4 => rfc1812::decide_v4(t, info, p.meta.flow_hash),
+        L3Kind::Ipv4 => rfc1812::decide_v4_with(t, info, nh, p.meta.flow_hash),
         L3Kind::Ipv6 => {
             if is_ndisc(c) {
                 return Verdict::Punt(PuntReason::Nd);
             }
-            rfc1812::decide_v6(t, info, p.meta.flow_hash)
+            rfc1812::decide_v6_with(t, info, nh, p.meta.flow_hash)
         }
         _ => return Verdict::Drop(Reason::UnsupportedL3.into()),
     };
@@ -74,28 +129,33 @@ fn route_one(l: &mut Lane<'_>, t: &Tables, p: &Packet, c: &mut PacketCtx) -> Ver
             fragment,
         } => {
             let Some(dst_mac) = t.neighbor_mac(adj, next_hop) else {
-                c.egress = Egress {
-                    iface: adj.iface,
-                    mtu: adj.mtu,
-                    src_mac: adj.src_mac,
-                    routed: true,
-                    fragment,
-                    ..Egress::default()
-                };
-                return Verdict::Punt(PuntReason::Resolve { next_hop });
+                let e = &mut c.egress;
+                e.next_hop = next_hop;
+                e.iface = adj.iface;
+                e.mtu = adj.mtu;
+                e.src_mac = adj.src_mac;
+                e.vlan_tag = None;
+                e.routed = true;
+                e.fragment = fragment;
+                return Verdict::Punt(PuntReason::Resolve);
             };
-            match egress_port(l, t, adj.iface, dst_mac) {
+            let out = match adj.port {
+                Some(port) => Some((port, None)),
+                None => egress_port(l, t, adj.iface, dst_mac),
+            };
+            match out {
                 Some((port, vlan_tag)) => {
-                    c.egress = Egress {
-                        port,
-                        dst_mac,
-                        src_mac: adj.src_mac,
-                        vlan_tag,
-                        iface: adj.iface,
-                        mtu: adj.mtu,
-                        routed: true,
-                        fragment,
-                    };
+                    // Field by field: the next hop is not needed from here
+                    // on, and a whole-struct write costs twice as much.
+                    let e = &mut c.egress;
+                    e.port = port;
+                    e.dst_mac = dst_mac;
+                    e.src_mac = adj.src_mac;
+                    e.vlan_tag = vlan_tag;
+                    e.iface = adj.iface;
+                    e.mtu = adj.mtu;
+                    e.routed = true;
+                    e.fragment = fragment;
                     Verdict::Tx
                 }
                 None => Verdict::Drop(Reason::UnknownPort.into()),
