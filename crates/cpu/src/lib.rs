@@ -3,7 +3,7 @@
 //! table lookups, and pinning a worker thread to its core.
 //!
 //! Each is a one-instruction or one-syscall wrapper; the `unsafe` they need
-//! lives in [`sys`] and is exposed as safe functions whose contracts cannot be
+//! lives in `sys` and is exposed as safe functions whose contracts cannot be
 //! broken by a caller: reading the TSC and prefetching touch no memory, and
 //! pinning takes a plain CPU number.
 #![deny(unsafe_code)]

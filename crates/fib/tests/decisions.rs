@@ -428,8 +428,8 @@ mod fast_path {
                 ..PacketInfo::default()
             };
             let nh = t.fib4.lookup(Ipv4Addr::from_bits(dst));
-            if let Some(adj) = fast_forward_v4(&t, &info, nh) {
-                match decide_v4_with(&t, &info, nh, 0) {
+            if let Some(adj) = fast_forward_v4(t, &info, nh) {
+                match decide_v4_with(t, &info, nh, 0) {
                     Forwarding::Forward { adj: full, fragment, .. } => {
                         prop_assert_eq!(full, adj);
                         prop_assert!(!fragment);

@@ -1,7 +1,7 @@
 //! The `orbital` command: the operator's entry point to the data plane.
 //!
 //! Subcommands live one per module so each reads on its own:
-//! [`inspect`] shows how the parser sees a capture; [`bench`] measures the
+//! [`inspect`] shows how the parser sees a capture; [`bench`](mod@bench) measures the
 //! engine's parts; [`routes_file`] reads route lists.
 #![forbid(unsafe_code)]
 

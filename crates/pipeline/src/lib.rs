@@ -7,7 +7,7 @@
 //! pings, resolves next hops, sends ICMP errors, and injects packets back;
 //! [`engine`] wires workers, rings and the slow path and drives them, on
 //! threads pinned to CPUs or step by step for deterministic replay.
-//! [`counters`], [`trace`], [`drop`] are the telemetry; [`rss`] the flow
+//! [`counters`], [`trace`], [`drop`](mod@drop) are the telemetry; [`rss`] the flow
 //! hash; [`clock`] real or virtual time; [`ratelimit`] token buckets.
 #![forbid(unsafe_code)]
 
