@@ -40,6 +40,7 @@
 //! bridge's own L3 interface) define the bridge domains.
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod config;
 
 pub use config::{Backend, Compiled, ConfigError, EngineSettings, PortSpec, compile_str, load};

@@ -415,6 +415,13 @@ impl TablesBuilder {
         }
     }
 
+    /// Number this builder's next publish after `version`: a configuration
+    /// reload builds fresh tables in a new builder, and readers must still
+    /// see versions only ever grow.
+    pub fn continue_after(&mut self, version: u64) {
+        self.version = self.version.max(version);
+    }
+
     /// The last published version.
     pub fn current(&self) -> Arc<Tables> {
         self.current.clone()

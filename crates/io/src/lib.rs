@@ -10,21 +10,37 @@
 //! Backends here:
 //! - [`memory`]: a pair of SPSC rings, for tests, benchmarks and handoffs;
 //! - [`pcap`]: a capture file as the receive side and a capture file as the
-//!   transmit side, the embedded default of `orbital replay`.
+//!   transmit side, the embedded default of `orbital replay`;
+//! - [`afpacket`]: a Linux interface through an AF_PACKET socket with a
+//!   TPACKET_V3 receive ring, batched transmit and fanout across workers;
+//! - [`tap`]: a TAP device, the host's own stack as a port.
+//!
+//! The kernel-facing backends need system calls on shared memory and
+//! ioctls; that code, and only that code, is in `sys.rs`, where each
+//! `unsafe` block carries its proof. The rest of the crate is safe.
 //!
 //! [`AnyPort`] dispatches over the backends with a `match` per burst, not a
 //! `dyn` call per packet.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod afpacket;
+pub mod csum;
+mod ethtool;
 pub mod memory;
 pub mod pcap;
 pub mod ring;
+mod sys;
+pub mod tap;
+
+use std::os::fd::RawFd;
 
 use orbital_buf::{Batch, PoolCache};
 
+pub use afpacket::{AfPacketConfig, AfPacketPort};
 pub use memory::{MemoryPort, TrafficPort};
 pub use pcap::{PcapPortError, PcapRx, PcapTx};
 pub use ring::{RingRx, RingStats, RingTx, ring};
+pub use tap::TapPort;
 
 /// What a port (its device) can do in hardware (spec §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,6 +99,40 @@ pub struct TxResult {
     pub dropped: usize,
 }
 
+/// A kernel port that could not be opened: which device, which step, why.
+#[derive(Debug, thiserror::Error)]
+#[error("{device}: {what}: {source}")]
+pub struct OpenError {
+    /// The Linux interface.
+    pub device: String,
+    /// The step that failed.
+    pub what: &'static str,
+    /// The kernel's answer.
+    pub source: std::io::Error,
+}
+
+/// An [`OpenError`] maker for `map_err`.
+pub(crate) fn open_error(
+    device: &str,
+    what: &'static str,
+) -> impl FnOnce(std::io::Error) -> OpenError {
+    let device = device.to_string();
+    move |source| OpenError {
+        device,
+        what,
+        source,
+    }
+}
+
+/// Block until one of `fds` is readable or `timeout_ms` passes: how an idle
+/// worker sleeps instead of spinning (spec §6.1). Returns how many are ready.
+///
+/// # Errors
+/// poll(2)'s error (an interruption counts as a timeout).
+pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> std::io::Result<usize> {
+    sys::wait_readable(fds, timeout_ms)
+}
+
 /// One worker's endpoint of a port.
 pub trait Port {
     /// Receive up to `max` packets (and at most `batch.room()`), appending
@@ -98,6 +148,16 @@ pub trait Port {
 
     /// Counters.
     fn stats(&self) -> PortStats;
+
+    /// A descriptor that becomes readable when frames arrive, for an idle
+    /// worker to sleep on; `None` for ports that are never waited for.
+    fn wait_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Slow bookkeeping (kernel drop counters...), called when the worker
+    /// is idle, never per burst.
+    fn maintain(&mut self) {}
 }
 
 /// Every backend, for static dispatch.
@@ -107,6 +167,10 @@ pub enum AnyPort {
     Memory(MemoryPort),
     /// A traffic generator and sink.
     Traffic(TrafficPort),
+    /// A Linux interface through AF_PACKET.
+    AfPacket(AfPacketPort),
+    /// A TAP device.
+    Tap(TapPort),
     /// Nothing: receives nothing, drops what it is given (counted as sent:
     /// a port left unwired in a replay).
     Null(NullPort),
@@ -119,6 +183,8 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.rx_burst(cache, batch, max),
             AnyPort::Traffic(p) => p.rx_burst(cache, batch, max),
             AnyPort::Null(p) => p.rx_burst(cache, batch, max),
+            AnyPort::AfPacket(p) => p.rx_burst(cache, batch, max),
+            AnyPort::Tap(p) => p.rx_burst(cache, batch, max),
         }
     }
 
@@ -128,6 +194,8 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.tx_burst(batch, cache),
             AnyPort::Traffic(p) => p.tx_burst(batch, cache),
             AnyPort::Null(p) => p.tx_burst(batch, cache),
+            AnyPort::AfPacket(p) => p.tx_burst(batch, cache),
+            AnyPort::Tap(p) => p.tx_burst(batch, cache),
         }
     }
 
@@ -136,6 +204,8 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.capabilities(),
             AnyPort::Traffic(p) => p.capabilities(),
             AnyPort::Null(p) => p.capabilities(),
+            AnyPort::AfPacket(p) => p.capabilities(),
+            AnyPort::Tap(p) => p.capabilities(),
         }
     }
 
@@ -144,6 +214,26 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.stats(),
             AnyPort::Traffic(p) => p.stats(),
             AnyPort::Null(p) => p.stats(),
+            AnyPort::AfPacket(p) => p.stats(),
+            AnyPort::Tap(p) => p.stats(),
+        }
+    }
+}
+
+impl AnyPort {
+    /// See [`Port::wait_fd`].
+    pub fn wait_fd(&self) -> Option<RawFd> {
+        match self {
+            AnyPort::AfPacket(p) => Some(p.raw_fd()),
+            AnyPort::Tap(p) => Some(p.raw_fd()),
+            _ => None,
+        }
+    }
+
+    /// See [`Port::maintain`].
+    pub fn maintain(&mut self) {
+        if let AnyPort::AfPacket(p) = self {
+            p.refresh_kernel_drops();
         }
     }
 }

@@ -29,6 +29,11 @@ enum Command {
     },
     /// Run the engine with capture files as its ports (deterministic).
     Replay(orbital::replay::ReplayArgs),
+    /// Run the data plane as a daemon on real ports (AF_PACKET, TAP), with
+    /// its API socket and optional Prometheus metrics.
+    Run(orbital::daemon::RunArgs),
+    /// A namespace lab: LAN host, router (orbital run), WAN host.
+    Lab(orbital::lab::LabArgs),
     /// Benchmarks: `lpm` (route lookup), `forward` (the whole pipeline).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
             }
         }),
         Command::Replay(args) => orbital::replay::run(&args).map(|_| ()),
+        Command::Run(args) => orbital::daemon::run(&args),
+        Command::Lab(args) => orbital::lab::run(&args),
         Command::Bench(BenchCommand::Lpm(args)) => orbital::bench::lpm::run(&args).map(|r| {
             if args.json {
                 println!(

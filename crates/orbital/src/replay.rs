@@ -128,6 +128,9 @@ pub fn apply_engine_settings(
     if let Some(b) = s.icmp_burst {
         e.slow.icmp_burst = b;
     }
+    if let Some(i) = s.idle_us {
+        e.idle_us = i;
+    }
 }
 
 /// Parse `port=lan0,dst=198.51.100.0/24,proto=17,...`.

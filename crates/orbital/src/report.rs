@@ -163,10 +163,10 @@ fn worker_json(w: &WorkerSnapshot, names: &[String]) -> Value {
     json!({
         "rx": w.rx, "tx": w.tx, "injected": w.injected, "dropped": w.dropped,
         "punted": w.punted, "consumed": w.consumed, "handoffs": w.handoffs,
-        "polls": w.polls, "empty_polls": w.empty_polls, "balanced": w.balanced(),
+        "polls": w.polls, "empty_polls": w.empty_polls, "wakeups": w.wakeups, "balanced": w.balanced(),
         "ports": w.ports.iter().enumerate().map(|(i, p)| json!({
             "name": name(names, i), "rx": p.rx, "tx": p.tx, "tx_drops": p.tx_drops,
-            "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes,
+            "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes, "rx_drops": p.rx_drops,
         })).collect::<Vec<_>>(),
         "stages": Stage::ALL.iter().map(|&s| {
             let c = w.stages[s as usize];

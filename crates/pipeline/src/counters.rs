@@ -98,6 +98,9 @@ pub struct PortSnapshot {
     pub tx_bytes: u64,
     /// Packets the port refused to transmit (queue full).
     pub tx_drops: u64,
+    /// Frames the port's device had but could not deliver (kernel ring
+    /// full, no buffer, oversized): lost before the pipeline saw them.
+    pub rx_drops: u64,
 }
 
 /// Every counter of a worker, as plain values.
@@ -122,6 +125,8 @@ pub struct WorkerSnapshot {
     pub polls: u64,
     /// Poll loops that found nothing.
     pub empty_polls: u64,
+    /// Times an idle worker slept on its ports' descriptors and woke up.
+    pub wakeups: u64,
     /// Per drop reason, indexed by [`DropReason::index`].
     pub drops: Vec<u64>,
     /// Per stage, indexed like [`Stage::ALL`].
@@ -165,6 +170,7 @@ impl WorkerSnapshot {
         self.handoffs += o.handoffs;
         self.polls += o.polls;
         self.empty_polls += o.empty_polls;
+        self.wakeups += o.wakeups;
         if self.drops.len() < o.drops.len() {
             self.drops.resize(o.drops.len(), 0);
         }
@@ -186,11 +192,12 @@ impl WorkerSnapshot {
             a.tx += b.tx;
             a.tx_bytes += b.tx_bytes;
             a.tx_drops += b.tx_drops;
+            a.rx_drops += b.rx_drops;
         }
     }
 
     fn flat_len(ports: usize) -> usize {
-        9 + DropReason::COUNT + 4 * Stage::COUNT + 5 * ports
+        10 + DropReason::COUNT + 4 * Stage::COUNT + 6 * ports
     }
 
     fn write_flat(&self, out: &mut impl FnMut(usize, u64)) {
@@ -204,6 +211,7 @@ impl WorkerSnapshot {
             self.handoffs,
             self.polls,
             self.empty_polls,
+            self.wakeups,
         ];
         let mut i = 0;
         let mut put = |v: u64| {
@@ -218,7 +226,7 @@ impl WorkerSnapshot {
                 .for_each(&mut put);
         }
         for p in &self.ports {
-            [p.rx, p.rx_bytes, p.tx, p.tx_bytes, p.tx_drops]
+            [p.rx, p.rx_bytes, p.tx, p.tx_bytes, p.tx_drops, p.rx_drops]
                 .into_iter()
                 .for_each(&mut put);
         }
@@ -241,6 +249,7 @@ impl WorkerSnapshot {
         s.handoffs = next();
         s.polls = next();
         s.empty_polls = next();
+        s.wakeups = next();
         for d in &mut s.drops {
             *d = next();
         }
@@ -256,6 +265,7 @@ impl WorkerSnapshot {
             p.tx = next();
             p.tx_bytes = next();
             p.tx_drops = next();
+            p.rx_drops = next();
         }
         s
     }

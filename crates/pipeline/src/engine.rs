@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub trace_capacity: usize,
     /// CPUs to pin workers to, in order (empty: do not pin).
     pub cpus: Vec<usize>,
+    /// How long a worker busy-polls an empty port set before it sleeps on
+    /// the ports' descriptors, microseconds.
+    pub idle_us: u64,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             slow: SlowPathConfig::default(),
             trace_capacity: 4096,
             cpus: Vec::new(),
+            idle_us: 200,
         }
     }
 }
@@ -135,6 +139,7 @@ pub struct Engine<H: Hooks> {
     /// The clock.
     pub clock: Clock,
     cpus: Vec<usize>,
+    idle_us: u64,
 }
 
 impl<H: Hooks> core::fmt::Debug for Engine<H> {
@@ -229,6 +234,7 @@ impl<H: Hooks + 'static> Engine<H> {
             reta: Reta::new(n),
             clock,
             cpus: cfg.cpus.clone(),
+            idle_us: cfg.idle_us,
         })
     }
 
@@ -271,8 +277,8 @@ impl<H: Hooks + 'static> Engine<H> {
     }
 
     /// Run every worker and the slow path on threads until `stop` is set.
-    /// Workers are pinned to the configured CPUs. Idle workers yield the CPU
-    /// rather than spin (adaptive polling proper comes with real ports).
+    /// Workers are pinned to the configured CPUs; idle workers sleep on
+    /// their ports (after `idle_us` of empty polls, see [`Worker::idle_wait`]).
     pub fn spawn(self, stop: Arc<AtomicBool>) -> Running {
         let Engine {
             workers,
@@ -280,10 +286,12 @@ impl<H: Hooks + 'static> Engine<H> {
             handle,
             trace_readers,
             cpus,
+            idle_us,
             ..
         } = self;
         let mut threads = Vec::new();
         let n_workers = workers.len();
+        let idle_ns = idle_us.saturating_mul(1000);
         for (i, mut w) in workers.into_iter().enumerate() {
             let stop = stop.clone();
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
@@ -294,9 +302,11 @@ impl<H: Hooks + 'static> Engine<H> {
                         if let Some(c) = cpu {
                             let _ = orbital_cpu::pin_current_thread(c);
                         }
-                        let mut idle = Backoff::default();
+                        let mut idle = Idle::new(idle_ns);
                         while !stop.load(Ordering::Relaxed) {
-                            idle.after(w.poll_once());
+                            if idle.after(w.poll_once()) {
+                                w.idle_wait(IDLE_WAIT_MS);
+                            }
                         }
                         w.drain();
                     }),
@@ -329,10 +339,54 @@ impl<H: Hooks + 'static> Engine<H> {
     }
 }
 
-/// What an idle loop does: keep polling while work arrives; after a run of
-/// empty polls yield the CPU, and after longer sleep briefly, so an idle
-/// engine costs next to no CPU. (Real ports block on their file descriptors
-/// instead; see the I/O backends.)
+/// Longest a sleeping worker waits before looking at its inject ring and
+/// the stop flag again.
+const IDLE_WAIT_MS: i32 = 2;
+
+/// Adaptive polling (spec §6.1): a worker busy-polls while traffic flows;
+/// once it has found nothing for `idle_ns` it blocks on its ports'
+/// descriptors ([`Worker::idle_wait`]), so an idle data plane uses ~0 % CPU.
+#[derive(Debug)]
+struct Idle {
+    idle_ns: u64,
+    since: Option<std::time::Instant>,
+    /// Asleep since the last packet: a wake-up that finds nothing goes
+    /// straight back to sleep instead of spinning through `idle_ns` again.
+    asleep: bool,
+}
+
+impl Idle {
+    fn new(idle_ns: u64) -> Idle {
+        Idle {
+            idle_ns,
+            since: None,
+            asleep: false,
+        }
+    }
+
+    /// After a poll that handled `work` packets: should the worker sleep?
+    fn after(&mut self, work: usize) -> bool {
+        if work > 0 {
+            self.since = None;
+            self.asleep = false;
+            return false;
+        }
+        if self.asleep {
+            return true;
+        }
+        let t = *self.since.get_or_insert_with(std::time::Instant::now);
+        if t.elapsed().as_nanos() as u64 >= self.idle_ns {
+            self.since = None;
+            self.asleep = true;
+            return true;
+        }
+        std::hint::spin_loop();
+        false
+    }
+}
+
+/// The slow path's idle loop: it has no descriptors, so it yields, then
+/// sleeps briefly; punts wait at most that long.
 #[derive(Debug, Default)]
 struct Backoff {
     empty: u32,
@@ -348,7 +402,7 @@ impl Backoff {
         match self.empty {
             0..=64 => std::hint::spin_loop(),
             65..=1024 => std::thread::yield_now(),
-            _ => std::thread::sleep(std::time::Duration::from_micros(200)),
+            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
     }
 }

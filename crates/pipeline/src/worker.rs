@@ -201,6 +201,33 @@ impl<H: Hooks> Worker<H> {
         work
     }
 
+    /// Called when the worker has been idle for a while (spec §6.1): do the
+    /// ports' slow bookkeeping, then sleep until one of them has frames or
+    /// `timeout_ms` passes (so injects from the slow path wait at most that
+    /// long). Ports with nothing to wait on (memory, pcap) make this a
+    /// plain timed sleep. Counts a wake-up.
+    pub fn idle_wait(&mut self, timeout_ms: i32) {
+        let mut fds = [0; 16];
+        let mut n = 0;
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            p.maintain();
+            self.local.ports[i].rx_drops = p.stats().rx_dropped;
+            if let Some(fd) = p.wait_fd()
+                && n < fds.len()
+            {
+                fds[n] = fd;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(timeout_ms.max(0) as u64));
+        } else {
+            let _ = orbital_io::wait_readable(&fds[..n], timeout_ms);
+        }
+        self.local.wakeups += 1;
+        self.counters.publish(&self.local);
+    }
+
     /// Count `n` packets a dispatcher handed to this worker.
     pub fn count_handoffs(&mut self, n: u64) {
         self.local.handoffs += n;

@@ -1,0 +1,329 @@
+//! The data-plane API's wire protocol (spec §11.1): what `orbctl` and other
+//! control-plane agents send to `orbital run` over its Unix socket, and the
+//! translation of route and neighbour edits into typed table updates.
+//!
+//! One request per line, one response per line, both JSON:
+//!
+//! ```text
+//! > {"version":1,"request":{"method":"apply","updates":[{"op":"route-add","prefix":"203.0.113.0/24","via":["192.0.2.254"]}]}}
+//! < {"version":1,"ok":true,"result":{"tables_version":7}}
+//! > {"version":1,"request":{"method":"stats"}}
+//! < {"version":1,"ok":true,"result":{...}}
+//! > garbage
+//! < {"version":1,"ok":false,"error":"line 1: expected value at line 1 column 1"}
+//! ```
+//!
+//! The version is checked first: a client speaking another version gets an
+//! error, not a guess. A request that does not parse, names an unknown
+//! method or field, or whose updates the tables refuse changes nothing.
+
+use std::net::IpAddr;
+
+use orbital_fib::{Gateway, IfId, Interfaces, IpPrefix, NeighborState, RouteTarget, TableUpdate};
+use orbital_wire::EthernetAddress;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const API_VERSION: u32 = 1;
+
+/// Where the daemon listens unless configured otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/orbital/orbital.sock";
+
+/// A request line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Must be [`API_VERSION`].
+    pub version: u32,
+    /// What is asked.
+    pub request: Request,
+}
+
+/// What a client may ask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// Every counter: ports, workers, stages, drop reasons, rings, slow
+    /// path, buffers, table version.
+    Stats,
+    /// Ports with their counters and capabilities.
+    Ports,
+    /// The routes in effect.
+    Routes,
+    /// The neighbour table.
+    Neighbors,
+    /// Drop reasons with counts.
+    Errors,
+    /// Per-worker and per-stage runtime (polls, wake-ups, cycles).
+    Runtime,
+    /// Apply a batch of edits atomically; answers the new table version.
+    Apply {
+        /// The edits, applied all or none.
+        updates: Vec<Update>,
+    },
+    /// Reload the configuration file (as SIGHUP does).
+    Reload,
+    /// Trace the next `count` packets per worker matching `filter`
+    /// (`port=lan0,dst=10.0.0.0/8,proto=6,...`).
+    TraceStart {
+        /// Packets per worker.
+        count: usize,
+        /// Optional filter.
+        #[serde(default)]
+        filter: Option<String>,
+    },
+    /// Finished trace records so far, rendered.
+    TraceRead,
+}
+
+/// One edit of the tables, named as an operator names things.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Update {
+    /// Add or replace a route: exactly one of `via` (one gateway, or
+    /// several for ECMP), `dev` (connected on an interface) or `type`
+    /// (blackhole, unreachable, prohibit).
+    RouteAdd {
+        /// Destination prefix.
+        prefix: String,
+        /// Gateways.
+        #[serde(default)]
+        via: Vec<String>,
+        /// Interface.
+        #[serde(default)]
+        dev: Option<String>,
+        /// Route type.
+        #[serde(default, rename = "type")]
+        kind: Option<String>,
+    },
+    /// Remove a route.
+    RouteDel {
+        /// Destination prefix.
+        prefix: String,
+    },
+    /// Add or replace a static neighbour.
+    NeighborAdd {
+        /// Its address.
+        address: String,
+        /// Its MAC.
+        mac: String,
+        /// The port (interface) it is on.
+        port: String,
+    },
+    /// Remove a neighbour.
+    NeighborDel {
+        /// Its address.
+        address: String,
+    },
+}
+
+/// A response line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// [`API_VERSION`].
+    pub version: u32,
+    /// Whether the request was carried out.
+    pub ok: bool,
+    /// The answer, when ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Why not, when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Response {
+    /// A success.
+    pub fn ok(result: serde_json::Value) -> Response {
+        Response {
+            version: API_VERSION,
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    /// A refusal.
+    pub fn err(error: impl Into<String>) -> Response {
+        Response {
+            version: API_VERSION,
+            ok: false,
+            result: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// Parse one request line, checking the version first.
+///
+/// # Errors
+/// A message fit to send back: bad JSON, wrong version, unknown method or
+/// field.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    match v.get("version").and_then(serde_json::Value::as_u64) {
+        Some(n) if n == u64::from(API_VERSION) => {}
+        Some(n) => {
+            return Err(format!(
+                "protocol version {n} is not supported (this daemon speaks {API_VERSION})"
+            ));
+        }
+        None => return Err("missing `version` (this daemon speaks 1)".into()),
+    }
+    serde_json::from_value::<Envelope>(v)
+        .map(|e| e.request)
+        .map_err(|e| format!("bad request: {e}"))
+}
+
+fn iface_named(ifs: &Interfaces, name: &str) -> Result<IfId, String> {
+    ifs.iter_ifaces()
+        .find(|i| i.name == name)
+        .map(|i| i.id)
+        .ok_or_else(|| format!("no interface named `{name}`"))
+}
+
+fn addr(s: &str) -> Result<IpAddr, String> {
+    s.parse().map_err(|_| format!("`{s}` is not an IP address"))
+}
+
+/// Translate edits into table updates, resolving interface names against
+/// `ifs`. Errors name the edit (1-based) and what is wrong.
+///
+/// # Errors
+/// The first edit that does not make sense; nothing is returned then.
+pub fn compile_updates(updates: &[Update], ifs: &Interfaces) -> Result<Vec<TableUpdate>, String> {
+    let mut out = Vec::with_capacity(updates.len());
+    for (i, u) in updates.iter().enumerate() {
+        let at = |e: String| format!("update {}: {e}", i + 1);
+        let t = match u {
+            Update::RouteAdd {
+                prefix,
+                via,
+                dev,
+                kind,
+            } => {
+                let prefix: IpPrefix =
+                    prefix.parse().map_err(|e| at(format!("`{prefix}`: {e}")))?;
+                let target = match (via.is_empty(), dev, kind.as_deref()) {
+                    (false, dev, None) => {
+                        let mut gws = via
+                            .iter()
+                            .map(|g| addr(g).map(|addr| Gateway { addr, iface: None }))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(at)?;
+                        if let Some(d) = dev {
+                            if gws.len() != 1 {
+                                return Err(at("`dev` with `via` pins a single gateway".into()));
+                            }
+                            gws[0].iface = Some(iface_named(ifs, d).map_err(at)?);
+                        }
+                        RouteTarget::Via(gws)
+                    }
+                    (true, Some(d), None) => RouteTarget::Dev(iface_named(ifs, d).map_err(at)?),
+                    (true, None, Some("blackhole")) => RouteTarget::Blackhole,
+                    (true, None, Some("unreachable")) => RouteTarget::Unreachable,
+                    (true, None, Some("prohibit")) => RouteTarget::Prohibit,
+                    (true, None, Some(k)) => {
+                        return Err(at(format!(
+                            "unknown route type `{k}` (blackhole, unreachable, prohibit)"
+                        )));
+                    }
+                    _ => {
+                        return Err(at(
+                            "a route needs exactly one of `via`, `dev` or `type`".into()
+                        ));
+                    }
+                };
+                TableUpdate::AddRoute { prefix, target }
+            }
+            Update::RouteDel { prefix } => {
+                TableUpdate::DelRoute(prefix.parse().map_err(|e| at(format!("`{prefix}`: {e}")))?)
+            }
+            Update::NeighborAdd { address, mac, port } => {
+                let mac: EthernetAddress = mac.parse().map_err(|e| at(format!("`{mac}`: {e}")))?;
+                if !mac.is_unicast() {
+                    return Err(at(format!("{mac} is a group MAC")));
+                }
+                TableUpdate::AddNeighbor {
+                    addr: addr(address).map_err(at)?,
+                    mac,
+                    iface: iface_named(ifs, port).map_err(at)?,
+                    state: NeighborState::Static,
+                }
+            }
+            Update::NeighborDel { address } => TableUpdate::DelNeighbor(addr(address).map_err(at)?),
+        };
+        out.push(t);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_bad_ones_are_named() {
+        let r = parse_request(
+            r#"{"version":1,"request":{"method":"apply","updates":[{"op":"route-del","prefix":"10.0.0.0/8"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            Request::Apply {
+                updates: vec![Update::RouteDel {
+                    prefix: "10.0.0.0/8".into()
+                }]
+            }
+        );
+        assert!(parse_request("garbage").unwrap_err().contains("not JSON"));
+        assert!(
+            parse_request(r#"{"version":2,"request":{"method":"stats"}}"#)
+                .unwrap_err()
+                .contains("version 2")
+        );
+        assert!(
+            parse_request(r#"{"version":1,"request":{"method":"explode"}}"#)
+                .unwrap_err()
+                .contains("explode")
+        );
+        assert!(
+            parse_request(r#"{"version":1,"request":{"method":"apply","updates":[],"x":1}}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn edits_resolve_names_or_say_which_one_is_wrong() {
+        let ifs = Interfaces::default();
+        let e = compile_updates(
+            &[
+                Update::RouteAdd {
+                    prefix: "10.0.0.0/8".into(),
+                    via: vec!["192.0.2.1".into()],
+                    dev: None,
+                    kind: None,
+                },
+                Update::NeighborAdd {
+                    address: "192.0.2.1".into(),
+                    mac: "02:00:00:00:00:01".into(),
+                    port: "nope".into(),
+                },
+            ],
+            &ifs,
+        )
+        .unwrap_err();
+        assert_eq!(e, "update 2: no interface named `nope`");
+        let e = compile_updates(
+            &[Update::RouteAdd {
+                prefix: "10.0.0.0/33".into(),
+                via: vec![],
+                dev: None,
+                kind: Some("blackhole".into()),
+            }],
+            &ifs,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("update 1: `10.0.0.0/33`"), "{e}");
+    }
+}

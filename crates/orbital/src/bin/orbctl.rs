@@ -1,0 +1,17 @@
+//! `orbctl`: control and inspect a running `orbital run` (see `orbital::ctl`).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let a = orbital::ctl::CtlArgs::parse();
+    match orbital::ctl::main_with(&a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("orbctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `orbital run --config FILE`: the data plane as a daemon on real ports.
+//!
+//! It opens every configured port for every worker (AF_PACKET sockets in a
+//! fanout group, TAP devices), starts the workers and the slow path
+//! ([`orbital_pipeline::engine::Engine::spawn`]), serves the data-plane API
+//! on a Unix socket ([`api`]) and, when asked, Prometheus metrics
+//! ([`metrics`]). SIGHUP reloads the configuration as one atomic table
+//! update; SIGTERM (or SIGINT) stops the workers, which drain their queues,
+//! and prints the final counters.
+
+pub mod api;
+pub mod metrics;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use orbital_control::{Backend, Compiled, PortSpec};
+use orbital_fib::{NeighborState, TableUpdate, TablesBuilder};
+use orbital_io::{AfPacketConfig, AfPacketPort, AnyPort, Capabilities, NullPort, TapPort};
+use orbital_pipeline::engine::{Engine, EngineConfig, EngineHandle, Running};
+use orbital_pipeline::{Clock, PassThrough};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::report;
+
+/// `orbital run` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Router configuration (TOML); ports need `backend` and `device`.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// API socket (default: `[engine] api_socket`, else /run/orbital/orbital.sock).
+    #[arg(long)]
+    pub api: Option<PathBuf>,
+    /// Serve Prometheus metrics on ADDR (`127.0.0.1:9100`, or just a port
+    /// for loopback). Off unless given.
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// Worker count (overrides the configuration).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// What the API and metrics threads share with the main thread.
+#[derive(Debug)]
+pub struct Daemon {
+    /// Counters and tables.
+    pub handle: EngineHandle,
+    /// Port names, by id.
+    pub names: Vec<String>,
+    /// Each port's backend, device and capabilities.
+    pub ports: Vec<(PortSpec, Capabilities)>,
+    /// The configuration file (for reloads).
+    pub config: PathBuf,
+    /// Worker threads.
+    pub workers: usize,
+    /// The running engine (for traces); taken at shutdown.
+    pub running: Mutex<Option<Running>>,
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Pcap => "pcap",
+        Backend::Memory => "memory",
+        Backend::AfXdp => "af_xdp",
+        Backend::AfPacket => "af_packet",
+        Backend::Tap => "tap",
+    }
+}
+
+/// Open port `spec` for worker `w` of `workers`.
+fn open_port(spec: &PortSpec, w: usize, workers: usize) -> anyhow::Result<AnyPort> {
+    let device = || {
+        spec.device.clone().with_context(|| {
+            format!(
+                "port {}: backend {} needs `device`",
+                spec.name,
+                backend_name(spec.backend)
+            )
+        })
+    };
+    Ok(match spec.backend {
+        Backend::AfPacket | Backend::AfXdp => {
+            let mut c = AfPacketConfig::new(&device()?);
+            c.fanout_group = spec.id.0;
+            AnyPort::AfPacket(
+                AfPacketPort::open(&c, workers).with_context(|| format!("port {}", spec.name))?,
+            )
+        }
+        // One TAP queue: worker 0 owns it, the others see an empty port.
+        Backend::Tap if w == 0 => {
+            AnyPort::Tap(TapPort::open(&device()?).with_context(|| format!("port {}", spec.name))?)
+        }
+        Backend::Tap | Backend::Memory => AnyPort::Null(NullPort::default()),
+        Backend::Pcap => bail!(
+            "port {}: a pcap port has no live device; give it `backend = \"af_packet\"` (or tap) and `device`, or use `orbital replay`",
+            spec.name
+        ),
+    })
+}
+
+/// Start the daemon and run until SIGTERM/SIGINT.
+///
+/// # Errors
+/// Bad configuration, a port that does not open (named, with the reason),
+/// an API socket that cannot be bound.
+pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+    let (compiled, builder) = orbital_control::load(&a.config)?;
+    let mut ecfg = EngineConfig::default();
+    crate::replay::apply_engine_settings(&compiled.engine, &mut ecfg);
+    if let Some(w) = a.workers {
+        ecfg.workers = w.max(1);
+    }
+    let n = ecfg.workers;
+    if compiled.ports.iter().any(|p| p.backend == Backend::AfXdp) {
+        eprintln!(
+            "orbital: af_xdp ports run on AF_PACKET in this build (AF_XDP is not implemented yet)"
+        );
+    }
+    let mut opened: Vec<Vec<Option<AnyPort>>> = Vec::new();
+    for w in 0..n {
+        let mut row = Vec::new();
+        for spec in &compiled.ports {
+            row.push(Some(open_port(spec, w, n)?));
+        }
+        opened.push(row);
+    }
+    let ports: Vec<(PortSpec, Capabilities)> = compiled
+        .ports
+        .iter()
+        .zip(&opened[0])
+        .map(|(s, p)| {
+            (
+                s.clone(),
+                p.as_ref()
+                    .map(orbital_io::Port::capabilities)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
+    let engine: Engine<PassThrough> = Engine::new(
+        &ecfg,
+        builder,
+        compiled.ports.len(),
+        |w, p| {
+            opened[w][p]
+                .take()
+                .expect("each port endpoint is handed out once")
+        },
+        |_| PassThrough,
+        Clock::real(),
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = engine.spawn(stop);
+    let daemon = Arc::new(Daemon {
+        handle: running.handle.clone(),
+        names,
+        ports,
+        config: a.config.clone(),
+        workers: n,
+        running: Mutex::new(Some(running)),
+    });
+    let sock = a
+        .api
+        .clone()
+        .or_else(|| compiled.engine.api_socket.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(orbital_control::api::DEFAULT_SOCKET));
+    let server = api::Server::bind(&sock, daemon.clone())?;
+    let metrics_addr = match &a.metrics {
+        Some(m) => Some(metrics::serve(m, daemon.clone())?),
+        None => None,
+    };
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("signal handlers")?;
+    println!(
+        "orbital: running {} port(s) on {} worker(s), tables version {}, api {}{}",
+        daemon.names.len(),
+        n,
+        daemon.handle.shared.load().version,
+        sock.display(),
+        metrics_addr
+            .map(|m| format!(", metrics http://{m}/metrics"))
+            .unwrap_or_default()
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => match reload(&daemon) {
+                Ok(v) => eprintln!(
+                    "orbital: reloaded {}: tables version {v}",
+                    daemon.config.display()
+                ),
+                Err(e) => eprintln!("orbital: reload refused, tables unchanged: {e}"),
+            },
+            _ => break,
+        }
+    }
+    drop(server);
+    let running = daemon.running.lock().expect("no panics while held").take();
+    if let Some(r) = running {
+        let stats = r.stop();
+        print!("{}", report::stats_text(&stats, &daemon.names));
+        println!("orbital: stopped");
+    }
+    Ok(())
+}
+
+/// Ports may not change on a reload: they are open sockets and devices.
+fn same_ports(old: &[(PortSpec, Capabilities)], new: &Compiled) -> Result<(), String> {
+    let key = |p: &PortSpec| (p.name.clone(), p.backend, p.device.clone());
+    let a: Vec<_> = old.iter().map(|(p, _)| key(p)).collect();
+    let b: Vec<_> = new.ports.iter().map(key).collect();
+    if a == b {
+        Ok(())
+    } else {
+        Err("the port list (names, backends, devices) changed; ports change only on restart".into())
+    }
+}
+
+/// Re-read the configuration and publish it as one new table version.
+/// Learned neighbours survive, so forwarding does not pause for
+/// re-resolution. On any error the running tables stay as they were.
+///
+/// # Errors
+/// `file:line:column: reason` for a bad file, or why the new tables were
+/// refused.
+pub fn reload(d: &Daemon) -> Result<u64, String> {
+    let source =
+        std::fs::read_to_string(&d.config).map_err(|e| format!("{}: {e}", d.config.display()))?;
+    let compiled = orbital_control::compile_str(&d.config, &source).map_err(|e| e.to_string())?;
+    same_ports(&d.ports, &compiled)?;
+    let mut guard = d
+        .handle
+        .builder
+        .lock()
+        .map_err(|_| "tables builder poisoned".to_string())?;
+    let mut fresh = TablesBuilder::new();
+    fresh.continue_after(guard.current().version);
+    fresh
+        .apply(&compiled.updates)
+        .map_err(|e| compiled.locate(e.index, e.kind.to_string()).to_string())?;
+    let name_of = |b: &TablesBuilder, id| b.interfaces().iface(id).map(|i| i.name.clone());
+    let carried: Vec<TableUpdate> = guard
+        .neighbors()
+        .iter()
+        .filter(|(_, n)| n.state != NeighborState::Static)
+        .filter_map(|(addr, n)| {
+            let name = name_of(&guard, n.iface)?;
+            let iface = fresh
+                .interfaces()
+                .iter_ifaces()
+                .find(|i| i.name == name)?
+                .id;
+            (fresh.neighbors().get(addr).is_none()).then_some(TableUpdate::AddNeighbor {
+                addr,
+                mac: n.mac,
+                iface,
+                state: n.state,
+            })
+        })
+        .collect();
+    // One by one: a learned neighbour the new addressing no longer allows
+    // is simply not carried.
+    for u in carried {
+        let _ = fresh.apply(std::slice::from_ref(&u));
+    }
+    let tables = fresh.current();
+    *guard = fresh;
+    d.handle.shared.publish(tables.clone());
+    Ok(tables.version)
+}

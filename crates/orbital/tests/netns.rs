@@ -1,0 +1,388 @@
+//! End to end: `orbital run` as the router between two namespaces, on
+//! AF_PACKET ports over veth pairs the tests create (see `orbital::lab`).
+//! Needs root, iproute2, ping and iperf3; without them the tests say
+//! SKIPPED, except under CI=true where they must run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use orbital::ctl::call;
+use orbital::lab::{Daemon, Lab, in_ns, wait_for_line};
+use orbital_control::api::{Request, Update};
+use serde_json::Value;
+
+/// The scenarios share two CPUs; one at a time keeps them honest.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const START: Duration = Duration::from_secs(20);
+
+fn can_run() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let tools = ["ip", "ping", "iperf3"].iter().all(|t| {
+        Command::new(t)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    });
+    if root && tools {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI must run the namespace tests: root={root}, ip/ping/iperf3 present={tools}"
+    );
+    eprintln!("SKIPPED: needs root, iproute2, ping and iperf3");
+    false
+}
+
+/// The lab, removed whatever happens to the test.
+struct Up {
+    lab: Lab,
+    daemon: Option<Daemon>,
+}
+
+impl Up {
+    fn new(prefix: &str, extra: &[&str]) -> Up {
+        let lab = Lab::new(prefix);
+        lab.build().expect("lab builds");
+        let daemon = lab
+            .start_daemon(
+                std::path::Path::new(env!("CARGO_BIN_EXE_orbital")),
+                extra,
+                START,
+            )
+            .expect("daemon starts");
+        Up {
+            lab,
+            daemon: Some(daemon),
+        }
+    }
+
+    fn api(&self, r: &Request) -> Value {
+        let resp = call(&self.lab.socket(), r).expect("API answers");
+        assert!(resp.ok, "{:?}", resp.error);
+        resp.result.unwrap()
+    }
+
+    fn version(&self) -> u64 {
+        self.api(&Request::Stats)["tables_version"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.child.kill();
+            let _ = d.child.wait();
+        }
+        self.lab.down();
+    }
+}
+
+fn ping(ns: &str, args: &[&str]) -> String {
+    let mut v = vec!["ping"];
+    v.extend_from_slice(args);
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(&v)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn ping_ttl_expiry_neighbours_and_metrics() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Up::new("oe1", &["--metrics", "127.0.0.1:0"]);
+    let lan = up.lab.lan();
+    let out = ping(&lan, &["-c", "3", "-W", "2", "198.51.100.1"]);
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    assert!(out.contains("ttl=63"), "the router decrements TTL: {out}");
+    let out = ping(&lan, &["-6", "-c", "3", "-W", "2", "2001:db8:1::2"]);
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    // A TTL-1 probe dies at the router, which says so.
+    let out = ping(&lan, &["-c", "1", "-W", "2", "-t", "1", "198.51.100.1"]);
+    assert!(
+        out.contains("From 10.0.0.1") && out.contains("Time to live exceeded"),
+        "{out}"
+    );
+    // Both hosts were resolved by ARP (not configured).
+    let n = up.api(&Request::Neighbors);
+    let addrs: Vec<&str> = n
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["address"].as_str().unwrap())
+        .collect();
+    assert!(
+        addrs.contains(&"10.0.0.2") && addrs.contains(&"192.0.2.2"),
+        "{n}"
+    );
+    let s = up.api(&Request::Stats);
+    assert!(s["slow_path"]["arp_replies"].as_u64().unwrap() >= 1, "{s}");
+    assert!(s["slow_path"]["icmp_errors"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["ports"][0]["backend"], "af_packet");
+    assert!(
+        s["drops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["reason"] == "ttl-expired"),
+        "{s}"
+    );
+}
+
+#[test]
+fn metrics_are_served_in_prometheus_text_format() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Up::new("oe5", &["--metrics", "9464"]);
+    let out = ping(&up.lab.lan(), &["-c", "2", "-W", "2", "198.51.100.1"]);
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    // The daemon's loopback is the router namespace's: ask from there
+    // (bash's /dev/tcp, so no HTTP client is needed).
+    let body = in_ns(
+        &up.lab.rtr(),
+        &["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9464; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"],
+    )
+    .expect("metrics answer");
+    assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+    assert!(
+        body.contains("# TYPE orbital_port_rx_packets_total counter"),
+        "{body}"
+    );
+    let rx = body
+        .lines()
+        .find(|l| l.starts_with("orbital_port_rx_packets_total{port=\"lan0\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("lan0 rx metric");
+    assert!(rx >= 2, "{body}");
+    assert!(
+        body.contains("orbital_stage_packets_total{worker=\"0\",stage=\"route\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains("orbital_queue_high_water{queue=\"punt/worker0\"}"),
+        "{body}"
+    );
+}
+
+#[test]
+fn iperf3_tcp_for_five_seconds_without_errors() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Up::new("oe2", &[]);
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &up.lab.wan(),
+            "iperf3",
+            "-s",
+            "-1",
+            "--forceflush",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_line(server.stdout.take().unwrap(), "Server listening", START).unwrap();
+    let out = in_ns(
+        &up.lab.lan(),
+        &["iperf3", "-c", "192.0.2.2", "-t", "5", "-J"],
+    )
+    .expect("iperf3 client succeeds");
+    let _ = server.wait();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v.get("error").is_none(), "{out}");
+    let got = v["end"]["sum_received"]["bytes"].as_u64().unwrap();
+    assert!(got > 10_000_000, "only {got} bytes crossed the router");
+    let s = up.api(&Request::Stats);
+    assert_eq!(s["total"]["balanced"], true);
+}
+
+#[test]
+fn route_change_and_reload_lose_no_packets_and_a_bad_reload_changes_nothing() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Up::new("oe3", &[]);
+    let lan = up.lab.lan();
+    // Warm up the path so resolution is not part of the measured run.
+    assert!(ping(&lan, &["-c", "1", "-W", "2", "198.51.100.1"]).contains(" 0% packet loss"));
+    let mut pinger = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan,
+            "ping",
+            "-i",
+            "0.01",
+            "-c",
+            "400",
+            "-W",
+            "2",
+            "-q",
+            "198.51.100.1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Move the route to the other next hop while the pings flow.
+    let v0 = up.version();
+    let r = up.api(&Request::Apply {
+        updates: vec![Update::RouteAdd {
+            prefix: "198.51.100.0/24".into(),
+            via: vec!["192.0.2.3".into()],
+            dev: None,
+            kind: None,
+        }],
+    });
+    assert!(r["tables_version"].as_u64().unwrap() > v0);
+    // One more ping completes only once a packet went the new way, which
+    // needed the second next hop resolved.
+    assert!(ping(&lan, &["-c", "1", "-W", "2", "198.51.100.1"]).contains(" 0% packet loss"));
+    let n = up.api(&Request::Neighbors);
+    assert!(
+        n.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["address"] == "192.0.2.3"),
+        "{n}"
+    );
+    // A valid reload (back to the configured next hop) in the same run.
+    let d = up.daemon.as_ref().unwrap();
+    d.signal("HUP").unwrap();
+    let (_, line) = d.next_line(START).expect("the daemon reports the reload");
+    assert!(line.contains("reloaded"), "{line}");
+    assert!(
+        pinger.try_wait().unwrap().is_none(),
+        "the changes must land while the pings run"
+    );
+    let mut out = String::new();
+    pinger
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(pinger.wait().unwrap().success(), "{out}");
+    assert!(
+        out.contains("400 packets transmitted, 400 received"),
+        "{out}"
+    );
+    // The reload restored the configured next hop.
+    let r = up.api(&Request::Routes);
+    assert!(
+        r.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["prefix"] == "198.51.100.0/24" && x["target"] == "via 192.0.2.2"),
+        "{r}"
+    );
+
+    // An invalid configuration: refused with file and line, nothing changes.
+    let v1 = up.version();
+    let routes = up.api(&Request::Routes);
+    let cfg = up.lab.config();
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        good.clone() + "\n[[route]]\nprefix = \"10.99.0.0/16\"\nvia = \"not-an-address\"\n",
+    )
+    .unwrap();
+    d.signal("HUP").unwrap();
+    let (_, line) = d.next_line(START).expect("the daemon reports the refusal");
+    assert!(
+        line.contains("reload refused") && line.contains("router.toml:"),
+        "{line}"
+    );
+    assert_eq!(up.version(), v1);
+    assert_eq!(up.api(&Request::Routes), routes);
+    assert!(ping(&lan, &["-c", "2", "-W", "2", "198.51.100.1"]).contains(" 0% packet loss"));
+}
+
+#[test]
+fn garbage_on_the_api_gets_an_error_and_changes_nothing() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Up::new("oe4", &[]);
+    let v = up.version();
+    let routes = up.api(&Request::Routes);
+    let mode = std::fs::metadata(up.lab.socket()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    let mut s = UnixStream::connect(up.lab.socket()).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    for bad in [
+        "garbage",
+        "{\"version\":1}",
+        "{\"version\":9,\"request\":{\"method\":\"stats\"}}",
+        "{\"version\":1,\"request\":{\"method\":\"apply\",\"updates\":[{\"op\":\"route-add\",\"prefix\":\"10.9.0.0/16\",\"via\":[\"10.0.0.7\"]},{\"op\":\"route-add\",\"prefix\":\"10.8.0.0/16\",\"via\":[\"172.16.0.1\"]}]}}",
+        "\u{0}\u{1}\u{2}",
+    ] {
+        writeln!(s, "{bad}").unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let resp: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(resp["ok"], false, "{bad} -> {line}");
+        assert!(!resp["error"].as_str().unwrap().is_empty());
+    }
+    // The connection still works, and nothing changed — not even the first,
+    // valid half of the refused batch.
+    assert_eq!(up.version(), v);
+    assert_eq!(up.api(&Request::Routes), routes);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_leaves_nothing_behind() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut up = Up::new("oe6", &[]);
+    assert!(
+        ping(&up.lab.lan(), &["-c", "2", "-W", "2", "198.51.100.1"]).contains(" 0% packet loss")
+    );
+    let links = in_ns(&up.lab.rtr(), &["ip", "-d", "link", "show"]).unwrap();
+    assert!(
+        !links.contains("xdp"),
+        "no XDP program is ever attached by AF_PACKET ports: {links}"
+    );
+    let d = up.daemon.take().unwrap();
+    let (status, out) = d.stop().unwrap();
+    assert!(status.success(), "{status:?} {out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("orbital: stopped")),
+        "{out:?}"
+    );
+    assert!(!up.lab.socket().exists(), "the API socket is removed");
+    let lab = up.lab.clone();
+    drop(up);
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(!ns.contains(&lab.rtr()) && !ns.contains(&lab.lan()), "{ns}");
+}
