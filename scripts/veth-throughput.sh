@@ -108,7 +108,8 @@ address = "198.18.1.2"
 mac = "02:66:00:00:01:10"
 port = "r1"
 TOML
-nsx $RTR "$ORB" run --config $W/router.toml > $W/orbital.log 2>&1 &
+# Not through the nsx function: $! must be the daemon itself (ip execs it).
+ip netns exec $RTR "$ORB" run --config $W/router.toml > $W/orbital.log 2>&1 &
 OP=$!
 for i in $(seq 100); do grep -q "orbital: running" $W/orbital.log && break; sleep 0.1; done
 grep -q "orbital: running" $W/orbital.log || { cat $W/orbital.log; exit 1; }
