@@ -13,8 +13,8 @@ use orbital_fib::{
 };
 use orbital_wire::{EthernetAddress, FragInfo, L3Kind, PacketInfo};
 
-fn tables() -> std::sync::Arc<Tables> {
-    let mut b = TablesBuilder::new();
+/// Port/interface 0 (MTU 1500) and 1 (MTU 1280), routed, no addresses yet.
+fn two_routed_ports() -> Vec<U> {
     let mut v = Vec::new();
     for (i, mtu) in [(0u16, 1500u16), (1, 1280)] {
         v.push(U::SetPort(PortConfig {
@@ -30,6 +30,12 @@ fn tables() -> std::sync::Arc<Tables> {
             attach: Attach::Port(PortId(i)),
         });
     }
+    v
+}
+
+fn tables() -> std::sync::Arc<Tables> {
+    let mut b = TablesBuilder::new();
+    let mut v = two_routed_ports();
     let ip = |s: &str| s.parse::<IpAddr>().unwrap();
     v.push(U::AddAddress {
         iface: IfId(0),
@@ -300,21 +306,7 @@ mod fast_path {
     fn varied() -> std::sync::Arc<Tables> {
         let mut b2 = TablesBuilder::new();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let mut v = Vec::new();
-        for (i, mtu) in [(0u16, 1500u16), (1, 1280)] {
-            v.push(U::SetPort(PortConfig {
-                id: PortId(i),
-                name: format!("p{i}"),
-                mode: PortMode::Routed { iface: IfId(i) },
-            }));
-            v.push(U::SetInterface {
-                id: IfId(i),
-                name: format!("if{i}"),
-                mac: EthernetAddress([2, 0, 0, 0, 0, i as u8 + 1]),
-                mtu,
-                attach: Attach::Port(PortId(i)),
-            });
-        }
+        let mut v = two_routed_ports();
         v.push(U::AddAddress {
             iface: IfId(0),
             addr: ip("10.0.0.1"),

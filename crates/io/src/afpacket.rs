@@ -196,7 +196,8 @@ impl AfPacketPort {
             });
             self.left_in_block -= 1;
             self.next_off += next;
-            if self.left_in_block == 0 || next == 0 {
+            // A zero link ends the block whatever its count says.
+            if next == 0 {
                 self.left_in_block = 0;
             }
             let Some(frame) = self.ring.bytes(at + mac, snap) else {

@@ -61,6 +61,20 @@ pub struct Capabilities {
     pub max_frame: u32,
 }
 
+impl Capabilities {
+    /// A port made of software (rings, files, a generator): one queue, any
+    /// frame size, no offloads.
+    pub const SOFTWARE: Capabilities = Capabilities {
+        rx_checksum: false,
+        tx_checksum: false,
+        tso: false,
+        gso: false,
+        ntuple: false,
+        queues: 1,
+        max_frame: u32::MAX,
+    };
+}
+
 /// Counters of one port endpoint, written by its owner only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PortStats {
@@ -79,6 +93,21 @@ pub struct PortStats {
 }
 
 impl PortStats {
+    /// "Transmit" a batch by freeing it, counted as sent: what sinks and
+    /// unwired ports do.
+    pub fn discard(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
+        let n = batch.len();
+        for p in batch.drain() {
+            self.tx_bytes += p.len() as u64;
+            cache.free(p);
+        }
+        self.tx_packets += n as u64;
+        TxResult {
+            sent: n,
+            dropped: 0,
+        }
+    }
+
     /// Field-wise sum (aggregating the endpoints of one port across workers).
     pub fn add(&mut self, o: &PortStats) {
         self.rx_packets += o.rx_packets;
@@ -250,24 +279,11 @@ impl Port for NullPort {
     }
 
     fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
-        let n = batch.len();
-        for p in batch.drain() {
-            self.stats.tx_bytes += p.len() as u64;
-            cache.free(p);
-        }
-        self.stats.tx_packets += n as u64;
-        TxResult {
-            sent: n,
-            dropped: 0,
-        }
+        self.stats.discard(batch, cache)
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            queues: 1,
-            max_frame: u32::MAX,
-            ..Capabilities::default()
-        }
+        Capabilities::SOFTWARE
     }
 
     fn stats(&self) -> PortStats {

@@ -61,24 +61,11 @@ impl Port for TrafficPort {
 
     #[inline]
     fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
-        let n = batch.len();
-        for p in batch.drain() {
-            self.stats.tx_bytes += p.len() as u64;
-            cache.free(p);
-        }
-        self.stats.tx_packets += n as u64;
-        TxResult {
-            sent: n,
-            dropped: 0,
-        }
+        self.stats.discard(batch, cache)
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            queues: 1,
-            max_frame: u32::MAX,
-            ..Capabilities::default()
-        }
+        Capabilities::SOFTWARE
     }
 
     fn stats(&self) -> PortStats {
@@ -171,11 +158,7 @@ impl Port for MemoryPort {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            queues: 1,
-            max_frame: u32::MAX,
-            ..Capabilities::default()
-        }
+        Capabilities::SOFTWARE
     }
 
     fn stats(&self) -> PortStats {

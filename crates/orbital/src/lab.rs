@@ -234,7 +234,7 @@ impl Lab {
         exe: &Path,
         extra: &[&str],
         limit: Duration,
-    ) -> anyhow::Result<Daemon> {
+    ) -> anyhow::Result<DaemonProcess> {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.rtr()])
             .arg(exe)
@@ -271,7 +271,7 @@ impl Lab {
                 }
             }
         }
-        Ok(Daemon { child, lines: rx })
+        Ok(DaemonProcess { child, lines: rx })
     }
 
     fn down_namespaces(&self) {
@@ -289,14 +289,14 @@ impl Lab {
 
 /// A running `orbital run`.
 #[derive(Debug)]
-pub struct Daemon {
+pub struct DaemonProcess {
     /// The process (`ip netns exec ... orbital run`).
     pub child: Child,
     /// Its output lines after "running": (is_stderr, line).
     pub lines: mpsc::Receiver<(bool, String)>,
 }
 
-impl Daemon {
+impl DaemonProcess {
     /// Send a signal to the daemon.
     ///
     /// # Errors

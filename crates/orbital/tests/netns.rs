@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use orbital::ctl::call;
-use orbital::lab::{Daemon, Lab, in_ns, wait_for_line};
+use orbital::lab::{DaemonProcess, Lab, in_ns, wait_for_line};
 use orbital_control::api::{Request, Update};
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ fn can_run() -> bool {
 /// The lab, removed whatever happens to the test.
 struct Up {
     lab: Lab,
-    daemon: Option<Daemon>,
+    daemon: Option<DaemonProcess>,
 }
 
 impl Up {
