@@ -14,6 +14,10 @@
 //!   encapsulation without moving the payload. Dropped anywhere, it finds its
 //!   way home to the pool.
 //!
+//! * [`Loans`] lends buffers to a device by index (an AF_XDP socket's fill
+//!   and transmit rings, whose UMEM is the pool's memory) and takes them back
+//!   as packets, refusing any index it did not lend.
+//!
 //! Exhaustion is an ordinary outcome: `alloc` returns `None` and a counter
 //! goes up. Nothing here ever blocks.
 //!
@@ -27,10 +31,12 @@
 //! (counted in bulk, so the fast path does no per-packet atomic).
 
 mod batch;
+mod loan;
 mod packet;
 mod pool;
 mod sys;
 
 pub use batch::{Batch, MAX_BURST};
+pub use loan::Loans;
 pub use packet::{Meta, Offload, Packet};
 pub use pool::{CACHE_LINE, CacheStats, Pool, PoolCache, PoolConfig, PoolError, PoolStats};

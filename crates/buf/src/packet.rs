@@ -144,6 +144,14 @@ impl Packet {
         unsafe { self.inner().region.slot_mut(self.index) }
     }
 
+    /// Set the frame window (a device wrote the frame there). The caller
+    /// checked `head + len <= stride`.
+    pub(crate) fn set_window(&mut self, head: u32, len: u32) {
+        debug_assert!((head + len) as usize <= self.inner().region.stride());
+        self.head = head;
+        self.len = len;
+    }
+
     pub(crate) fn pool_ptr(&self) -> NonNull<PoolInner> {
         self.pool
     }
@@ -152,6 +160,12 @@ impl Packet {
     /// the packet's reference to the pool.
     pub(crate) fn into_index(self) -> u32 {
         ManuallyDrop::new(self).index
+    }
+
+    /// Whether this packet's buffer belongs to `pool`.
+    #[inline]
+    pub fn is_from(&self, pool: &crate::Pool) -> bool {
+        self.pool == pool.ptr()
     }
 
     /// Index of the buffer in its pool.

@@ -11,19 +11,25 @@
 //! - [`memory`]: a pair of SPSC rings, for tests, benchmarks and handoffs;
 //! - [`pcap`]: a capture file as the receive side and a capture file as the
 //!   transmit side, the embedded default of `orbital replay`;
+//! - [`afxdp`]: a Linux interface queue through an AF_XDP socket whose UMEM
+//!   is the buffer pool (no copy between the kernel's frame and the
+//!   pipeline's packet), with its own XDP redirect program;
 //! - [`afpacket`]: a Linux interface through an AF_PACKET socket with a
 //!   TPACKET_V3 receive ring, batched transmit and fanout across workers;
 //! - [`tap`]: a TAP device, the host's own stack as a port.
 //!
 //! The kernel-facing backends need system calls on shared memory and
-//! ioctls; that code, and only that code, is in `sys.rs`, where each
-//! `unsafe` block carries its proof. The rest of the crate is safe.
+//! ioctls; that code is in `sys.rs`, where each `unsafe` block carries its
+//! proof. The one exception is the call in `afxdp.rs` that registers the
+//! pool as UMEM: its proof is about how that port uses its rings, so it
+//! sits there. The rest of the crate is safe.
 //!
 //! [`AnyPort`] dispatches over the backends with a `match` per burst, not a
 //! `dyn` call per packet.
 #![deny(unsafe_code)]
 
 pub mod afpacket;
+pub mod afxdp;
 pub mod csum;
 mod ethtool;
 pub mod memory;
@@ -37,6 +43,7 @@ use std::os::fd::RawFd;
 use orbital_buf::{Batch, PoolCache};
 
 pub use afpacket::{AfPacketConfig, AfPacketPort};
+pub use afxdp::{XdpConfig, XdpContext, XdpMode, XdpPort};
 pub use memory::{MemoryPort, TrafficPort};
 pub use pcap::{PcapPortError, PcapRx, PcapTx};
 pub use ring::{RingRx, RingStats, RingTx, ring};
@@ -196,6 +203,8 @@ pub enum AnyPort {
     Memory(MemoryPort),
     /// A traffic generator and sink.
     Traffic(TrafficPort),
+    /// A Linux interface queue through AF_XDP.
+    Xdp(Box<XdpPort>),
     /// A Linux interface through AF_PACKET.
     AfPacket(AfPacketPort),
     /// A TAP device.
@@ -212,6 +221,7 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.rx_burst(cache, batch, max),
             AnyPort::Traffic(p) => p.rx_burst(cache, batch, max),
             AnyPort::Null(p) => p.rx_burst(cache, batch, max),
+            AnyPort::Xdp(p) => p.rx_burst(cache, batch, max),
             AnyPort::AfPacket(p) => p.rx_burst(cache, batch, max),
             AnyPort::Tap(p) => p.rx_burst(cache, batch, max),
         }
@@ -223,6 +233,7 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.tx_burst(batch, cache),
             AnyPort::Traffic(p) => p.tx_burst(batch, cache),
             AnyPort::Null(p) => p.tx_burst(batch, cache),
+            AnyPort::Xdp(p) => p.tx_burst(batch, cache),
             AnyPort::AfPacket(p) => p.tx_burst(batch, cache),
             AnyPort::Tap(p) => p.tx_burst(batch, cache),
         }
@@ -233,6 +244,7 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.capabilities(),
             AnyPort::Traffic(p) => p.capabilities(),
             AnyPort::Null(p) => p.capabilities(),
+            AnyPort::Xdp(p) => p.capabilities(),
             AnyPort::AfPacket(p) => p.capabilities(),
             AnyPort::Tap(p) => p.capabilities(),
         }
@@ -243,6 +255,7 @@ impl Port for AnyPort {
             AnyPort::Memory(p) => p.stats(),
             AnyPort::Traffic(p) => p.stats(),
             AnyPort::Null(p) => p.stats(),
+            AnyPort::Xdp(p) => p.stats(),
             AnyPort::AfPacket(p) => p.stats(),
             AnyPort::Tap(p) => p.stats(),
         }
@@ -253,6 +266,7 @@ impl AnyPort {
     /// See [`Port::wait_fd`].
     pub fn wait_fd(&self) -> Option<RawFd> {
         match self {
+            AnyPort::Xdp(p) => Some(p.raw_fd()),
             AnyPort::AfPacket(p) => Some(p.raw_fd()),
             AnyPort::Tap(p) => Some(p.raw_fd()),
             _ => None,
@@ -261,8 +275,10 @@ impl AnyPort {
 
     /// See [`Port::maintain`].
     pub fn maintain(&mut self) {
-        if let AnyPort::AfPacket(p) = self {
-            p.refresh_kernel_drops();
+        match self {
+            AnyPort::AfPacket(p) => p.refresh_kernel_drops(),
+            AnyPort::Xdp(p) => p.maintain(),
+            _ => {}
         }
     }
 }

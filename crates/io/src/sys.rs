@@ -355,3 +355,432 @@ pub(crate) fn packet_drops(fd: &OwnedFd) -> io::Result<u32> {
     })?;
     Ok(st.drops)
 }
+
+// ---------------------------------------------------------------------------
+// AF_XDP sockets and their rings.
+
+/// A UDP socket, for interface ioctls (ethtool) that an AF_XDP socket does
+/// not answer.
+pub(crate) fn ioctl_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; a non-negative result is a new
+    // descriptor that nothing else owns.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket(2) and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A raw AF_XDP socket.
+pub(crate) fn xdp_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; a non-negative result is a new
+    // descriptor that nothing else owns.
+    let fd = check(unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket(2) and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Register the pool's whole memory as the UMEM of AF_XDP socket `fd`, cut
+/// into `pool.stride()`-byte chunks (which must be a power of two: aligned
+/// chunk mode).
+///
+/// From here on the kernel may write frames into any chunk whose index the
+/// caller puts on a fill ring of a socket sharing this UMEM, until that
+/// socket is closed. That is sound when the caller (`afxdp::XdpPort`)
+/// keeps these promises:
+/// * only buffers held by a [`orbital_buf::Loans`] ledger are ever put on a
+///   fill or transmit ring, and a lent buffer has no `Packet`, so no Rust
+///   reference to its bytes exists while the kernel may write them;
+/// * the ledger hands a buffer back only when its index comes back on the
+///   receive or completion ring, after an acquire load of the ring's
+///   producer that orders the kernel's writes before our reads;
+/// * the port drops its socket before its ledger, and closing an XDP socket
+///   waits (synchronize_net) until no receive path still writes into its
+///   UMEM, so buffers the ledger returns to the pool at drop are quiet;
+/// * the socket holds a `Pool` handle, so the memory outlives the
+///   registration (the kernel also pins the pages).
+///
+/// # Safety
+/// The caller keeps the four promises above for this socket and every
+/// socket that shares its UMEM.
+pub(crate) unsafe fn xdp_register_umem(fd: &OwnedFd, pool: &orbital_buf::Pool) -> io::Result<()> {
+    let (start, len) = pool.region();
+    let reg = libc::xdp_umem_reg {
+        addr: start.as_ptr() as u64,
+        len: len as u64,
+        chunk_size: pool.stride() as u32,
+        headroom: 0,
+        flags: 0,
+        tx_metadata_len: 0,
+    };
+    setsockopt(fd, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)
+}
+
+impl SockOpt for libc::xdp_umem_reg {}
+
+/// Where the producer, consumer, flags and descriptors of each ring sit in
+/// its mapping.
+pub(crate) fn xdp_mmap_offsets(fd: &OwnedFd) -> io::Result<libc::xdp_mmap_offsets> {
+    // SAFETY: xdp_mmap_offsets is plain integers; all-zero is valid.
+    let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
+    // SAFETY: `off` and `len` are valid for writes and `len` is `off`'s size;
+    // the kernel writes at most that many bytes.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_MMAP_OFFSETS,
+            (&mut off as *mut libc::xdp_mmap_offsets).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(off)
+}
+
+/// The socket's XDP_STATISTICS (cumulative since it was bound).
+pub(crate) fn xdp_statistics(fd: &OwnedFd) -> io::Result<libc::xdp_statistics> {
+    // SAFETY: xdp_statistics is plain integers; all-zero is valid.
+    let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+    // SAFETY: as in `xdp_mmap_offsets`.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&mut st as *mut libc::xdp_statistics).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(st)
+}
+
+/// Bind an AF_XDP socket to one queue of one interface; `shared` is the
+/// socket that registered the UMEM when this one shares it.
+pub(crate) fn bind_xdp(
+    fd: &OwnedFd,
+    ifindex: u32,
+    queue: u32,
+    flags: u16,
+    shared: Option<RawFd>,
+) -> io::Result<()> {
+    let sa = libc::sockaddr_xdp {
+        sxdp_family: libc::AF_XDP as u16,
+        sxdp_flags: flags
+            | if shared.is_some() {
+                libc::XDP_SHARED_UMEM
+            } else {
+                0
+            },
+        sxdp_ifindex: ifindex,
+        sxdp_queue_id: queue,
+        sxdp_shared_umem_fd: shared.map_or(0, |f| f as u32),
+    };
+    // SAFETY: `sa` is a valid sockaddr_xdp and the length passed is its size.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_xdp).cast(),
+            std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Ask the kernel to transmit what is on the socket's TX ring (copy mode
+/// sends from this call). `Ok(true)` when it stopped early with more left.
+pub(crate) fn xdp_kick_tx(fd: &OwnedFd) -> io::Result<bool> {
+    // SAFETY: a zero-length sendto with null buffer and address reads no
+    // memory; for AF_XDP it only starts transmission.
+    let r = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    };
+    if r >= 0 {
+        return Ok(false);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EBUSY) => Ok(true),
+        Some(libc::ENOBUFS) | Some(libc::ENETDOWN) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// Wake the kernel to refill from the fill ring (need-wakeup mode).
+pub(crate) fn xdp_kick_rx(fd: &OwnedFd) {
+    // SAFETY: a zero-length recvfrom with null buffer and address writes no
+    // memory; for AF_XDP it only wakes the driver's receive processing.
+    unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+    }
+}
+
+impl Mapping {
+    /// mmap(2) `len` bytes of `fd` at page offset `offset` (the AF_XDP
+    /// rings are told apart by offset), shared and read-write.
+    pub(crate) fn new_at(fd: &OwnedFd, len: usize, offset: u64) -> io::Result<Mapping> {
+        // SAFETY: a fresh mapping at a kernel-chosen address aliases no Rust
+        // memory; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    fn word64(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!(
+            off % 8 == 0 && off + 8 <= self.len,
+            "ring offset {off} outside the mapping"
+        );
+        // SAFETY: `off + 8 <= len` (asserted): the pointer stays inside.
+        let p = unsafe { self.ptr.as_ptr().add(off) };
+        // SAFETY: 8-aligned (page-aligned base, asserted offset), inside the
+        // mapping that lives as long as `self`. Descriptor slots are shared
+        // with the kernel, which hands them over through the ring's
+        // producer/consumer words; an atomic view is the correct shared type
+        // and relaxed accesses suffice because those words carry the
+        // acquire/release ordering.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(p.cast::<u64>()) }
+    }
+
+    /// Read a ring word without ordering (our own index, or a flag).
+    pub(crate) fn load_relaxed(&self, off: usize) -> u32 {
+        self.word(off).load(Ordering::Relaxed)
+    }
+
+    /// Read a 64-bit descriptor field.
+    pub(crate) fn read_u64(&self, off: usize) -> u64 {
+        self.word64(off).load(Ordering::Relaxed)
+    }
+
+    /// Write a 64-bit descriptor field (published by a later release store
+    /// of the producer).
+    pub(crate) fn write_u64(&self, off: usize, v: u64) {
+        self.word64(off).store(v, Ordering::Relaxed)
+    }
+
+    /// Write a 32-bit descriptor field.
+    pub(crate) fn write_u32(&self, off: usize, v: u32) {
+        self.word(off).store(v, Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// bpf(2): the XSKMAP, the redirect program, and its link to the interface.
+
+const BPF_MAP_CREATE: libc::c_int = 0;
+const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
+const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_LINK_CREATE: libc::c_int = 28;
+const BPF_MAP_TYPE_XSKMAP: u32 = 17;
+const BPF_PROG_TYPE_XDP: u32 = 6;
+/// Attach type of XDP programs (enum bpf_attach_type).
+const BPF_XDP: u32 = 37;
+
+/// One eBPF instruction, as the kernel reads it (struct bpf_insn).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BpfInsn {
+    pub(crate) code: u8,
+    /// dst register in the low nibble, src in the high one.
+    pub(crate) regs: u8,
+    pub(crate) off: i16,
+    pub(crate) imm: i32,
+}
+
+#[repr(C)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+#[repr(C)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+#[repr(C)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+#[repr(C)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// bpf(2) with command `cmd` on attribute struct `attr`; a non-negative
+/// result that is a descriptor is the caller's to wrap.
+///
+/// # Safety
+/// `A` is the attribute layout of `cmd`, and every pointer stored in it
+/// points at memory valid for what the kernel does with it under `cmd`,
+/// for the duration of the call.
+unsafe fn bpf<A>(cmd: libc::c_int, attr: &mut A) -> io::Result<libc::c_int> {
+    // SAFETY: the caller vouches for the attribute's layout and pointers;
+    // the size passed is the struct's, so the kernel reads no further.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            (attr as *mut A).cast::<libc::c_void>(),
+            std::mem::size_of::<A>() as libc::c_uint,
+        )
+    };
+    check(r as libc::c_int)
+}
+
+fn name16(name: &str) -> [u8; 16] {
+    let mut n = [0u8; 16];
+    for (d, s) in n.iter_mut().zip(name.bytes().take(15)) {
+        *d = s;
+    }
+    n
+}
+
+/// An XSKMAP with `entries` slots (one per receive queue), named `name`.
+pub(crate) fn bpf_xskmap(name: &str, entries: u32) -> io::Result<OwnedFd> {
+    let mut a = MapCreateAttr {
+        map_type: BPF_MAP_TYPE_XSKMAP,
+        key_size: 4,
+        value_size: 4,
+        max_entries: entries,
+        map_flags: 0,
+        inner_map_fd: 0,
+        numa_node: 0,
+        map_name: name16(name),
+    };
+    // SAFETY: MapCreateAttr is the head of BPF_MAP_CREATE's attribute and
+    // holds no pointers.
+    let fd = unsafe { bpf(BPF_MAP_CREATE, &mut a) }?;
+    // SAFETY: BPF_MAP_CREATE returns a new descriptor owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Set `map[key] = value` for a map of u32 keys and values.
+pub(crate) fn bpf_map_update_u32(map: &OwnedFd, key: u32, value: u32) -> io::Result<()> {
+    let mut a = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: (&key as *const u32) as u64,
+        value: (&value as *const u32) as u64,
+        flags: 0,
+    };
+    // SAFETY: key and value point at live u32s (the map's sizes) that the
+    // kernel only reads during the call.
+    unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut a) }.map(drop)
+}
+
+/// Load an XDP program. On refusal the verifier's log is in the error.
+pub(crate) fn bpf_load_xdp(name: &str, insns: &[BpfInsn]) -> io::Result<OwnedFd> {
+    let license = c"Dual MIT/GPL";
+    let mut log = vec![0u8; 64 * 1024];
+    let load = |log_level: u32, log: &mut Vec<u8>| {
+        let mut a = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_XDP,
+            insn_cnt: insns.len() as u32,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level,
+            log_size: if log_level > 0 { log.len() as u32 } else { 0 },
+            log_buf: if log_level > 0 {
+                log.as_mut_ptr() as u64
+            } else {
+                0
+            },
+            kern_version: 0,
+            prog_flags: 0,
+            prog_name: name16(name),
+            prog_ifindex: 0,
+            expected_attach_type: BPF_XDP,
+        };
+        // SAFETY: `insns` points at `insn_cnt` instructions and `license` at a
+        // NUL-terminated string, both read-only during the call; `log_buf`
+        // (when set) points at `log_size` writable bytes.
+        unsafe { bpf(BPF_PROG_LOAD, &mut a) }
+    };
+    let fd = match load(0, &mut log) {
+        Ok(fd) => fd,
+        Err(first) => match load(1, &mut log) {
+            Ok(fd) => fd,
+            Err(_) => {
+                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                let text = String::from_utf8_lossy(&log[..end]);
+                return Err(io::Error::new(
+                    first.kind(),
+                    format!("{first}; verifier: {}", text.trim()),
+                ));
+            }
+        },
+    };
+    // SAFETY: BPF_PROG_LOAD returns a new descriptor owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attach XDP program `prog` to interface `ifindex` through a BPF link,
+/// with XDP_FLAGS_* `flags`. The program stays attached exactly as long as
+/// the returned descriptor is open (also across a crash: the kernel closes
+/// it), which is how a port removes its program.
+pub(crate) fn bpf_link_xdp(prog: &OwnedFd, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
+    let mut a = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type: BPF_XDP,
+        flags,
+    };
+    // SAFETY: LinkCreateAttr is the head of BPF_LINK_CREATE's attribute and
+    // holds no pointers.
+    let fd = unsafe { bpf(BPF_LINK_CREATE, &mut a) }?;
+    // SAFETY: BPF_LINK_CREATE returns a new descriptor owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,6 +1,7 @@
 //! `orbital lab up | demo | down`: a three-namespace lab on this machine —
-//! a LAN host, the router (the daemon on AF_PACKET ports) and a WAN host —
-//! joined by veth pairs. The end-to-end tests build the same lab.
+//! a LAN host, the router (the daemon on AF_XDP ports, AF_PACKET when the
+//! kernel refuses AF_XDP or when asked) and a WAN host — joined by veth
+//! pairs. The end-to-end tests build the same lab.
 //!
 //! ```text
 //!  {p}-lan                 {p}-rtr (orbital run)               {p}-wan
@@ -12,7 +13,9 @@
 //! The router namespace's kernel has no addresses on lan0/wan0 (and IPv6
 //! off there), so only the data plane answers ARP, ND and pings. The hosts'
 //! TSO/GSO are off: an AF_PACKET data plane receives what the veth hands
-//! it, and a 64 KiB GSO super-packet does not fit a packet buffer.
+//! it, and a 64 KiB GSO super-packet does not fit a packet buffer (with an
+//! XDP program on the router's veth, the kernel turns the peer's GSO off
+//! by itself).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -31,26 +34,31 @@ pub struct LabArgs {
     /// Name prefix of the namespaces.
     #[arg(long, default_value = "orb")]
     pub prefix: String,
+    /// The router's ports: `af_xdp` (falls back to `af_packet` when the
+    /// kernel refuses it) or `af_packet`.
+    #[arg(long, default_value = "af_xdp", value_parser = ["af_xdp", "af_packet"])]
+    pub backend: String,
 }
 
-/// The lab's router configuration.
-pub fn router_config(api: &Path) -> String {
+/// The lab's router configuration, its two ports on `backend` (`af_xdp`
+/// or `af_packet`).
+pub fn router_config(api: &Path, backend: &str) -> String {
     format!(
-        r#"# The router of `orbital lab`: two AF_PACKET ports in the {{p}}-rtr namespace.
+        r#"# The router of `orbital lab`: two {backend} ports in the {{p}}-rtr namespace.
 [engine]
 workers = 1
 api_socket = "{}"
 
 [[port]]
 name = "lan0"
-backend = "af_packet"
+backend = "{backend}"
 device = "lan0"
 mac = "02:00:00:00:00:01"
 addresses = ["10.0.0.1/24", "2001:db8::1/64", "fe80::1/64"]
 
 [[port]]
 name = "wan0"
-backend = "af_packet"
+backend = "{backend}"
 device = "wan0"
 mac = "02:00:00:00:01:01"
 addresses = ["192.0.2.1/24", "2001:db8:1::1/64", "fe80::1:1/64"]
@@ -96,6 +104,8 @@ pub struct Lab {
     pub prefix: String,
     /// Working directory (config, logs, pid).
     pub dir: PathBuf,
+    /// The router's port backend: `af_xdp` (the default) or `af_packet`.
+    pub backend: String,
 }
 
 impl Lab {
@@ -104,6 +114,7 @@ impl Lab {
         Lab {
             prefix: p.to_string(),
             dir: std::env::temp_dir().join(format!("orbital-lab-{p}")),
+            backend: "af_xdp".into(),
         }
     }
 
@@ -132,6 +143,16 @@ impl Lab {
         self.dir.join("router.toml")
     }
 
+    /// (Re)write the router configuration with its ports on `backend`.
+    ///
+    /// # Errors
+    /// The file could not be written.
+    pub fn write_config(&self, backend: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        std::fs::write(self.config(), router_config(&self.socket(), backend))?;
+        Ok(())
+    }
+
     /// Build namespaces, links and addresses, and write the router config.
     ///
     /// # Errors
@@ -140,7 +161,7 @@ impl Lab {
     pub fn build(&self) -> anyhow::Result<()> {
         self.down_namespaces();
         std::fs::create_dir_all(&self.dir)?;
-        std::fs::write(self.config(), router_config(&self.socket()))?;
+        self.write_config(&self.backend)?;
         let (lan, rtr, wan) = (self.lan(), self.rtr(), self.wan());
         for n in [&lan, &rtr, &wan] {
             sh(&["ip", "netns", "add", n])?;
@@ -335,12 +356,21 @@ fn pid_file(lab: &Lab) -> PathBuf {
 /// # Errors
 /// A step failed; its command and message are in the error.
 pub fn run(a: &LabArgs) -> anyhow::Result<()> {
-    let lab = Lab::new(&a.prefix);
+    let mut lab = Lab::new(&a.prefix);
+    lab.backend = a.backend.clone();
     let exe = std::env::current_exe()?;
     match a.action.as_str() {
         "up" => {
             lab.build()?;
-            let d = lab.start_daemon(&exe, &[], Duration::from_secs(10))?;
+            let d = match lab.start_daemon(&exe, &[], Duration::from_secs(10)) {
+                Ok(d) => d,
+                Err(e) if lab.backend == "af_xdp" => {
+                    eprintln!("lab: AF_XDP did not start ({e:#}); falling back to AF_PACKET");
+                    lab.write_config("af_packet")?;
+                    lab.start_daemon(&exe, &[], Duration::from_secs(10))?
+                }
+                Err(e) => return Err(e),
+            };
             std::fs::write(pid_file(&lab), d.child.id().to_string())?;
             // The daemon outlives this command; its output goes nowhere now.
             std::mem::forget(d);

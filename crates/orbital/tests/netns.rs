@@ -1,5 +1,6 @@
 //! End to end: `orbital run` as the router between two namespaces, on
-//! AF_PACKET ports over veth pairs the tests create (see `orbital::lab`).
+//! AF_XDP ports (and, where said, AF_PACKET ports) over veth pairs the
+//! tests create (see `orbital::lab`).
 //! Needs root, iproute2, ping and iperf3; without them the tests say
 //! SKIPPED, except under CI=true where they must run.
 
@@ -50,8 +51,15 @@ struct Up {
 }
 
 impl Up {
+    /// The lab on AF_XDP ports.
     fn new(prefix: &str, extra: &[&str]) -> Up {
-        let lab = Lab::new(prefix);
+        Up::on(prefix, "af_xdp", extra)
+    }
+
+    /// The lab with its router's ports on `backend`.
+    fn on(prefix: &str, backend: &str, extra: &[&str]) -> Up {
+        let mut lab = Lab::new(prefix);
+        lab.backend = backend.to_string();
         lab.build().expect("lab builds");
         let daemon = lab
             .start_daemon(
@@ -134,7 +142,7 @@ fn ping_ttl_expiry_neighbours_and_metrics() {
     let s = up.api(&Request::Stats);
     assert!(s["slow_path"]["arp_replies"].as_u64().unwrap() >= 1, "{s}");
     assert!(s["slow_path"]["icmp_errors"].as_u64().unwrap() >= 1, "{s}");
-    assert_eq!(s["ports"][0]["backend"], "af_packet");
+    assert_eq!(s["ports"][0]["backend"], "af_xdp");
     assert!(
         s["drops"]
             .as_array()
@@ -183,13 +191,14 @@ fn metrics_are_served_in_prometheus_text_format() {
     );
 }
 
-#[test]
-fn iperf3_tcp_for_five_seconds_without_errors() {
-    if !can_run() {
-        return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let up = Up::new("oe2", &[]);
+/// iperf3 TCP for 5 s from the LAN host to the WAN host through the router.
+fn iperf3_through(prefix: &str, backend: &str) {
+    let up = Up::on(prefix, backend, &[]);
+    let ports = up.api(&Request::Ports);
+    assert!(
+        ports.to_string().contains(backend),
+        "the ports run on {backend}: {ports}"
+    );
     let mut server = Command::new("ip")
         .args([
             "netns",
@@ -217,6 +226,24 @@ fn iperf3_tcp_for_five_seconds_without_errors() {
     assert!(got > 10_000_000, "only {got} bytes crossed the router");
     let s = up.api(&Request::Stats);
     assert_eq!(s["total"]["balanced"], true);
+}
+
+#[test]
+fn iperf3_tcp_for_five_seconds_without_errors() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    iperf3_through("oe2", "af_xdp");
+}
+
+#[test]
+fn iperf3_tcp_on_af_packet_ports() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    iperf3_through("oe7", "af_packet");
 }
 
 #[test]
@@ -368,9 +395,10 @@ fn sigterm_stops_cleanly_and_leaves_nothing_behind() {
         ping(&up.lab.lan(), &["-c", "2", "-W", "2", "198.51.100.1"]).contains(" 0% packet loss")
     );
     let links = in_ns(&up.lab.rtr(), &["ip", "-d", "link", "show"]).unwrap();
-    assert!(
-        !links.contains("xdp"),
-        "no XDP program is ever attached by AF_PACKET ports: {links}"
+    assert_eq!(
+        links.matches("name orbital_redir").count(),
+        2,
+        "each AF_XDP port attached its program: {links}"
     );
     let d = up.daemon.take().unwrap();
     let (status, out) = d.stop().unwrap();
@@ -380,6 +408,11 @@ fn sigterm_stops_cleanly_and_leaves_nothing_behind() {
         "{out:?}"
     );
     assert!(!up.lab.socket().exists(), "the API socket is removed");
+    let links = in_ns(&up.lab.rtr(), &["ip", "-d", "link", "show"]).unwrap();
+    assert!(
+        !links.contains("xdp"),
+        "the XDP programs went with the daemon: {links}"
+    );
     let lab = up.lab.clone();
     drop(up);
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();

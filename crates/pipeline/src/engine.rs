@@ -161,11 +161,28 @@ impl<H: Hooks + 'static> Engine<H> {
         cfg: &EngineConfig,
         builder: TablesBuilder,
         n_ports: usize,
-        mut port: impl FnMut(usize, usize) -> AnyPort,
-        mut hooks: impl FnMut(usize) -> H,
+        port: impl FnMut(usize, usize) -> AnyPort,
+        hooks: impl FnMut(usize) -> H,
         clock: Clock,
     ) -> Result<Engine<H>, PoolError> {
         let pool = Pool::new(cfg.pool)?;
+        Ok(Self::with_pool(
+            cfg, pool, builder, n_ports, port, hooks, clock,
+        ))
+    }
+
+    /// As [`Engine::new`], over a pool made beforehand: ports whose device
+    /// shares the pool's memory (AF_XDP UMEM) are opened before the engine
+    /// exists. `cfg.pool` is ignored.
+    pub fn with_pool(
+        cfg: &EngineConfig,
+        pool: Pool,
+        builder: TablesBuilder,
+        n_ports: usize,
+        mut port: impl FnMut(usize, usize) -> AnyPort,
+        mut hooks: impl FnMut(usize) -> H,
+        clock: Clock,
+    ) -> Engine<H> {
         let shared = Arc::new(SharedTables::new(builder.current()));
         let builder = Arc::new(Mutex::new(builder));
         let rss = Arc::new(Toeplitz::new(&SYMMETRIC_KEY));
@@ -225,7 +242,7 @@ impl<H: Hooks + 'static> Engine<H> {
             trace,
             pool,
         };
-        Ok(Engine {
+        Engine {
             workers,
             slow,
             handle,
@@ -235,7 +252,7 @@ impl<H: Hooks + 'static> Engine<H> {
             clock,
             cpus: cfg.cpus.clone(),
             idle_us: cfg.idle_us,
-        })
+        }
     }
 
     /// What the control side and readers use.

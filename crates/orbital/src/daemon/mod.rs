@@ -1,7 +1,8 @@
 //! `orbital run --config FILE`: the data plane as a daemon on real ports.
 //!
-//! It opens every configured port for every worker (AF_PACKET sockets in a
-//! fanout group, TAP devices), starts the workers and the slow path
+//! It opens every configured port for every worker (AF_XDP sockets, one
+//! per queue per worker over a UMEM that is the buffer pool; AF_PACKET
+//! sockets in a fanout group; TAP devices), starts the workers and the slow path
 //! ([`orbital_pipeline::engine::Engine::spawn`]), serves the data-plane API
 //! on a Unix socket ([`api`]) and, when asked, Prometheus metrics
 //! ([`metrics`]). SIGHUP reloads the configuration as one atomic table
@@ -16,9 +17,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
+use orbital_buf::Pool;
 use orbital_control::{Backend, Compiled, PortSpec};
 use orbital_fib::{NeighborState, TableUpdate, TablesBuilder};
-use orbital_io::{AfPacketConfig, AfPacketPort, AnyPort, Capabilities, NullPort, TapPort};
+use orbital_io::{
+    AfPacketConfig, AfPacketPort, AnyPort, Capabilities, NullPort, TapPort, XdpConfig, XdpContext,
+    XdpPort,
+};
 use orbital_pipeline::engine::{Engine, EngineConfig, EngineHandle, Running};
 use orbital_pipeline::{Clock, PassThrough};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -71,8 +76,14 @@ fn backend_name(b: Backend) -> &'static str {
     }
 }
 
-/// Open port `spec` for worker `w` of `workers`.
-fn open_port(spec: &PortSpec, w: usize, workers: usize) -> anyhow::Result<AnyPort> {
+/// Open port `spec` for worker `w` of `workers`. AF_XDP ports need the
+/// shared UMEM context (`xdp`, made when any port is AF_XDP).
+fn open_port(
+    spec: &PortSpec,
+    w: usize,
+    workers: usize,
+    xdp: Option<&XdpContext>,
+) -> anyhow::Result<AnyPort> {
     let device = || {
         spec.device.clone().with_context(|| {
             format!(
@@ -82,8 +93,18 @@ fn open_port(spec: &PortSpec, w: usize, workers: usize) -> anyhow::Result<AnyPor
             )
         })
     };
-    Ok(match spec.backend {
-        Backend::AfPacket | Backend::AfXdp => {
+    Ok(match (spec.backend, xdp) {
+        (Backend::AfXdp, Some(ctx)) => {
+            let cfg = XdpConfig::new(&device()?);
+            // The first fill ring is filled from a cache that goes back to
+            // the pool at once; the worker's own cache refills it later.
+            let mut cache = ctx.pool().cache(cfg.ring_size as usize);
+            AnyPort::Xdp(Box::new(
+                XdpPort::open(ctx, &cfg, w as u32, &mut cache)
+                    .with_context(|| format!("port {} (AF_XDP queue {w})", spec.name))?,
+            ))
+        }
+        (Backend::AfPacket | Backend::AfXdp, _) => {
             let mut c = AfPacketConfig::new(&device()?);
             c.fanout_group = spec.id.0;
             AnyPort::AfPacket(
@@ -91,15 +112,36 @@ fn open_port(spec: &PortSpec, w: usize, workers: usize) -> anyhow::Result<AnyPor
             )
         }
         // One TAP queue: worker 0 owns it, the others see an empty port.
-        Backend::Tap if w == 0 => {
+        (Backend::Tap, _) if w == 0 => {
             AnyPort::Tap(TapPort::open(&device()?).with_context(|| format!("port {}", spec.name))?)
         }
-        Backend::Tap | Backend::Memory => AnyPort::Null(NullPort::default()),
-        Backend::Pcap => bail!(
+        (Backend::Tap | Backend::Memory, _) => AnyPort::Null(NullPort::default()),
+        (Backend::Pcap, _) => bail!(
             "port {}: a pcap port has no live device; give it `backend = \"af_packet\"` (or tap) and `device`, or use `orbital replay`",
             spec.name
         ),
     })
+}
+
+/// The buffer pool: AF_XDP ports need UMEM geometry (2 KiB buffers, 256 B
+/// headroom) and enough buffers for every socket's fill and transmit rings
+/// on top of what the workers and the slow path cache.
+fn make_pool(ecfg: &EngineConfig, compiled: &Compiled) -> anyhow::Result<(Pool, bool)> {
+    let xdp_ports = compiled
+        .ports
+        .iter()
+        .filter(|p| p.backend == Backend::AfXdp)
+        .count() as u32;
+    if xdp_ports == 0 {
+        return Ok((Pool::new(ecfg.pool).context("buffer pool")?, false));
+    }
+    let per_socket = XdpContext::buffers_per_socket(&XdpConfig::new("-"));
+    let workers = ecfg.workers as u32;
+    let need = xdp_ports * workers * per_socket
+        + (workers + 1) * ecfg.cache_size as u32 * 2
+        + ecfg.pool.buffers;
+    let pool = Pool::new(XdpContext::pool_config(need)).context("buffer pool (AF_XDP UMEM)")?;
+    Ok((pool, true))
 }
 
 /// Start the daemon and run until SIGTERM/SIGINT.
@@ -115,18 +157,30 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         ecfg.workers = w.max(1);
     }
     let n = ecfg.workers;
-    if compiled.ports.iter().any(|p| p.backend == Backend::AfXdp) {
-        eprintln!(
-            "orbital: af_xdp ports run on AF_PACKET in this build (AF_XDP is not implemented yet)"
-        );
-    }
+    let (pool, has_xdp) = make_pool(&ecfg, &compiled)?;
+    let xdp = has_xdp
+        .then(|| XdpContext::new(&pool))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let mut opened: Vec<Vec<Option<AnyPort>>> = Vec::new();
     for w in 0..n {
         let mut row = Vec::new();
         for spec in &compiled.ports {
-            row.push(Some(open_port(spec, w, n)?));
+            row.push(Some(open_port(spec, w, n, xdp.as_ref())?));
         }
         opened.push(row);
+    }
+    for (spec, port) in compiled.ports.iter().zip(&opened[0]) {
+        if let Some(AnyPort::Xdp(p)) = port {
+            eprintln!(
+                "orbital: port {}: AF_XDP on {} ({} mode, {}), {} queue(s)",
+                spec.name,
+                spec.device.as_deref().unwrap_or("?"),
+                if p.native() { "native" } else { "generic" },
+                if p.zero_copy() { "zero-copy" } else { "copy" },
+                n
+            );
+        }
     }
     let ports: Vec<(PortSpec, Capabilities)> = compiled
         .ports
@@ -142,8 +196,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         })
         .collect();
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
-    let engine: Engine<PassThrough> = Engine::new(
+    let engine: Engine<PassThrough> = Engine::with_pool(
         &ecfg,
+        pool,
         builder,
         compiled.ports.len(),
         |w, p| {
@@ -153,7 +208,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         },
         |_| PassThrough,
         Clock::real(),
-    )?;
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let running = engine.spawn(stop);
     let daemon = Arc::new(Daemon {
