@@ -9,8 +9,16 @@
 # CPU); the sink drops at tc ingress and counts at the veth. Cases:
 #   generator  - the router namespace drops everything at r0 ingress (ceiling)
 #   linux      - the kernel forwards (ip_forward=1)
-#   orbital    - `orbital run` with AF_PACKET ports on r0/r1 (TPACKET_V3)
-# AF_XDP ports are not implemented yet, so there is no AF_XDP case.
+#   af_packet  - `orbital run` with AF_PACKET ports on r0/r1 (TPACKET_V3)
+#   af_xdp     - `orbital run` with AF_XDP ports on r0/r1 (its own XDP program,
+#                copy mode, UMEM = the buffer pool), program in generic mode so
+#                the veth's receive work stays on the router's CPU (threaded
+#                NAPI pinned there), as in the cases above
+#   af_xdp-native - the same in native (driver) mode, NAPI not threaded: veth
+#                then runs the XDP program and the copy into the UMEM in the
+#                sender's softirq, i.e. on the generator's CPU. (Native mode
+#                with threaded NAPI stalls on this kernel, 6.18: the generator's
+#                veth queue stops after ~1,800 frames and is never woken.)
 # Prints packets/s at the sink for each and the ratios. Needs root, iproute2,
 # ethtool, nftables, netsniff-ng (trafgen). Leaves nothing behind.
 set -euo pipefail
@@ -79,6 +87,9 @@ nsx $RTR sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 # drop there spares the kernel stack its own copy of every frame (as the
 # DPDK af_packet peers are measured).
 drop_at $RTR rtrdrop r0 r1
+config() { # backend [xdp_mode] -> router.toml
+local extra=""; [ -n "${2:-}" ] && extra="xdp_mode = \"$2\"
+ring_size = ${XDP_RING:-8192}"
 cat > $W/router.toml <<TOML
 [engine]
 workers = 1
@@ -86,13 +97,15 @@ cpus = [1]
 api_socket = "$W/orbital.sock"
 [[port]]
 name = "r0"
-backend = "af_packet"
+backend = "$1"
+$extra
 device = "r0"
 mac = "02:66:00:00:00:11"
 addresses = ["198.18.0.1/24"]
 [[port]]
 name = "r1"
-backend = "af_packet"
+backend = "$1"
+$extra
 device = "r1"
 mac = "02:66:00:00:01:11"
 addresses = ["198.18.1.1/24"]
@@ -108,19 +121,35 @@ address = "198.18.1.2"
 mac = "02:66:00:00:01:10"
 port = "r1"
 TOML
-# Not through the nsx function: $! must be the daemon itself (ip execs it).
-ip netns exec $RTR "$ORB" run --config $W/router.toml > $W/orbital.log 2>&1 &
-OP=$!
-for i in $(seq 100); do grep -q "orbital: running" $W/orbital.log && break; sleep 0.1; done
-grep -q "orbital: running" $W/orbital.log || { cat $W/orbital.log; exit 1; }
-pin
-ORBP=$(window orbital)
-"$HERE/target/release/orbctl" --socket $W/orbital.sock show ports >&2 || true
-kill -TERM $OP; wait $OP 2>/dev/null || true
-python3 - "$GENP" "$LINUX" "$ORBP" <<'PY'
+}
+orbital() { # backend [xdp_mode] -> sink pps
+  config $1 ${2:-}
+  # Not through the nsx function: $! must be the daemon itself (ip execs it).
+  ip netns exec $RTR "$ORB" run --config $W/router.toml > $W/orbital.log 2>&1 &
+  local op=$! i r
+  for i in $(seq 100); do grep -q "orbital: running" $W/orbital.log && break; sleep 0.1; done
+  grep -q "orbital: running" $W/orbital.log || { cat $W/orbital.log >&2; kill $op; exit 1; }
+  grep "AF_XDP on" $W/orbital.log >&2 || true
+  pin
+  r=$(window $1${2:+-$2})
+  "$HERE/target/release/orbctl" --socket $W/orbital.sock show ports >&2 || true
+  kill -TERM $op; wait $op 2>/dev/null || true
+  echo $r
+}
+ORBP=$(orbital af_packet)
+# AF_XDP: the XDP program takes every frame before the stack; no nft needed.
+nsx $RTR nft delete table netdev rtrdrop
+XDPP=$(orbital af_xdp generic)
+for d in r0 r1; do nsx $RTR sh -c "echo 0 > /sys/class/net/$d/threaded"; done
+XDPN=$(orbital af_xdp native)
+if nsx $RTR ip -d link show | grep -q xdp; then echo "an XDP program was left behind" >&2; exit 1; fi
+python3 - "$GENP" "$LINUX" "$ORBP" "$XDPP" "$XDPN" <<'PY'
 import sys
-g, l, o = (int(x) for x in sys.argv[1:])
-print(f"64 B UDP, 65,536 flows, {''}router on CPU1, generator on CPU0 (veth):")
-print(f"generator ceiling {g/1e6:.3f} Mpps   linux forwarding {l/1e6:.3f} Mpps   orbital af_packet {o/1e6:.3f} Mpps")
-print(f"orbital/linux {o/max(l,1):.2f}   orbital/generator {o/max(g,1):.2f}")
+g, l, o, x, n = (int(v) for v in sys.argv[1:])
+print("64 B UDP, 65,536 flows, router on CPU1, generator on CPU0 (veth):")
+print(f"generator ceiling {g/1e6:.3f} Mpps   linux forwarding {l/1e6:.3f} Mpps")
+print(f"orbital af_packet {o/1e6:.3f} Mpps   af_xdp {x/1e6:.3f} Mpps   "
+      f"af_xdp native (receive on the generator's CPU) {n/1e6:.3f} Mpps")
+for name, v in (("af_packet", o), ("af_xdp", x), ("af_xdp native", n)):
+    print(f"{name:14s} /linux {v/max(l,1):.2f}   /generator {v/max(g,1):.2f}")
 PY

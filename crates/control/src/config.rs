@@ -43,6 +43,18 @@ pub enum Backend {
     Tap,
 }
 
+/// Where an AF_XDP port attaches its XDP program (`xdp_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpAttach {
+    /// In the driver when it can, else generic.
+    #[default]
+    Auto,
+    /// In the driver only.
+    Native,
+    /// Generic (skb) mode only: after the kernel built an skb.
+    Generic,
+}
+
 /// A port as the runtime needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
@@ -58,6 +70,10 @@ pub struct PortSpec {
     pub device: Option<String>,
     /// Queues to open.
     pub queues: u16,
+    /// AF_XDP: program attach mode.
+    pub xdp_mode: XdpAttach,
+    /// AF_XDP: descriptors per ring (power of two); `None` for the default.
+    pub ring_size: Option<u32>,
 }
 
 /// Engine settings from `[engine]` (absent fields: defaults).
@@ -152,6 +168,8 @@ struct PortSection {
     backend: Option<Spanned<String>>,
     device: Option<String>,
     queues: Option<u16>,
+    xdp_mode: Option<Spanned<String>>,
+    ring_size: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +341,33 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
                 );
             }
         };
+        let xdp_mode = match p
+            .xdp_mode
+            .as_ref()
+            .map(|m| (m.get_ref().as_str(), m.span()))
+        {
+            None | Some(("auto", _)) => XdpAttach::Auto,
+            Some(("native", _)) => XdpAttach::Native,
+            Some(("generic", _)) => XdpAttach::Generic,
+            Some((other, span)) => {
+                return cx.err(
+                    span,
+                    format!("unknown xdp_mode `{other}` (auto, native, generic)"),
+                );
+            }
+        };
+        let ring_size = match &p.ring_size {
+            Some(r) if !(r.get_ref().is_power_of_two() && (64..=32768).contains(r.get_ref())) => {
+                return cx.err(
+                    r.span(),
+                    format!(
+                        "ring_size {} must be a power of two from 64 to 32768",
+                        r.get_ref()
+                    ),
+                );
+            }
+            r => r.as_ref().map(|r| *r.get_ref()),
+        };
         let mode_name = p.mode.as_ref().map_or("routed", |m| m.get_ref().as_str());
         let mode_span = p.mode.as_ref().map_or(p.name.span(), |m| m.span());
         let mode = match mode_name {
@@ -391,6 +436,8 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             backend,
             device: p.device.clone(),
             queues: p.queues.unwrap_or(1),
+            xdp_mode,
+            ring_size,
         });
     }
     for (b, bvi) in f.bridges.iter().zip(&bvi_ids) {

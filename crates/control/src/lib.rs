@@ -43,5 +43,7 @@
 pub mod api;
 mod config;
 
-pub use config::{Backend, Compiled, ConfigError, EngineSettings, PortSpec, compile_str, load};
+pub use config::{
+    Backend, Compiled, ConfigError, EngineSettings, PortSpec, XdpAttach, compile_str, load,
+};
 pub use orbital_fib::TableUpdate;

@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use orbital_buf::Pool;
-use orbital_control::{Backend, Compiled, PortSpec};
+use orbital_control::{Backend, Compiled, PortSpec, XdpAttach};
 use orbital_fib::{NeighborState, TableUpdate, TablesBuilder};
 use orbital_io::{
     AfPacketConfig, AfPacketPort, AnyPort, Capabilities, NullPort, TapPort, XdpConfig, XdpContext,
-    XdpPort,
+    XdpMode, XdpPort,
 };
 use orbital_pipeline::engine::{Engine, EngineConfig, EngineHandle, Running};
 use orbital_pipeline::{Clock, PassThrough};
@@ -95,7 +95,15 @@ fn open_port(
     };
     Ok(match (spec.backend, xdp) {
         (Backend::AfXdp, Some(ctx)) => {
-            let cfg = XdpConfig::new(&device()?);
+            let mut cfg = XdpConfig::new(&device()?);
+            cfg.mode = match spec.xdp_mode {
+                XdpAttach::Auto => XdpMode::Auto,
+                XdpAttach::Native => XdpMode::Native,
+                XdpAttach::Generic => XdpMode::Generic,
+            };
+            if let Some(r) = spec.ring_size {
+                cfg.ring_size = r;
+            }
             // The first fill ring is filled from a cache that goes back to
             // the pool at once; the worker's own cache refills it later.
             let mut cache = ctx.pool().cache(cfg.ring_size as usize);
@@ -127,19 +135,23 @@ fn open_port(
 /// headroom) and enough buffers for every socket's fill and transmit rings
 /// on top of what the workers and the slow path cache.
 fn make_pool(ecfg: &EngineConfig, compiled: &Compiled) -> anyhow::Result<(Pool, bool)> {
-    let xdp_ports = compiled
+    if !compiled.ports.iter().any(|p| p.backend == Backend::AfXdp) {
+        return Ok((Pool::new(ecfg.pool).context("buffer pool")?, false));
+    }
+    let workers = ecfg.workers as u32;
+    let sockets: u32 = compiled
         .ports
         .iter()
         .filter(|p| p.backend == Backend::AfXdp)
-        .count() as u32;
-    if xdp_ports == 0 {
-        return Ok((Pool::new(ecfg.pool).context("buffer pool")?, false));
-    }
-    let per_socket = XdpContext::buffers_per_socket(&XdpConfig::new("-"));
-    let workers = ecfg.workers as u32;
-    let need = xdp_ports * workers * per_socket
-        + (workers + 1) * ecfg.cache_size as u32 * 2
-        + ecfg.pool.buffers;
+        .map(|p| {
+            let mut c = XdpConfig::new("-");
+            if let Some(r) = p.ring_size {
+                c.ring_size = r;
+            }
+            XdpContext::buffers_per_socket(&c) * workers
+        })
+        .sum();
+    let need = sockets + (workers + 1) * ecfg.cache_size as u32 * 2 + ecfg.pool.buffers;
     let pool = Pool::new(XdpContext::pool_config(need)).context("buffer pool (AF_XDP UMEM)")?;
     Ok((pool, true))
 }
