@@ -26,6 +26,12 @@ const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 const TP_STATUS_CSUM_VALID: u32 = 1 << 7;
 const PACKET_FANOUT_FLAG_DEFRAG: u32 = 0x8000;
+/// struct virtio_net_hdr, in front of each frame with PACKET_VNET_HDR.
+const VNET_HDR_LEN: usize = 10;
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
+const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
+/// What we send in front of each frame: no checksum or GSO request.
+const VNET_HDR_NONE: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
 // struct tpacket_block_desc / tpacket_hdr_v1 field offsets.
 const BLK_STATUS: usize = 8;
@@ -84,8 +90,14 @@ pub struct AfPacketPort {
     next_off: usize,
     left_in_block: u32,
     stats: PortStats,
-    /// Frames longer than a pool buffer (GSO super-packets, jumbo frames).
+    /// Segments of a GSO super-packet that did not fit the last batch.
+    pending: std::collections::VecDeque<orbital_buf::Packet>,
+    /// Frames longer than a pool buffer that are not GSO (jumbo frames).
     pub oversize: u64,
+    /// GSO super-packets cut into wire frames.
+    pub gso_segmented: u64,
+    /// GSO super-packets that could not be cut (malformed, no buffer).
+    pub gso_failed: u64,
 }
 
 impl AfPacketPort {
@@ -103,6 +115,11 @@ impl AfPacketPort {
         // Our own transmissions must not come back as receptions.
         sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1)
             .map_err(err(dev, "PACKET_IGNORE_OUTGOING refused"))?;
+        // A virtio-net header before every frame says which are GSO
+        // super-packets (and their segment size) and which checksums are
+        // partial: a local sender's TSO does not become a drop.
+        sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_VNET_HDR, &1)
+            .map_err(err(dev, "PACKET_VNET_HDR refused"))?;
         // Send straight to the driver: the data plane does its own queueing.
         let _ = sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1);
         let frame = 2048u32;
@@ -147,7 +164,10 @@ impl AfPacketPort {
             next_off: 0,
             left_in_block: 0,
             stats: PortStats::default(),
+            pending: std::collections::VecDeque::new(),
             oversize: 0,
+            gso_segmented: 0,
+            gso_failed: 0,
         })
     }
 
@@ -158,6 +178,14 @@ impl AfPacketPort {
     /// Receive up to `max` frames (and at most `batch.room()`).
     pub fn rx_burst(&mut self, cache: &mut PoolCache, batch: &mut Batch, max: usize) -> usize {
         let mut n = 0;
+        while n < max && batch.room() > 0 {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            self.stats.rx_bytes += p.len() as u64;
+            let _ = batch.push(p);
+            n += 1;
+        }
         while n < max && batch.room() > 0 {
             let base = self.block_base();
             if self.next_off == 0 {
@@ -207,6 +235,44 @@ impl AfPacketPort {
             if snap < wire {
                 self.oversize += 1;
                 self.stats.rx_dropped += 1;
+                continue;
+            }
+            let vnet = mac
+                .checked_sub(VNET_HDR_LEN)
+                .and_then(|o| self.ring.bytes(at + o, VNET_HDR_LEN));
+            let (gso_type, gso_size) = vnet.map_or((0, 0), |v| {
+                (
+                    v[1] & !VIRTIO_NET_HDR_GSO_ECN,
+                    u16::from_le_bytes([v[4], v[5]]),
+                )
+            });
+            if gso_type != VIRTIO_NET_HDR_GSO_NONE {
+                let mut made = 0;
+                let (batch_ref, pending) = (&mut *batch, &mut self.pending);
+                let mut emit = |p: orbital_buf::Packet| {
+                    if made < max - n {
+                        if let Err(p) = batch_ref.push(p) {
+                            pending.push_back(p);
+                        } else {
+                            made += 1;
+                        }
+                    } else {
+                        pending.push_back(p);
+                    }
+                };
+                match crate::gso::segment(frame, usize::from(gso_size), cache, &mut emit) {
+                    Ok(_) => {
+                        self.gso_segmented += 1;
+                        for p in &batch.as_slice()[batch.len() - made..] {
+                            self.stats.rx_bytes += p.len() as u64;
+                        }
+                        n += made;
+                    }
+                    Err(_) => {
+                        self.gso_failed += 1;
+                        self.stats.rx_dropped += 1;
+                    }
+                }
                 continue;
             }
             let Some(mut p) = cache.alloc() else {
@@ -268,7 +334,7 @@ impl AfPacketPort {
                 for (f, p) in frames.iter_mut().zip(&pkts[sent..sent + chunk]) {
                     *f = &p[..];
                 }
-                match sys::send_frames(&self.fd, &frames[..chunk]) {
+                match sys::send_frames(&self.fd, &VNET_HDR_NONE, &frames[..chunk]) {
                     Ok(k) if k > 0 => {
                         for p in &pkts[sent..sent + k] {
                             self.stats.tx_bytes += p.len() as u64;

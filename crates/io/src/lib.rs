@@ -32,6 +32,7 @@ pub mod afpacket;
 pub mod afxdp;
 pub mod csum;
 mod ethtool;
+pub mod gso;
 pub mod memory;
 pub mod pcap;
 pub mod ring;

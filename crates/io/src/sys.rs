@@ -201,24 +201,28 @@ impl Drop for Mapping {
 pub(crate) const SEND_CHUNK: usize = 64;
 
 /// Send up to [`SEND_CHUNK`] frames in one sendmmsg(2) on a bound socket
-/// (or a TAP-like fd that takes one frame per message). Returns how many the
-/// kernel took; `WouldBlock` when it took none because its queue is full.
-pub(crate) fn send_frames(fd: &OwnedFd, frames: &[&[u8]]) -> io::Result<usize> {
+/// (or a TAP-like fd that takes one frame per message), each after
+/// `prefix` (a virtio-net header, or nothing). Returns how many the kernel
+/// took; `WouldBlock` when it took none because its queue is full.
+pub(crate) fn send_frames(fd: &OwnedFd, prefix: &[u8], frames: &[&[u8]]) -> io::Result<usize> {
     let n = frames.len().min(SEND_CHUNK);
     // SAFETY: iovec and mmsghdr are plain data; all-zero is valid (null
     // pointers with zero lengths).
-    let mut iov: [libc::iovec; SEND_CHUNK] = unsafe { std::mem::zeroed() };
+    let mut iov: [[libc::iovec; 2]; SEND_CHUNK] = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let mut msgs: [libc::mmsghdr; SEND_CHUNK] = unsafe { std::mem::zeroed() };
+    let first = usize::from(prefix.is_empty());
     for i in 0..n {
-        iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
-        iov[i].iov_len = frames[i].len();
-        msgs[i].msg_hdr.msg_iov = &mut iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
+        iov[i][0].iov_base = prefix.as_ptr() as *mut libc::c_void;
+        iov[i][0].iov_len = prefix.len();
+        iov[i][1].iov_base = frames[i].as_ptr() as *mut libc::c_void;
+        iov[i][1].iov_len = frames[i].len();
+        msgs[i].msg_hdr.msg_iov = &mut iov[i][first];
+        msgs[i].msg_hdr.msg_iovlen = 2 - first;
     }
-    // SAFETY: each of the first `n` messages points at one iovec that points
-    // at a borrowed frame alive for the call; the kernel only reads them
-    // (and writes msg_len inside `msgs`).
+    // SAFETY: each of the first `n` messages points at one or two iovecs
+    // that point at the borrowed prefix and frame, alive for the call; the
+    // kernel only reads them (and writes msg_len inside `msgs`).
     let r = unsafe {
         libc::sendmmsg(
             fd.as_raw_fd(),

@@ -11,11 +11,10 @@
 //! ```
 //!
 //! The router namespace's kernel has no addresses on lan0/wan0 (and IPv6
-//! off there), so only the data plane answers ARP, ND and pings. The hosts'
-//! TSO/GSO are off: an AF_PACKET data plane receives what the veth hands
-//! it, and a 64 KiB GSO super-packet does not fit a packet buffer (with an
-//! XDP program on the router's veth, the kernel turns the peer's GSO off
-//! by itself).
+//! off there), so only the data plane answers ARP, ND and pings. The hosts
+//! keep their TSO/GSO: an AF_PACKET port receives their 64 KiB super-packets
+//! and cuts them into wire frames (`orbital_io::gso`); with an XDP program
+//! on the router's veth, the kernel turns the peer's GSO off by itself.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -223,7 +222,6 @@ impl Lab {
             in_ns(ns, &["ip", "link", "set", "eth0", "up"])?;
             in_ns(ns, &["ip", "route", "add", "default", "via", gw4])?;
             in_ns(ns, &["ip", "-6", "route", "add", "default", "via", gw6])?;
-            let _ = in_ns(ns, &["ethtool", "-K", "eth0", "tso", "off", "gso", "off"]);
             Ok(())
         };
         host(
