@@ -140,6 +140,7 @@ pub struct Engine<H: Hooks> {
     pub clock: Clock,
     cpus: Vec<usize>,
     idle_us: u64,
+    slow_bell: Arc<crate::doorbell::Doorbell>,
 }
 
 impl<H: Hooks> core::fmt::Debug for Engine<H> {
@@ -187,6 +188,7 @@ impl<H: Hooks + 'static> Engine<H> {
         let builder = Arc::new(Mutex::new(builder));
         let rss = Arc::new(Toeplitz::new(&SYMMETRIC_KEY));
         let trace = Arc::new(TraceControl::default());
+        let slow_bell = Arc::new(crate::doorbell::Doorbell::default());
         let n = cfg.workers.max(1);
         let (mut workers, mut punt_rx, mut inject_tx, mut rings, mut counters, mut readers) = (
             Vec::new(),
@@ -221,6 +223,7 @@ impl<H: Hooks + 'static> Engine<H> {
                 rss: rss.clone(),
                 trace: wt,
                 counters: c,
+                slow_bell: slow_bell.clone(),
             };
             workers.push(Worker::new(wcfg, wiring, hooks(w)));
         }
@@ -252,6 +255,7 @@ impl<H: Hooks + 'static> Engine<H> {
             clock,
             cpus: cfg.cpus.clone(),
             idle_us: cfg.idle_us,
+            slow_bell,
         }
     }
 
@@ -304,6 +308,7 @@ impl<H: Hooks + 'static> Engine<H> {
             trace_readers,
             cpus,
             idle_us,
+            slow_bell,
             ..
         } = self;
         let mut threads = Vec::new();
@@ -340,9 +345,12 @@ impl<H: Hooks + 'static> Engine<H> {
                 if let Some(c) = slow_cpu {
                     let _ = orbital_cpu::pin_current_thread(c);
                 }
+                slow_bell.bind_current();
                 let mut idle = Backoff::default();
                 while !slow_stop.load(Ordering::Relaxed) {
-                    idle.after(slow.poll_once());
+                    if idle.after(slow.poll_once()) {
+                        slow_bell.sleep(SLOW_TICK, || slow.has_punts());
+                    }
                 }
                 slow.drain();
             });
@@ -357,8 +365,15 @@ impl<H: Hooks + 'static> Engine<H> {
 }
 
 /// Longest a sleeping worker waits before looking at its inject ring and
-/// the stop flag again.
-const IDLE_WAIT_MS: i32 = 2;
+/// the stop flag again. Injects are answers to the worker's own punts and
+/// come while it still spins (within `idle_us`), so this bounds only
+/// timer-driven ones (resolution retries) and the stop.
+const IDLE_WAIT_MS: i32 = 10;
+
+/// Longest the slow path sleeps with no punt: the granularity of its
+/// timers (resolution retries, held-packet expiry). Punts wake it at once
+/// ([`crate::doorbell::Doorbell`]).
+const SLOW_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Adaptive polling (spec §6.1): a worker busy-polls while traffic flows;
 /// once it has found nothing for `idle_ns` it blocks on its ports'
@@ -402,25 +417,27 @@ impl Idle {
     }
 }
 
-/// The slow path's idle loop: it has no descriptors, so it yields, then
-/// sleeps briefly; punts wait at most that long.
+/// The slow path's idle loop: it spins, then yields, then says to park
+/// until a worker rings its doorbell or a timer is due.
 #[derive(Debug, Default)]
 struct Backoff {
     empty: u32,
 }
 
 impl Backoff {
-    fn after(&mut self, work: usize) {
+    /// After a poll that handled `work` punts: should the slow path park?
+    fn after(&mut self, work: usize) -> bool {
         if work > 0 {
             self.empty = 0;
-            return;
+            return false;
         }
         self.empty = self.empty.saturating_add(1);
         match self.empty {
             0..=64 => std::hint::spin_loop(),
             65..=1024 => std::thread::yield_now(),
-            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+            _ => return true,
         }
+        false
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod clock;
 pub mod counters;
+pub mod doorbell;
 pub mod drop;
 pub mod engine;
 pub mod ratelimit;

@@ -69,6 +69,7 @@ pub struct Worker<H: Hooks> {
     txq: Vec<Batch>,
     created: Vec<(Packet, Egress)>,
     scratch: Box<stage::Scratch>,
+    slow_bell: Arc<crate::doorbell::Doorbell>,
 }
 
 impl<H: Hooks> core::fmt::Debug for Worker<H> {
@@ -101,6 +102,8 @@ pub struct WorkerWiring {
     pub trace: WorkerTrace,
     /// Where counters are published.
     pub counters: Arc<WorkerCounters>,
+    /// Wakes the slow path when this worker punts.
+    pub slow_bell: Arc<crate::doorbell::Doorbell>,
 }
 
 macro_rules! timed {
@@ -142,6 +145,7 @@ impl<H: Hooks> Worker<H> {
             rss: w.rss,
             trace: w.trace,
             counters: w.counters,
+            slow_bell: w.slow_bell,
         }
     }
 
@@ -167,6 +171,7 @@ impl<H: Hooks> Worker<H> {
         // A guard, not a clone: no shared reference count to bounce
         // between cores per poll.
         let tables = self.shared.load();
+        let punted = self.local.punted;
         let mut work = self.take_injects(&tables);
         for port in 0..self.ports.len() {
             let c0 = orbital_cpu::cycles();
@@ -193,6 +198,9 @@ impl<H: Hooks> Worker<H> {
             work += n;
         }
         self.flush_tx();
+        if self.local.punted != punted {
+            self.slow_bell.ring();
+        }
         self.local.polls += 1;
         if work == 0 {
             self.local.empty_polls += 1;

@@ -213,6 +213,11 @@ impl SlowPath {
         &self.stats
     }
 
+    /// Whether a worker has punted something not yet handled.
+    pub fn has_punts(&self) -> bool {
+        self.punts.iter().any(|r| !r.is_empty())
+    }
+
     /// One poll: every waiting punt, timers, then publish what was learned.
     /// Returns the punts handled.
     pub fn poll_once(&mut self) -> usize {
