@@ -58,9 +58,20 @@ impl Up {
 
     /// The lab with its router's ports on `backend`.
     fn on(prefix: &str, backend: &str, extra: &[&str]) -> Up {
+        Up::with_ports(prefix, backend, "", extra)
+    }
+
+    /// As [`Up::on`], with `more` TOML appended to the router's
+    /// configuration (more ports, say).
+    fn with_ports(prefix: &str, backend: &str, more: &str, extra: &[&str]) -> Up {
         let mut lab = Lab::new(prefix);
         lab.backend = backend.to_string();
         lab.build().expect("lab builds");
+        if !more.is_empty() {
+            let mut cfg = std::fs::read_to_string(lab.config()).unwrap();
+            cfg.push_str(more);
+            std::fs::write(lab.config(), cfg).unwrap();
+        }
         let daemon = lab
             .start_daemon(
                 std::path::Path::new(env!("CARGO_BIN_EXE_orbital")),
@@ -418,4 +429,48 @@ fn sigterm_stops_cleanly_and_leaves_nothing_behind() {
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let ns = String::from_utf8_lossy(&ns.stdout);
     assert!(!ns.contains(&lab.rtr()) && !ns.contains(&lab.lan()), "{ns}");
+}
+
+#[test]
+fn tap_port_attaches_the_host_stack() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A third port: a TAP device whose kernel side is the router
+    // namespace's own stack, 10.9.0.2, behind the data plane's 10.9.0.1.
+    let up = Up::with_ports(
+        "oe8",
+        "af_xdp",
+        r#"
+[[port]]
+name = "host0"
+backend = "tap"
+device = "orbtap0"
+mac = "02:00:00:00:02:01"
+addresses = ["10.9.0.1/24"]
+"#,
+        &[],
+    );
+    let rtr = up.lab.rtr();
+    in_ns(
+        &rtr,
+        &["ip", "addr", "add", "10.9.0.2/24", "dev", "orbtap0"],
+    )
+    .unwrap();
+    in_ns(&rtr, &["ip", "link", "set", "orbtap0", "up"]).unwrap();
+    in_ns(
+        &rtr,
+        &["ip", "route", "add", "10.0.0.0/24", "via", "10.9.0.1"],
+    )
+    .unwrap();
+    // The host stack reaches the data plane through the TAP...
+    let out = ping(&rtr, &["-c", "3", "-W", "2", "10.9.0.1"]);
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    // ...and a LAN host reaches the host stack through the data plane.
+    let out = ping(&up.lab.lan(), &["-c", "3", "-W", "2", "10.9.0.2"]);
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    assert!(out.contains("ttl=63"), "routed by the data plane: {out}");
+    let ports = up.api(&Request::Ports);
+    assert!(ports.to_string().contains("\"tap\""), "{ports}");
 }
