@@ -684,6 +684,32 @@ port = "wan0"
     }
 
     #[test]
+    fn af_xdp_settings_are_checked() {
+        let xdp = |extra: &str| {
+            GOOD.replace(
+                "mac = \"02:00:00:00:00:01\"",
+                &format!(
+                    "mac = \"02:00:00:00:00:01\"\nbackend = \"af_xdp\"\ndevice = \"eth0\"\n{extra}"
+                ),
+            )
+        };
+        let (c, _) = compile(&xdp("xdp_mode = \"generic\"\nring_size = 4096")).unwrap();
+        let p = c.port("lan0").unwrap();
+        assert_eq!(
+            (p.backend, p.xdp_mode, p.ring_size),
+            (Backend::AfXdp, XdpAttach::Generic, Some(4096))
+        );
+        let (c, _) = compile(&xdp("")).unwrap();
+        assert_eq!(c.port("lan0").unwrap().xdp_mode, XdpAttach::Auto);
+        let e = err(&xdp("xdp_mode = \"turbo\""));
+        assert!(e.message.contains("unknown xdp_mode `turbo`"), "{e}");
+        assert_eq!(e.line, 10, "{e}");
+        let e = err(&xdp("ring_size = 1000"));
+        assert!(e.message.contains("power of two"), "{e}");
+        assert_eq!(e.line, 10, "{e}");
+    }
+
+    #[test]
     fn bridges_and_bvi() {
         let s = r#"
 [[bridge]]
