@@ -25,7 +25,7 @@
 //!   offload that never ran; the port recognises and completes those
 //!   (`csum::complete_if_partial`), which real NICs never need.
 //! * Every buffer on a fill or transmit ring is recorded in a
-//!   [`Loans`](orbital_buf::Loans) ledger; an address the kernel returns
+//!   [`Loans`] ledger; an address the kernel returns
 //!   that was not lent is counted and ignored.
 
 use std::collections::HashMap;

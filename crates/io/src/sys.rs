@@ -341,23 +341,12 @@ struct TpacketStatsV3 {
     freeze_q_cnt: u32,
 }
 
+impl SockOpt for TpacketStatsV3 {}
+
 /// PACKET_STATISTICS: frames the kernel dropped for want of ring room since
 /// the last call (reading resets the kernel's counters).
 pub(crate) fn packet_drops(fd: &OwnedFd) -> io::Result<u32> {
-    let mut st = TpacketStatsV3::default();
-    let mut len = std::mem::size_of::<TpacketStatsV3>() as libc::socklen_t;
-    // SAFETY: `st` and `len` are valid for writes and `len` is `st`'s size;
-    // the kernel writes at most that many bytes.
-    check(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            263,
-            libc::PACKET_STATISTICS,
-            (&mut st as *mut TpacketStatsV3).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(st.drops)
+    getsockopt::<TpacketStatsV3>(fd, 263, libc::PACKET_STATISTICS).map(|st| st.drops)
 }
 
 // ---------------------------------------------------------------------------
@@ -421,42 +410,37 @@ pub(crate) unsafe fn xdp_register_umem(fd: &OwnedFd, pool: &orbital_buf::Pool) -
 
 impl SockOpt for libc::xdp_umem_reg {}
 
-/// Where the producer, consumer, flags and descriptors of each ring sit in
-/// its mapping.
-pub(crate) fn xdp_mmap_offsets(fd: &OwnedFd) -> io::Result<libc::xdp_mmap_offsets> {
-    // SAFETY: xdp_mmap_offsets is plain integers; all-zero is valid.
-    let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
-    // SAFETY: `off` and `len` are valid for writes and `len` is `off`'s size;
-    // the kernel writes at most that many bytes.
+impl SockOpt for libc::xdp_mmap_offsets {}
+impl SockOpt for libc::xdp_statistics {}
+
+/// getsockopt(2) of a plain-data value.
+fn getsockopt<T: SockOpt>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
+    // SAFETY: T is plain data (SockOpt): all-zero is a valid value.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for writes and `len` is `v`'s size;
+    // the kernel writes at most that many bytes, and any bytes are a valid T.
     check(unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),
-            libc::SOL_XDP,
-            libc::XDP_MMAP_OFFSETS,
-            (&mut off as *mut libc::xdp_mmap_offsets).cast(),
+            level,
+            name,
+            (&mut v as *mut T).cast(),
             &mut len,
         )
     })?;
-    Ok(off)
+    Ok(v)
+}
+
+/// Where the producer, consumer, flags and descriptors of each ring sit in
+/// its mapping.
+pub(crate) fn xdp_mmap_offsets(fd: &OwnedFd) -> io::Result<libc::xdp_mmap_offsets> {
+    getsockopt(fd, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS)
 }
 
 /// The socket's XDP_STATISTICS (cumulative since it was bound).
 pub(crate) fn xdp_statistics(fd: &OwnedFd) -> io::Result<libc::xdp_statistics> {
-    // SAFETY: xdp_statistics is plain integers; all-zero is valid.
-    let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-    // SAFETY: as in `xdp_mmap_offsets`.
-    check(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_XDP,
-            libc::XDP_STATISTICS,
-            (&mut st as *mut libc::xdp_statistics).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(st)
+    getsockopt(fd, libc::SOL_XDP, libc::XDP_STATISTICS)
 }
 
 /// Bind an AF_XDP socket to one queue of one interface; `shared` is the
