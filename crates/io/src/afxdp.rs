@@ -388,13 +388,13 @@ impl XdpPort {
         let fd = sys::xdp_socket().map_err(err(dev, "cannot create an AF_XDP socket"))?;
         let owner = inner.owner.upgrade();
         if owner.is_none() {
+            // The promises `xdp_register_umem` asks for, as this port keeps
+            // them: only buffers in a `Loans` ledger go on its rings; packets
+            // are rebuilt only from addresses the ledger confirms, after the
+            // acquire load in `Ring::ready`; field order closes `fd` before
+            // `loans` drops; `ctx.pool` and each ledger keep the pool alive.
             #[allow(unsafe_code)]
-            // SAFETY: this port keeps the promises `xdp_register_umem` asks
-            // for: only buffers in its (or a sharer's) `Loans` ledger go on
-            // its rings; packets are rebuilt only from addresses the ledger
-            // confirms, after the acquire load in `Ring::ready`; field order
-            // closes `fd` before `loans` drops; `ctx.pool` (and each port's
-            // ledger) holds the pool alive.
+            // SAFETY: this port keeps every promise listed just above.
             unsafe { sys::xdp_register_umem(&fd, &ctx.pool) }
                 .map_err(err(dev, "cannot register the buffer pool as UMEM"))?;
         }
@@ -507,7 +507,7 @@ impl XdpPort {
             match self.loans.lend(p) {
                 Ok(index) => {
                     let at = self.fill.slot(self.fill.local.wrapping_add(n));
-                    self.fill.write_addr(at, u64::from(index) * self.stride);
+                    self.fill.map.write_u64(at, u64::from(index) * self.stride);
                     n += 1;
                 }
                 Err(p) => {
@@ -707,12 +707,6 @@ impl XdpPort {
         }
     }
 
-    /// Give transmitted buffers back to `cache` (the worker calls this when
-    /// idle so that a quiet port does not sit on buffers).
-    pub fn reclaim(&mut self, cache: &mut PoolCache) {
-        self.reap(cache);
-    }
-
     /// The descriptor to wait on when idle.
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -728,12 +722,6 @@ fn copy_into(p: &orbital_buf::Packet, cache: &mut PoolCache) -> Option<orbital_b
     } else {
         cache.free(mine);
         None
-    }
-}
-
-impl Ring {
-    fn write_addr(&self, at: usize, addr: u64) {
-        self.map.write_u64(at, addr);
     }
 }
 

@@ -81,12 +81,23 @@ pub(crate) fn bind_packet(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
     sa.sll_family = libc::AF_PACKET as u16;
     sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
     sa.sll_ifindex = ifindex as i32;
-    // SAFETY: `sa` is a valid sockaddr_ll and the length passed is its size.
+    bind(fd, &sa)
+}
+
+/// Socket addresses: plain data whose size is the length bind(2) takes.
+trait SockAddr: Copy {}
+impl SockAddr for libc::sockaddr_ll {}
+impl SockAddr for libc::sockaddr_xdp {}
+
+/// bind(2) to a socket address of its family.
+fn bind<A: SockAddr>(fd: &OwnedFd, sa: &A) -> io::Result<()> {
+    // SAFETY: `sa` is a valid socket address (SockAddr) and the length
+    // passed is its size; the kernel only reads it.
     check(unsafe {
         libc::bind(
             fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            (sa as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
         )
     })
     .map(drop)
@@ -464,15 +475,7 @@ pub(crate) fn bind_xdp(
         sxdp_queue_id: queue,
         sxdp_shared_umem_fd: shared.map_or(0, |f| f as u32),
     };
-    // SAFETY: `sa` is a valid sockaddr_xdp and the length passed is its size.
-    check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_xdp).cast(),
-            std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    bind(fd, &sa)
 }
 
 /// Ask the kernel to transmit what is on the socket's TX ring (copy mode
@@ -548,12 +551,12 @@ impl Mapping {
         );
         // SAFETY: `off + 8 <= len` (asserted): the pointer stays inside.
         let p = unsafe { self.ptr.as_ptr().add(off) };
-        // SAFETY: 8-aligned (page-aligned base, asserted offset), inside the
-        // mapping that lives as long as `self`. Descriptor slots are shared
-        // with the kernel, which hands them over through the ring's
-        // producer/consumer words; an atomic view is the correct shared type
-        // and relaxed accesses suffice because those words carry the
-        // acquire/release ordering.
+        // Descriptor slots are shared with the kernel, which hands them over
+        // through the ring's producer/consumer words: an atomic view is the
+        // right shared type, and relaxed accesses suffice because those
+        // words carry the acquire/release ordering.
+        // SAFETY: 8-aligned (page-aligned base, asserted offset) and inside
+        // the mapping, which lives as long as `self`.
         unsafe { std::sync::atomic::AtomicU64::from_ptr(p.cast::<u64>()) }
     }
 

@@ -293,6 +293,34 @@ impl Lab {
         Ok(DaemonProcess { child, lines: rx })
     }
 
+    /// Start a one-shot iperf3 server on the WAN host and wait (bounded)
+    /// until it listens.
+    ///
+    /// # Errors
+    /// It did not start or did not say it listens within `limit`.
+    pub fn iperf_server(&self, limit: Duration) -> anyhow::Result<Child> {
+        let mut server = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.wan(),
+                "iperf3",
+                "-s",
+                "-1",
+                "--forceflush",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting iperf3 -s")?;
+        wait_for_line(
+            server.stdout.take().context("iperf3 stdout")?,
+            "Server listening",
+            limit,
+        )?;
+        Ok(server)
+    }
+
     fn down_namespaces(&self) {
         for n in [self.lan(), self.rtr(), self.wan()] {
             let _ = sh(&["ip", "netns", "del", &n]);
@@ -399,24 +427,7 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
                     &["ping", "-6", "-c", "3", "-W", "2", "2001:db8:1::2"]
                 )?
             );
-            let mut server = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &lab.wan(),
-                    "iperf3",
-                    "-s",
-                    "-1",
-                    "--forceflush",
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()?;
-            wait_for_line(
-                server.stdout.take().context("iperf3 stdout")?,
-                "Server listening",
-                Duration::from_secs(10),
-            )?;
+            let mut server = lab.iperf_server(Duration::from_secs(10))?;
             println!("$ iperf3 -c 192.0.2.2 -t 5");
             print!(
                 "{}",

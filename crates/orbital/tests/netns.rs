@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use orbital::ctl::call;
-use orbital::lab::{DaemonProcess, Lab, in_ns, wait_for_line};
+use orbital::lab::{DaemonProcess, Lab, in_ns};
 use orbital_control::api::{Request, Update};
 use serde_json::Value;
 
@@ -210,21 +210,7 @@ fn iperf3_through(prefix: &str, backend: &str) {
         ports.to_string().contains(backend),
         "the ports run on {backend}: {ports}"
     );
-    let mut server = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &up.lab.wan(),
-            "iperf3",
-            "-s",
-            "-1",
-            "--forceflush",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_line(server.stdout.take().unwrap(), "Server listening", START).unwrap();
+    let mut server = up.lab.iperf_server(START).unwrap();
     let out = in_ns(
         &up.lab.lan(),
         &["iperf3", "-c", "192.0.2.2", "-t", "5", "-J"],

@@ -95,15 +95,7 @@ fn open_port(
     };
     Ok(match (spec.backend, xdp) {
         (Backend::AfXdp, Some(ctx)) => {
-            let mut cfg = XdpConfig::new(&device()?);
-            cfg.mode = match spec.xdp_mode {
-                XdpAttach::Auto => XdpMode::Auto,
-                XdpAttach::Native => XdpMode::Native,
-                XdpAttach::Generic => XdpMode::Generic,
-            };
-            if let Some(r) = spec.ring_size {
-                cfg.ring_size = r;
-            }
+            let cfg = xdp_config(spec, &device()?);
             // The first fill ring is filled from a cache that goes back to
             // the pool at once; the worker's own cache refills it later.
             let mut cache = ctx.pool().cache(cfg.ring_size as usize);
@@ -131,6 +123,20 @@ fn open_port(
     })
 }
 
+/// An AF_XDP port's settings from its configuration.
+fn xdp_config(spec: &PortSpec, device: &str) -> XdpConfig {
+    let mut cfg = XdpConfig::new(device);
+    cfg.mode = match spec.xdp_mode {
+        XdpAttach::Auto => XdpMode::Auto,
+        XdpAttach::Native => XdpMode::Native,
+        XdpAttach::Generic => XdpMode::Generic,
+    };
+    if let Some(r) = spec.ring_size {
+        cfg.ring_size = r;
+    }
+    cfg
+}
+
 /// The buffer pool: AF_XDP ports need UMEM geometry (2 KiB buffers, 256 B
 /// headroom) and enough buffers for every socket's fill and transmit rings
 /// on top of what the workers and the slow path cache.
@@ -143,13 +149,7 @@ fn make_pool(ecfg: &EngineConfig, compiled: &Compiled) -> anyhow::Result<(Pool, 
         .ports
         .iter()
         .filter(|p| p.backend == Backend::AfXdp)
-        .map(|p| {
-            let mut c = XdpConfig::new("-");
-            if let Some(r) = p.ring_size {
-                c.ring_size = r;
-            }
-            XdpContext::buffers_per_socket(&c) * workers
-        })
+        .map(|p| XdpContext::buffers_per_socket(&xdp_config(p, "-")) * workers)
         .sum();
     let need = sockets + (workers + 1) * ecfg.cache_size as u32 * 2 + ecfg.pool.buffers;
     let pool = Pool::new(XdpContext::pool_config(need)).context("buffer pool (AF_XDP UMEM)")?;
