@@ -17,11 +17,10 @@
 //! error, not a guess. A request that does not parse, names an unknown
 //! method or field, or whose updates the tables refuse changes nothing.
 
-use std::net::IpAddr;
-
-use orbital_fib::{Gateway, IfId, Interfaces, IpPrefix, NeighborState, RouteTarget, TableUpdate};
-use orbital_wire::EthernetAddress;
+use orbital_fib::{IfId, Interfaces, NeighborState, TableUpdate};
 use serde::{Deserialize, Serialize};
+
+use crate::vocab;
 
 /// The protocol version this build speaks.
 pub const API_VERSION: u32 = 1;
@@ -175,22 +174,16 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         .map_err(|e| format!("bad request: {e}"))
 }
 
-fn iface_named(ifs: &Interfaces, name: &str) -> Result<IfId, String> {
-    ifs.iter_ifaces()
-        .find(|i| i.name == name)
-        .map(|i| i.id)
-        .ok_or_else(|| format!("no interface named `{name}`"))
+fn iface_named(ifs: &Interfaces, name: &str) -> Option<IfId> {
+    ifs.iter_ifaces().find(|i| i.name == name).map(|i| i.id)
 }
 
-fn addr(s: &str) -> Result<IpAddr, String> {
-    s.parse().map_err(|_| format!("`{s}` is not an IP address"))
-}
-
-/// Translate edits into table updates, resolving interface names against
-/// `ifs`. Errors name the edit (1-based) and what is wrong.
+/// Turn API edits into one batch of typed table updates, in the same
+/// vocabulary as the configuration ([`crate::vocab`]): what a
+/// `[[route]]` accepts, `route-add` accepts.
 ///
 /// # Errors
-/// The first edit that does not make sense; nothing is returned then.
+/// `update N: why` for the first edit that does not compile.
 pub fn compile_updates(updates: &[Update], ifs: &Interfaces) -> Result<Vec<TableUpdate>, String> {
     let mut out = Vec::with_capacity(updates.len());
     for (i, u) in updates.iter().enumerate() {
@@ -202,56 +195,29 @@ pub fn compile_updates(updates: &[Update], ifs: &Interfaces) -> Result<Vec<Table
                 dev,
                 kind,
             } => {
-                let prefix: IpPrefix =
-                    prefix.parse().map_err(|e| at(format!("`{prefix}`: {e}")))?;
-                let target = match (via.is_empty(), dev, kind.as_deref()) {
-                    (false, dev, None) => {
-                        let mut gws = via
-                            .iter()
-                            .map(|g| addr(g).map(|addr| Gateway { addr, iface: None }))
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(at)?;
-                        if let Some(d) = dev {
-                            if gws.len() != 1 {
-                                return Err(at("`dev` with `via` pins a single gateway".into()));
-                            }
-                            gws[0].iface = Some(iface_named(ifs, d).map_err(at)?);
-                        }
-                        RouteTarget::Via(gws)
-                    }
-                    (true, Some(d), None) => RouteTarget::Dev(iface_named(ifs, d).map_err(at)?),
-                    (true, None, Some("blackhole")) => RouteTarget::Blackhole,
-                    (true, None, Some("unreachable")) => RouteTarget::Unreachable,
-                    (true, None, Some("prohibit")) => RouteTarget::Prohibit,
-                    (true, None, Some(k)) => {
-                        return Err(at(format!(
-                            "unknown route type `{k}` (blackhole, unreachable, prohibit)"
-                        )));
-                    }
-                    _ => {
-                        return Err(at(
-                            "a route needs exactly one of `via`, `dev` or `type`".into()
-                        ));
-                    }
+                let prefix = vocab::prefix(prefix).map_err(at)?;
+                let spec = vocab::RouteSpec {
+                    via,
+                    dev: dev.as_deref(),
+                    kind: kind.as_deref(),
                 };
+                let target = vocab::route_target(spec, |n| iface_named(ifs, n))
+                    .map_err(|e| at(e.message))?;
                 TableUpdate::AddRoute { prefix, target }
             }
             Update::RouteDel { prefix } => {
-                TableUpdate::DelRoute(prefix.parse().map_err(|e| at(format!("`{prefix}`: {e}")))?)
+                TableUpdate::DelRoute(vocab::prefix(prefix).map_err(at)?)
             }
-            Update::NeighborAdd { address, mac, port } => {
-                let mac: EthernetAddress = mac.parse().map_err(|e| at(format!("`{mac}`: {e}")))?;
-                if !mac.is_unicast() {
-                    return Err(at(format!("{mac} is a group MAC")));
-                }
-                TableUpdate::AddNeighbor {
-                    addr: addr(address).map_err(at)?,
-                    mac,
-                    iface: iface_named(ifs, port).map_err(at)?,
-                    state: NeighborState::Static,
-                }
+            Update::NeighborAdd { address, mac, port } => TableUpdate::AddNeighbor {
+                addr: vocab::address(address).map_err(at)?,
+                mac: vocab::station_mac(mac).map_err(at)?,
+                iface: iface_named(ifs, port)
+                    .ok_or_else(|| at(format!("no port or bridge interface named `{port}`")))?,
+                state: NeighborState::Static,
+            },
+            Update::NeighborDel { address } => {
+                TableUpdate::DelNeighbor(vocab::address(address).map_err(at)?)
             }
-            Update::NeighborDel { address } => TableUpdate::DelNeighbor(addr(address).map_err(at)?),
         };
         out.push(t);
     }
@@ -313,7 +279,7 @@ mod tests {
             &ifs,
         )
         .unwrap_err();
-        assert_eq!(e, "update 2: no interface named `nope`");
+        assert_eq!(e, "update 2: no port or bridge interface named `nope`");
         let e = compile_updates(
             &[Update::RouteAdd {
                 prefix: "10.0.0.0/33".into(),

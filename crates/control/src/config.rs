@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use orbital_fib::interface::VlanSet;
 use orbital_fib::{
-    Attach, Gateway, IfId, IpPrefix, NeighborState, PortConfig, PortId, PortMode, RouteTarget,
-    TableUpdate, TablesBuilder,
+    Attach, IfId, NeighborState, PortConfig, PortId, PortMode, TableUpdate, TablesBuilder,
 };
 use orbital_wire::EthernetAddress;
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::vocab;
 
 /// A configuration error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,8 +78,7 @@ pub struct PortSpec {
 }
 
 /// Engine settings from `[engine]` (absent fields: defaults).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineSettings {
     /// Worker threads.
     pub workers: Option<usize>,
@@ -100,6 +100,82 @@ pub struct EngineSettings {
     pub idle_us: Option<u64>,
 }
 
+/// Whether a changed `[engine]` setting can be applied to a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    /// Applied by a reload (it travels in the published snapshot).
+    Live,
+    /// Needs a restart (threads, memory or sockets are made from it).
+    Restart,
+}
+
+impl EngineSettings {
+    /// Every setting: its name, whether a reload applies it, and its value
+    /// as written (`None` when absent).
+    pub fn settings(&self) -> Vec<(&'static str, Apply, Option<String>)> {
+        fn v<T: core::fmt::Debug>(x: &Option<T>) -> Option<String> {
+            x.as_ref().map(|x| format!("{x:?}"))
+        }
+        vec![
+            ("workers", Apply::Restart, v(&self.workers)),
+            ("cpus", Apply::Restart, v(&self.cpus)),
+            ("buffers", Apply::Restart, v(&self.buffers)),
+            ("api_socket", Apply::Restart, v(&self.api_socket)),
+            ("punt_rate", Apply::Live, v(&self.punt_rate)),
+            ("punt_burst", Apply::Live, v(&self.punt_burst)),
+            ("icmp_rate", Apply::Live, v(&self.icmp_rate)),
+            ("icmp_burst", Apply::Live, v(&self.icmp_burst)),
+            ("idle_us", Apply::Live, v(&self.idle_us)),
+        ]
+    }
+
+    /// The settings that need a restart and differ between `self` (in
+    /// force) and `new`: name, value in force, new value.
+    pub fn restart_needed(&self, new: &EngineSettings) -> Vec<(&'static str, String, String)> {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "(default)".into());
+        self.settings()
+            .into_iter()
+            .zip(new.settings())
+            .filter(|((_, how, a), (_, _, b))| *how == Apply::Restart && a != b)
+            .map(|((name, _, a), (_, _, b))| (name, show(a), show(b)))
+            .collect()
+    }
+}
+
+/// `[engine]` as written, with positions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineSection {
+    workers: Option<Spanned<usize>>,
+    cpus: Option<Spanned<Vec<usize>>>,
+    buffers: Option<Spanned<u32>>,
+    punt_rate: Option<Spanned<u64>>,
+    punt_burst: Option<Spanned<u64>>,
+    icmp_rate: Option<Spanned<u64>>,
+    icmp_burst: Option<Spanned<u64>>,
+    api_socket: Option<Spanned<String>>,
+    idle_us: Option<Spanned<u64>>,
+}
+
+impl EngineSection {
+    fn settings(&self) -> (EngineSettings, Vec<(&'static str, Range<usize>)>) {
+        let mut spans = Vec::new();
+        macro_rules! take {
+            ($($f:ident),*) => {
+                EngineSettings { $( $f: self.$f.as_ref().map(|v| {
+                    spans.push((stringify!($f), v.span()));
+                    v.get_ref().clone()
+                }), )* }
+            };
+        }
+        let s = take!(
+            workers, cpus, buffers, punt_rate, punt_burst, icmp_rate, icmp_burst, api_socket,
+            idle_us
+        );
+        (s, spans)
+    }
+}
+
 /// A compiled configuration.
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -109,6 +185,8 @@ pub struct Compiled {
     pub updates: Vec<TableUpdate>,
     /// Engine settings.
     pub engine: EngineSettings,
+    engine_spans: Vec<(&'static str, Range<usize>)>,
+    engine_at: Range<usize>,
     spans: Vec<Range<usize>>,
     source: String,
     file: PathBuf,
@@ -118,6 +196,17 @@ impl Compiled {
     /// The error for update `i` of the batch, located at its config item.
     pub fn locate(&self, i: Option<usize>, message: String) -> ConfigError {
         let span = i.and_then(|i| self.spans.get(i).cloned()).unwrap_or(0..0);
+        error_at(&self.file, &self.source, span, message)
+    }
+
+    /// An error about `[engine]` setting `name`, located at its value (or
+    /// at the section, when the file leaves it out).
+    pub fn locate_setting(&self, name: &str, message: String) -> ConfigError {
+        let span = self
+            .engine_spans
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| self.engine_at.clone(), |(_, s)| s.clone());
         error_at(&self.file, &self.source, span, message)
     }
 
@@ -141,8 +230,7 @@ impl Compiled {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    #[serde(default)]
-    engine: EngineSettings,
+    engine: Option<Spanned<EngineSection>>,
     #[serde(default, rename = "port")]
     ports: Vec<PortSection>,
     #[serde(default, rename = "bridge")]
@@ -267,14 +355,7 @@ impl Ctx<'_> {
     }
 
     fn mac(&self, s: &Spanned<String>) -> Result<EthernetAddress, ConfigError> {
-        match s.get_ref().parse::<EthernetAddress>() {
-            Ok(m) if m.is_unicast() => Ok(m),
-            Ok(_) => self.err(
-                s.span(),
-                format!("{} is a group MAC; a port needs a station MAC", s.get_ref()),
-            ),
-            Err(e) => self.err(s.span(), format!("`{}`: {e}", s.get_ref())),
-        }
+        vocab::station_mac(s.get_ref()).or_else(|e| self.err(s.span(), e))
     }
 
     fn addr_len(&self, s: &Spanned<String>) -> Result<(IpAddr, u8), ConfigError> {
@@ -290,6 +371,21 @@ impl Ctx<'_> {
         }
         Ok((a, l))
     }
+}
+
+/// The interface a name stands for: a routed port, or a bridge's interface
+/// (by its name or `bviVLAN`).
+fn iface_id(f: &File, bvi_ids: &[Option<IfId>], name: &str) -> Option<IfId> {
+    if let Some(i) = f.ports.iter().position(|p| p.name.get_ref() == name) {
+        return u16::try_from(i).ok().map(IfId);
+    }
+    f.bridges
+        .iter()
+        .zip(bvi_ids)
+        .find(|(b, _)| {
+            b.name.as_deref() == Some(name) || format!("bvi{}", b.vlan.get_ref()) == name
+        })
+        .and_then(|(_, id)| *id)
 }
 
 /// Turn a parsed file into ports and updates.
@@ -468,23 +564,7 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         }
     }
     let iface_of = |cx: &Ctx<'_>, name: &Spanned<String>| -> Result<IfId, ConfigError> {
-        if let Some(i) = f
-            .ports
-            .iter()
-            .position(|p| p.name.get_ref() == name.get_ref())
-        {
-            return Ok(IfId(i as u16));
-        }
-        let bvi = f
-            .bridges
-            .iter()
-            .zip(&bvi_ids)
-            .find(|(b, _)| {
-                b.name.as_deref() == Some(name.get_ref().as_str())
-                    || format!("bvi{}", b.vlan.get_ref()) == *name.get_ref()
-            })
-            .and_then(|(_, id)| *id);
-        match bvi {
+        match iface_id(&f, &bvi_ids, name.get_ref()) {
             Some(id) => Ok(id),
             None => cx.err(
                 name.span(),
@@ -495,53 +575,27 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
     for r in &f.routes {
         let span = r.span();
         let r = r.get_ref();
-        let prefix: IpPrefix = match r.prefix.get_ref().parse() {
-            Ok(p) => p,
-            Err(e) => return cx.err(r.prefix.span(), e.to_string()),
+        let prefix = vocab::prefix(r.prefix.get_ref()).or_else(|e| cx.err(r.prefix.span(), e))?;
+        let via: Vec<String> = match r.via.as_ref().map(Spanned::get_ref) {
+            None => Vec::new(),
+            Some(Via::One(g)) => vec![g.clone()],
+            Some(Via::Many(gs)) => gs.clone(),
         };
-        let gateways = |cx: &Ctx<'_>, via: &Spanned<Via>| -> Result<Vec<Gateway>, ConfigError> {
-            let list: Vec<&String> = match via.get_ref() {
-                Via::One(g) => vec![g],
-                Via::Many(gs) => gs.iter().collect(),
-            };
-            list.into_iter()
-                .map(|g| match g.parse::<IpAddr>() {
-                    Ok(addr) => Ok(Gateway { addr, iface: None }),
-                    Err(_) => cx.err(via.span(), format!("`{g}` is not an address")),
-                })
-                .collect()
+        let spec = vocab::RouteSpec {
+            via: &via,
+            dev: r.dev.as_ref().map(|d| d.get_ref().as_str()),
+            kind: r.kind.as_ref().map(|k| k.get_ref().as_str()),
         };
-        let target = match (
-            &r.via,
-            &r.dev,
-            r.kind.as_ref().map(|k| k.get_ref().as_str()),
-        ) {
-            (Some(via), dev, None) => {
-                let mut gws = gateways(&cx, via)?;
-                if let (Some(d), [one]) = (dev, &mut gws[..]) {
-                    one.iface = Some(iface_of(&cx, d)?);
-                } else if dev.is_some() {
-                    return cx.err(
-                        span,
-                        "`dev` with `via` pins a single gateway; list ECMP gateways without it",
-                    );
-                }
-                RouteTarget::Via(gws)
-            }
-            (None, Some(d), None) => RouteTarget::Dev(iface_of(&cx, d)?),
-            (None, None, Some("blackhole")) => RouteTarget::Blackhole,
-            (None, None, Some("unreachable")) => RouteTarget::Unreachable,
-            (None, None, Some("prohibit")) => RouteTarget::Prohibit,
-            (None, None, Some("local")) => RouteTarget::Local,
-            (_, _, Some(k)) if !matches!(k, "blackhole" | "unreachable" | "prohibit" | "local") => {
-                let sp = r.kind.as_ref().map_or(span.clone(), |k| k.span());
-                return cx.err(
-                    sp,
-                    format!("unknown route type `{k}` (blackhole, unreachable, prohibit, local)"),
-                );
-            }
-            _ => return cx.err(span, "a route needs exactly one of `via`, `dev` or `type`"),
-        };
+        let target =
+            vocab::route_target(spec, |name| iface_id(&f, &bvi_ids, name)).or_else(|e| {
+                let at = match e.part {
+                    vocab::Part::Via(_) => r.via.as_ref().map(Spanned::span),
+                    vocab::Part::Dev => r.dev.as_ref().map(Spanned::span),
+                    vocab::Part::Kind => r.kind.as_ref().map(Spanned::span),
+                    vocab::Part::Item => None,
+                };
+                cx.err(at.unwrap_or_else(|| span.clone()), e.message)
+            })?;
         cx.push(TableUpdate::AddRoute { prefix, target }, r.prefix.span());
     }
     for n in &f.neighbors {
@@ -571,10 +625,17 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
     if ports.is_empty() {
         return cx.err(0..0, "the configuration has no [[port]]");
     }
+    let (engine, engine_spans) = f
+        .engine
+        .as_ref()
+        .map(|e| e.get_ref().settings())
+        .unwrap_or_default();
     Ok(Compiled {
         ports,
         updates: cx.updates,
-        engine: f.engine,
+        engine,
+        engine_spans,
+        engine_at: f.engine.as_ref().map_or(0..0, Spanned::span),
         spans: cx.spans,
         source: source.to_string(),
         file: file.to_path_buf(),

@@ -42,8 +42,9 @@
 
 pub mod api;
 mod config;
+pub mod vocab;
 
 pub use config::{
-    Backend, Compiled, ConfigError, EngineSettings, PortSpec, XdpAttach, compile_str, load,
+    Apply, Backend, Compiled, ConfigError, EngineSettings, PortSpec, XdpAttach, compile_str, load,
 };
 pub use orbital_fib::TableUpdate;

@@ -16,3 +16,8 @@ pub mod lab;
 pub mod replay;
 pub mod report;
 pub mod routes_file;
+
+/// The graph every command runs (the daemon, replay, the benchmarks): the
+/// forwarding path and the features registered at its hooks. One type, so
+/// what is replayed or benchmarked is what the daemon runs.
+pub type Graph = orbital_pipeline::Plain;

@@ -86,7 +86,14 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         cfg.trace = Some((n, filter));
     }
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
-    let rep = replay(&cfg, builder, compiled.ports.len(), inputs, outputs)?;
+    let rep = replay::<crate::Graph>(
+        &cfg,
+        builder,
+        Default::default(),
+        compiled.ports.len(),
+        inputs,
+        outputs,
+    )?;
     if a.json {
         println!(
             "{}",
@@ -116,20 +123,19 @@ pub fn apply_engine_settings(
     if let Some(b) = s.buffers {
         e.pool.buffers = b;
     }
-    if let Some(r) = s.punt_rate {
-        e.worker.punt_rate = r;
-    }
-    if let Some(b) = s.punt_burst {
-        e.worker.punt_burst = b;
-    }
-    if let Some(r) = s.icmp_rate {
-        e.slow.icmp_rate = r;
-    }
-    if let Some(b) = s.icmp_burst {
-        e.slow.icmp_burst = b;
-    }
-    if let Some(i) = s.idle_us {
-        e.idle_us = i;
+    e.settings = live_settings(s);
+}
+
+/// The live settings (those a reload applies without a restart) of a
+/// configuration's `[engine]` section; absent ones keep their defaults.
+pub fn live_settings(s: &orbital_control::EngineSettings) -> orbital_pipeline::Settings {
+    let d = orbital_pipeline::Settings::default();
+    orbital_pipeline::Settings {
+        punt_rate: s.punt_rate.unwrap_or(d.punt_rate),
+        punt_burst: s.punt_burst.unwrap_or(d.punt_burst),
+        icmp_rate: s.icmp_rate.unwrap_or(d.icmp_rate),
+        icmp_burst: s.icmp_burst.unwrap_or(d.icmp_burst),
+        idle_us: s.idle_us.unwrap_or(d.idle_us),
     }
 }
 

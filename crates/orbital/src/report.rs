@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use orbital_pipeline::counters::{Stage, WorkerSnapshot};
+use orbital_pipeline::counters::WorkerSnapshot;
 use orbital_pipeline::drop::DropReason;
 use orbital_pipeline::engine::EngineStats;
 use orbital_pipeline::replay::ReplayReport;
@@ -69,38 +69,33 @@ pub fn stats_text(s: &EngineStats, names: &[String]) -> String {
     );
     let _ = writeln!(
         o,
-        "stages{:>22}{:>10}{:>8}{:>14}",
+        "nodes{:>23}{:>10}{:>8}{:>14}",
         "calls", "packets", "drops", "cycles/pkt"
     );
-    for st in Stage::ALL {
-        let c = t.stages[st as usize];
+    for (name, c) in s.nodes.iter().zip(&t.nodes) {
         if c.calls == 0 {
             continue;
         }
-        let per = if c.packets > 0 {
-            c.cycles as f64 / c.packets as f64
-        } else {
-            0.0
-        };
         let _ = writeln!(
             o,
             "  {:<16}{:>10}{:>10}{:>8}{:>14.1}",
-            st.name(),
+            name,
             c.calls,
             c.packets,
             c.drops,
-            per
+            c.cycles_per_packet()
         );
     }
     let _ = writeln!(
         o,
-        "accounting: rx {} + injected {} = tx {} + dropped {} + punted {} + consumed {}  [{}]",
+        "accounting: rx {} + injected {} = tx {} + dropped {} + punted {} + consumed {} + queued {}  [{}]",
         t.rx,
         t.injected,
         t.tx,
         t.dropped,
         t.punted,
         t.consumed,
+        t.queued,
         if t.balanced() {
             "balanced"
         } else {
@@ -159,18 +154,18 @@ pub fn replay_text(r: &ReplayReport, names: &[String], workers: usize) -> String
     o
 }
 
-fn worker_json(w: &WorkerSnapshot, names: &[String]) -> Value {
+fn worker_json(w: &WorkerSnapshot, names: &[String], nodes: &[&'static str]) -> Value {
     json!({
         "rx": w.rx, "tx": w.tx, "injected": w.injected, "dropped": w.dropped,
         "punted": w.punted, "consumed": w.consumed, "handoffs": w.handoffs,
+        "handoff_in": w.handoff_in, "handoff_out": w.handoff_out, "queued": w.queued,
         "polls": w.polls, "empty_polls": w.empty_polls, "wakeups": w.wakeups, "balanced": w.balanced(),
         "ports": w.ports.iter().enumerate().map(|(i, p)| json!({
             "name": name(names, i), "rx": p.rx, "tx": p.tx, "tx_drops": p.tx_drops,
             "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes, "rx_drops": p.rx_drops,
         })).collect::<Vec<_>>(),
-        "stages": Stage::ALL.iter().map(|&s| {
-            let c = w.stages[s as usize];
-            json!({"name": s.name(), "calls": c.calls, "packets": c.packets, "drops": c.drops, "cycles": c.cycles})
+        "stages": nodes.iter().zip(&w.nodes).map(|(n, c)| {
+            json!({"name": n, "calls": c.calls, "packets": c.packets, "drops": c.drops, "cycles": c.cycles})
         }).collect::<Vec<_>>(),
     })
 }
@@ -179,8 +174,8 @@ fn worker_json(w: &WorkerSnapshot, names: &[String]) -> Value {
 pub fn stats_json(s: &EngineStats, names: &[String]) -> Value {
     json!({
         "tables_version": s.tables_version,
-        "total": worker_json(&s.total, names),
-        "workers": s.workers.iter().map(|w| worker_json(w, names)).collect::<Vec<_>>(),
+        "total": worker_json(&s.total, names, &s.nodes),
+        "workers": s.workers.iter().map(|w| worker_json(w, names, &s.nodes)).collect::<Vec<_>>(),
         "drops": drops(s).into_iter().map(|(r, n)| json!({"reason": r.name(), "count": n, "description": r.description()})).collect::<Vec<_>>(),
         "slow_path": {
             "received": s.slow.received, "consumed": s.slow.consumed, "dropped": s.slow.dropped,

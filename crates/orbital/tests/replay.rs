@@ -61,7 +61,15 @@ fn run(
             tx: PcapTx::new(f),
         })
         .collect();
-    let rep = replay(&cfg, builder, compiled.ports.len(), ins, outs).unwrap();
+    let rep = replay::<orbital::Graph>(
+        &cfg,
+        builder,
+        Default::default(),
+        compiled.ports.len(),
+        ins,
+        outs,
+    )
+    .unwrap();
     assert!(
         rep.stats.total.balanced(),
         "fast-path accounting: {:?}",

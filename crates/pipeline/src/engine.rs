@@ -7,23 +7,26 @@
 //!   timing, the same result every run.
 //! - [`Engine::spawn`]: each worker on its own thread pinned to a CPU, the
 //!   slow path on another; they run until told to stop.
+//!
+//! The engine is generic over its [`Features`]: the same graph runs in the
+//! daemon, in replay and in the benchmark.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
 use orbital_buf::{Pool, PoolConfig, PoolError};
-use orbital_fib::{SharedTables, TablesBuilder};
+use orbital_fib::TablesBuilder;
+use orbital_graph::rss::{Reta, SYMMETRIC_KEY, Toeplitz};
+use orbital_graph::trace::{TraceControl, TraceReader, TraceRecord, WorkerTrace};
+use orbital_graph::{
+    Clock, Features, Publisher, Settings, SharedSnapshot, WorkerCounters, WorkerSnapshot,
+};
 use orbital_io::{AnyPort, RingStats, ring, ring::RingSnapshot};
 
-use crate::clock::Clock;
-use crate::counters::{WorkerCounters, WorkerSnapshot};
-use crate::rss::{Reta, SYMMETRIC_KEY, Toeplitz};
 use crate::slowpath::{SlowPath, SlowPathConfig, SlowSnapshot};
-use crate::stage::hooks::Hooks;
-use crate::trace::{TraceControl, TraceReader, TraceRecord, WorkerTrace};
-use crate::worker::{Worker, WorkerConfig, WorkerWiring};
+use crate::worker::{Layout, Worker, WorkerConfig, WorkerWiring};
 
 /// How to build an engine.
 #[derive(Debug, Clone)]
@@ -36,6 +39,8 @@ pub struct EngineConfig {
     pub cache_size: usize,
     /// Capacity of punt and inject rings.
     pub ring_size: usize,
+    /// Capacity of each hand-off ring between two workers.
+    pub handoff_ring: usize,
     /// Settings every worker gets (its id is filled in).
     pub worker: WorkerConfig,
     /// Slow-path settings.
@@ -44,9 +49,8 @@ pub struct EngineConfig {
     pub trace_capacity: usize,
     /// CPUs to pin workers to, in order (empty: do not pin).
     pub cpus: Vec<usize>,
-    /// How long a worker busy-polls an empty port set before it sleeps on
-    /// the ports' descriptors, microseconds.
-    pub idle_us: u64,
+    /// The live settings the first snapshot carries (rates, idle time).
+    pub settings: Settings,
 }
 
 impl Default for EngineConfig {
@@ -56,22 +60,25 @@ impl Default for EngineConfig {
             pool: PoolConfig::default(),
             cache_size: 512,
             ring_size: 1024,
+            handoff_ring: 1024,
             worker: WorkerConfig::default(),
             slow: SlowPathConfig::default(),
             trace_capacity: 4096,
             cpus: Vec::new(),
-            idle_us: 200,
+            settings: Settings::default(),
         }
     }
 }
 
 /// Everything anyone may read about a running engine, without stopping it.
-#[derive(Debug, Clone)]
-pub struct EngineHandle {
-    /// Published tables.
-    pub shared: Arc<SharedTables>,
-    /// The control side's builder (API and slow path take turns).
-    pub builder: Arc<Mutex<TablesBuilder>>,
+#[derive(Debug)]
+pub struct EngineHandle<P> {
+    /// The published snapshot.
+    pub shared: Arc<SharedSnapshot<P>>,
+    /// Its only writer (the API, reloads and the slow path publish here).
+    pub publisher: Arc<Publisher<P>>,
+    /// Node names, by node number (the same on every worker).
+    pub nodes: Arc<[&'static str]>,
     /// Each worker's counters.
     pub workers: Vec<Arc<WorkerCounters>>,
     /// The slow path's counters.
@@ -82,6 +89,21 @@ pub struct EngineHandle {
     pub trace: Arc<TraceControl>,
     /// The buffer pool.
     pub pool: Pool,
+}
+
+impl<P> Clone for EngineHandle<P> {
+    fn clone(&self) -> Self {
+        EngineHandle {
+            shared: self.shared.clone(),
+            publisher: self.publisher.clone(),
+            nodes: self.nodes.clone(),
+            workers: self.workers.clone(),
+            slow: self.slow.clone(),
+            rings: self.rings.clone(),
+            trace: self.trace.clone(),
+            pool: self.pool.clone(),
+        }
+    }
 }
 
 /// A summary of every counter.
@@ -95,17 +117,22 @@ pub struct EngineStats {
     pub slow: SlowSnapshot,
     /// Rings.
     pub rings: Vec<(String, RingSnapshot)>,
-    /// Version of the published tables.
+    /// Version of the published snapshot.
     pub tables_version: u64,
     /// Buffer pool accounting.
     pub pool: orbital_buf::PoolStats,
+    /// Node names, by node number (index of `WorkerSnapshot::nodes`).
+    pub nodes: Arc<[&'static str]>,
 }
 
-impl EngineHandle {
+impl<P> EngineHandle<P> {
     /// Read every counter.
     pub fn stats(&self) -> EngineStats {
         let workers: Vec<WorkerSnapshot> = self.workers.iter().map(|w| w.snapshot()).collect();
-        let mut total = WorkerSnapshot::new(workers.first().map_or(0, |w| w.ports.len()));
+        let mut total = WorkerSnapshot::new(
+            workers.first().map_or(0, |w| w.ports.len()),
+            self.nodes.len(),
+        );
         for w in &workers {
             total.add(w);
         }
@@ -120,30 +147,30 @@ impl EngineHandle {
                 .collect(),
             tables_version: self.shared.load().version,
             pool: self.pool.stats(),
+            nodes: self.nodes.clone(),
         }
     }
 }
 
 /// Workers, slow path, rings.
-pub struct Engine<H: Hooks> {
+pub struct Engine<F: Features> {
     /// The workers.
-    pub workers: Vec<Worker<H>>,
+    pub workers: Vec<Worker<F>>,
     /// The slow path.
-    pub slow: SlowPath,
-    handle: EngineHandle,
+    pub slow: SlowPath<F::Policy>,
+    handle: EngineHandle<F::Policy>,
     trace_readers: Vec<TraceReader>,
     /// Flow hasher (for dispatchers).
     pub rss: Arc<Toeplitz>,
     /// Flow → worker.
-    pub reta: Reta,
+    pub reta: Arc<Reta>,
     /// The clock.
     pub clock: Clock,
     cpus: Vec<usize>,
-    idle_us: u64,
     slow_bell: Arc<crate::doorbell::Doorbell>,
 }
 
-impl<H: Hooks> core::fmt::Debug for Engine<H> {
+impl<F: Features> core::fmt::Debug for Engine<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Engine")
             .field("workers", &self.workers.len())
@@ -151,45 +178,48 @@ impl<H: Hooks> core::fmt::Debug for Engine<H> {
     }
 }
 
-impl<H: Hooks + 'static> Engine<H> {
-    /// Build an engine over tables already built in `builder`.
-    /// `port(worker, port)` gives each worker its endpoint of each of the
-    /// `n_ports` ports; `hooks(worker)` its hooks.
+impl<F: Features> Engine<F> {
+    /// Build an engine over tables already built in `builder` and the
+    /// features' compiled `policy`. `port(worker, port)` gives each worker
+    /// its endpoint of each of the `n_ports` ports; each worker's nodes come
+    /// from [`Features::hooks`].
     ///
     /// # Errors
     /// When the buffer pool cannot be made.
     pub fn new(
         cfg: &EngineConfig,
         builder: TablesBuilder,
+        policy: F::Policy,
         n_ports: usize,
         port: impl FnMut(usize, usize) -> AnyPort,
-        hooks: impl FnMut(usize) -> H,
         clock: Clock,
-    ) -> Result<Engine<H>, PoolError> {
+    ) -> Result<Engine<F>, PoolError> {
         let pool = Pool::new(cfg.pool)?;
         Ok(Self::with_pool(
-            cfg, pool, builder, n_ports, port, hooks, clock,
+            cfg, pool, builder, policy, n_ports, port, clock,
         ))
     }
 
     /// As [`Engine::new`], over a pool made beforehand: ports whose device
     /// shares the pool's memory (AF_XDP UMEM) are opened before the engine
     /// exists. `cfg.pool` is ignored.
+    #[allow(clippy::too_many_arguments)]
     pub fn with_pool(
         cfg: &EngineConfig,
         pool: Pool,
         builder: TablesBuilder,
+        policy: F::Policy,
         n_ports: usize,
         mut port: impl FnMut(usize, usize) -> AnyPort,
-        mut hooks: impl FnMut(usize) -> H,
         clock: Clock,
-    ) -> Engine<H> {
-        let shared = Arc::new(SharedTables::new(builder.current()));
-        let builder = Arc::new(Mutex::new(builder));
+    ) -> Engine<F> {
+        let publisher = Arc::new(Publisher::new(builder, policy, cfg.settings));
+        let shared = publisher.shared().clone();
         let rss = Arc::new(Toeplitz::new(&SYMMETRIC_KEY));
         let trace = Arc::new(TraceControl::default());
         let slow_bell = Arc::new(crate::doorbell::Doorbell::default());
-        let n = cfg.workers.max(1);
+        let n = cfg.workers.clamp(1, usize::from(u16::MAX));
+        let reta = Arc::new(Reta::new(n));
         let (mut workers, mut punt_rx, mut inject_tx, mut rings, mut counters, mut readers) = (
             Vec::new(),
             Vec::new(),
@@ -198,6 +228,23 @@ impl<H: Hooks + 'static> Engine<H> {
             Vec::new(),
             Vec::new(),
         );
+        // Hand-off rings, one per ordered pair of workers.
+        let mut handoff_tx: Vec<Vec<_>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut handoff_rx: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        for (a, row) in handoff_tx.iter_mut().enumerate() {
+            for (b, slot) in row.iter_mut().enumerate() {
+                if a == b {
+                    continue;
+                }
+                let (tx, rx, stats) = ring(cfg.handoff_ring);
+                rings.push((format!("handoff/worker{a}->worker{b}"), stats));
+                *slot = Some(tx);
+                handoff_rx[b].push(rx);
+            }
+        }
+        let mut handoff_tx = handoff_tx.into_iter();
+        let mut handoff_rx = handoff_rx.into_iter();
+        let mut nodes: Arc<[&'static str]> = Arc::from(Vec::new());
         for w in 0..n {
             let (ptx, prx, pstats) = ring(cfg.ring_size);
             let (itx, irx, istats) = ring(cfg.ring_size);
@@ -205,12 +252,20 @@ impl<H: Hooks + 'static> Engine<H> {
             rings.push((format!("inject/worker{w}"), istats));
             punt_rx.push(prx);
             inject_tx.push(itx);
-            let c = Arc::new(WorkerCounters::new(n_ports));
+            // `n` fits in u16 (clamped above).
+            let id = w as u16;
+            let hooks = F::hooks(id, n as u16);
+            let layout = Layout::of(&hooks);
+            if w == 0 {
+                nodes = Arc::from(layout.names.clone());
+            }
+            let c = Arc::new(WorkerCounters::new(n_ports, layout.names.len()));
             counters.push(c.clone());
-            let (wt, reader) = WorkerTrace::new(trace.clone(), w as u16, cfg.trace_capacity);
+            let (wt, reader) = WorkerTrace::new(trace.clone(), id, cfg.trace_capacity);
             readers.push(reader);
             let wcfg = WorkerConfig {
-                id: w as u16,
+                id,
+                workers: n as u16,
                 ..cfg.worker.clone()
             };
             let wiring = WorkerWiring {
@@ -220,17 +275,20 @@ impl<H: Hooks + 'static> Engine<H> {
                 clock: clock.clone(),
                 punt: ptx,
                 inject: irx,
+                handoff_tx: handoff_tx.next().unwrap_or_default(),
+                handoff_rx: handoff_rx.next().unwrap_or_default(),
                 rss: rss.clone(),
+                reta: reta.clone(),
                 trace: wt,
                 counters: c,
                 slow_bell: slow_bell.clone(),
             };
-            workers.push(Worker::new(wcfg, wiring, hooks(w)));
+            workers.push(Worker::new(wcfg, wiring, hooks));
         }
         let slow = SlowPath::new(
             cfg.slow.clone(),
             shared.clone(),
-            builder.clone(),
+            publisher.clone(),
             punt_rx,
             inject_tx,
             pool.cache(cfg.cache_size),
@@ -238,7 +296,8 @@ impl<H: Hooks + 'static> Engine<H> {
         );
         let handle = EngineHandle {
             shared,
-            builder,
+            publisher,
+            nodes,
             workers: counters,
             slow: slow.counters(),
             rings,
@@ -251,16 +310,15 @@ impl<H: Hooks + 'static> Engine<H> {
             handle,
             trace_readers: readers,
             rss,
-            reta: Reta::new(n),
+            reta,
             clock,
             cpus: cfg.cpus.clone(),
-            idle_us: cfg.idle_us,
             slow_bell,
         }
     }
 
     /// What the control side and readers use.
-    pub fn handle(&self) -> EngineHandle {
+    pub fn handle(&self) -> EngineHandle<F::Policy> {
         self.handle.clone()
     }
 
@@ -300,20 +358,18 @@ impl<H: Hooks + 'static> Engine<H> {
     /// Run every worker and the slow path on threads until `stop` is set.
     /// Workers are pinned to the configured CPUs; idle workers sleep on
     /// their ports (after `idle_us` of empty polls, see [`Worker::idle_wait`]).
-    pub fn spawn(self, stop: Arc<AtomicBool>) -> Running {
+    pub fn spawn(self, stop: Arc<AtomicBool>) -> Running<F::Policy> {
         let Engine {
             workers,
             mut slow,
             handle,
             trace_readers,
             cpus,
-            idle_us,
             slow_bell,
             ..
         } = self;
         let mut threads = Vec::new();
         let n_workers = workers.len();
-        let idle_ns = idle_us.saturating_mul(1000);
         for (i, mut w) in workers.into_iter().enumerate() {
             let stop = stop.clone();
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
@@ -324,9 +380,11 @@ impl<H: Hooks + 'static> Engine<H> {
                         if let Some(c) = cpu {
                             let _ = orbital_cpu::pin_current_thread(c);
                         }
-                        let mut idle = Idle::new(idle_ns);
+                        let mut idle = Idle::new(w.idle_us());
                         while !stop.load(Ordering::Relaxed) {
-                            if idle.after(w.poll_once()) {
+                            let work = w.poll_once();
+                            idle.idle_ns = w.idle_us().saturating_mul(1000);
+                            if idle.after(work) {
                                 w.idle_wait(IDLE_WAIT_MS);
                             }
                         }
@@ -388,9 +446,9 @@ struct Idle {
 }
 
 impl Idle {
-    fn new(idle_ns: u64) -> Idle {
+    fn new(idle_us: u64) -> Idle {
         Idle {
-            idle_ns,
+            idle_ns: idle_us.saturating_mul(1000),
             since: None,
             asleep: false,
         }
@@ -443,16 +501,16 @@ impl Backoff {
 
 /// An engine running on threads.
 #[derive(Debug)]
-pub struct Running {
+pub struct Running<P> {
     stop: Arc<AtomicBool>,
     /// Readers' handle.
-    pub handle: EngineHandle,
+    pub handle: EngineHandle<P>,
     threads: Vec<JoinHandle<()>>,
     slow: Option<JoinHandle<()>>,
     trace_readers: Vec<TraceReader>,
 }
 
-impl Running {
+impl<P> Running<P> {
     /// Finished trace records so far.
     pub fn take_trace(&mut self) -> Vec<TraceRecord> {
         let mut v = Vec::new();

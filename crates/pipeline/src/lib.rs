@@ -1,33 +1,32 @@
-//! The engine: per-core workers running batches through the stages, the slow
-//! path beside them, and what lets people see inside (counters, trace).
+//! The engine: per-core workers running bursts through the node graph, the
+//! slow path beside them, and the deterministic replay driver.
 //!
-//! Layout, in pipeline order: ports come from `orbital-io`; [`stage`] holds
-//! one file per stage (parse, l2, hooks, route, rewrite, egress); [`worker`]
-//! runs them over each burst and transmits; [`slowpath`] answers ARP/ND and
-//! pings, resolves next hops, sends ICMP errors, and injects packets back;
-//! [`engine`] wires workers, rings and the slow path and drives them, on
-//! threads pinned to CPUs or step by step for deterministic replay.
-//! [`counters`], [`trace`], [`drop`](mod@drop) are the telemetry; [`rss`] the flow
-//! hash; [`clock`] real or virtual time; [`ratelimit`] token buckets.
+//! Layout, in pipeline order: ports come from `orbital-io`; [`node`] holds
+//! the built-in nodes, one file each (parse, l2, route, rewrite, egress),
+//! written against `orbital-graph`'s node trait like every feature's nodes;
+//! [`worker`] runs the graph over each burst (received, handed over, given
+//! back by the slow path, made by a node) and lets the egress node
+//! transmit; [`slowpath`] answers ARP/ND and pings, resolves next hops,
+//! sends ICMP errors, one file per job; [`engine`] wires workers, rings and
+//! the slow path and drives them, on threads pinned to CPUs or step by step
+//! for deterministic [`replay`].
+//!
+//! The graph's vocabulary (verdicts, drop reasons, counters, trace, the
+//! snapshot) lives in `orbital-graph` and is re-exported here under its old
+//! paths.
 #![forbid(unsafe_code)]
 
-pub mod clock;
-pub mod counters;
 pub mod doorbell;
-pub mod drop;
 pub mod engine;
-pub mod ratelimit;
+pub mod node;
 pub mod replay;
-pub mod rss;
 pub mod slowpath;
-pub mod stage;
-pub mod trace;
-pub mod verdict;
 pub mod worker;
 
-pub use clock::Clock;
-pub use counters::{Stage, WorkerCounters, WorkerSnapshot};
-pub use drop::{DropReason, Reason};
-pub use stage::hooks::{Hooks, PassThrough};
-pub use verdict::{Egress, Inject, InjectTo, PacketCtx, Punt, PuntReason, Verdict};
+pub use orbital_graph::{
+    Clock, DropReason, Egress, Entry, Features, Hook, Hooks, Inject, InjectTo, Node, NodeCx,
+    Origin, PacketCtx, Plain, Publisher, Punt, PuntReason, Reason, Settings, Snapshot, Verdict,
+    WorkerCounters, WorkerSnapshot,
+};
+pub use orbital_graph::{clock, counters, drop, ratelimit, rss, trace, verdict};
 pub use worker::{Worker, WorkerConfig, WorkerWiring};

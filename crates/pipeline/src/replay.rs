@@ -20,10 +20,10 @@ use orbital_fib::{PortId, TablesBuilder};
 use orbital_io::{AnyPort, MemoryPort, PcapPortError, PcapRx, PcapTx, RingRx, RingTx, ring};
 use orbital_wire::{LinkType, PacketInfo, parse};
 
-use crate::clock::Clock;
+use orbital_graph::trace::{TraceFilter, TraceRecord};
+use orbital_graph::{Clock, Features};
+
 use crate::engine::{Engine, EngineConfig, EngineStats};
-use crate::stage::hooks::PassThrough;
-use crate::trace::{TraceFilter, TraceRecord};
 
 /// A capture arriving on a port.
 #[derive(Debug)]
@@ -96,13 +96,15 @@ pub struct ReplayReport {
     pub rounds: u64,
 }
 
-/// Run a replay over tables built in `builder` for `n_ports` ports.
+/// Run a replay of graph `F` over tables built in `builder` and the
+/// features' `policy`, for `n_ports` ports.
 ///
 /// # Errors
 /// Pool creation or writing an output.
-pub fn replay(
+pub fn replay<F: Features>(
     cfg: &ReplayConfig,
     builder: TablesBuilder,
+    policy: F::Policy,
     n_ports: usize,
     mut inputs: Vec<ReplayInput>,
     mut outputs: Vec<ReplayOutput>,
@@ -118,9 +120,10 @@ pub fn replay(
         .collect();
     let ring_size = cfg.engine.ring_size.max(cfg.round * 2);
     let clock = Clock::virtual_at(0);
-    let mut engine: Engine<PassThrough> = Engine::new(
+    let mut engine: Engine<F> = Engine::new(
         &cfg.engine,
         builder,
+        policy,
         n_ports,
         |w, p| {
             let (tx_in, rx_in, _) = ring(ring_size);
@@ -129,7 +132,6 @@ pub fn replay(
             from_worker[w][p] = Some(rx_out);
             AnyPort::Memory(MemoryPort::new(Some(rx_in), Some(tx_out)))
         },
-        |_| PassThrough,
         clock.clone(),
     )
     .map_err(|e| PcapPortError::Write {

@@ -1,78 +1,187 @@
 //! A worker: one thread, one CPU, one receive queue of every port
-//! (ARCHITECTURE §2). Each poll takes what the slow path injected, receives a
-//! burst from each port, runs it to completion through the stages, and sends
-//! each port's packets in one burst. No lock, no allocation, no syscall per
-//! packet; the tables are loaded once per burst.
+//! (ARCHITECTURE §2). Each poll loads the snapshot once, takes what other
+//! workers handed over and what the slow path gave back, receives a burst
+//! from each port and runs every burst through the graph, then lets the
+//! egress node transmit. No lock, no allocation, no syscall per packet.
+//!
+//! The graph, in order (node numbers in [`Layout`]): rx, parse, l2, the
+//! prerouting hook, route, the input hook, the forward hook, the output
+//! hook, the postrouting hook, rewrite, the egress hook, egress, tx. A burst
+//! enters at an [`Entry`]: received packets at the start, packets resolved
+//! by the slow path at the forward hook, packets the router made at the
+//! output hook, fragments and flood copies at the egress hook, hand-offs
+//! where the handing node asked — so every packet passes every hook on its
+//! way out.
 
 use std::sync::Arc;
 
 use orbital_buf::{Batch, MAX_BURST, Packet, PoolCache};
 use orbital_fib::l2::MacTable;
-use orbital_fib::{PortId, SharedTables, Tables};
+use orbital_fib::{Attach, PortId};
+use orbital_graph::ratelimit::TokenBucket;
+use orbital_graph::rss::{Reta, Toeplitz};
+use orbital_graph::trace::WorkerTrace;
+use orbital_graph::{
+    Chain, Clock, Entry, Features, Handoff, Hook, Hooks, Inject, InjectTo, NodeCx, NodeSnapshot,
+    Origin, PacketCtx, Position, Punt, Reason, Runner, Scratch, Settings, SharedSnapshot, Snapshot,
+    Verdict, WorkerCounters, WorkerSnapshot,
+};
 use orbital_io::{AnyPort, Port, RingRx, RingTx};
+use orbital_wire::{LinkType, parse};
 
-use crate::clock::Clock;
-use crate::counters::{Stage, WorkerCounters, WorkerSnapshot};
-use crate::drop::{DropReason, Reason};
-use crate::ratelimit::TokenBucket;
-use crate::rss::Toeplitz;
-use crate::stage::hooks::Hooks;
-use crate::stage::{self, Lane, Tally};
-use crate::trace::WorkerTrace;
-use crate::verdict::{Egress, Inject, InjectTo, PacketCtx, Punt, Verdict};
+use crate::node::egress::DEFAULT_QUEUE_LIMIT;
+use crate::node::l2::{FloodAs, flood};
+use crate::node::route::egress_port;
+use crate::node::{Builtins, l2};
 
 /// How a worker is set up.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Index.
     pub id: u16,
+    /// Workers in the engine.
+    pub workers: u16,
     /// Most packets per receive burst (at most [`MAX_BURST`]).
     pub burst: usize,
-    /// Punts per second this worker may send the slow path.
-    pub punt_rate: u64,
-    /// Punt burst.
-    pub punt_burst: u64,
     /// Stations the MAC table holds.
     pub mac_capacity: usize,
+    /// Packets each egress queue holds.
+    pub egress_queue: usize,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             id: 0,
+            workers: 1,
             burst: MAX_BURST,
-            punt_rate: 10_000,
-            punt_burst: 512,
             mac_capacity: 16_384,
+            egress_queue: DEFAULT_QUEUE_LIMIT,
         }
     }
 }
 
+/// Node numbers: each node's row in the counters and `show runtime`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Names, by node number.
+    pub names: Vec<&'static str>,
+    rx: usize,
+    parse: usize,
+    l2: usize,
+    prerouting: usize,
+    route: usize,
+    input: usize,
+    forward: usize,
+    output: usize,
+    postrouting: usize,
+    rewrite: usize,
+    egress_hook: usize,
+    egress: usize,
+    tx: usize,
+}
+
+impl Layout {
+    /// The layout of graph `F` (its hooks' node names from `hooks`).
+    pub fn of<F: Features>(hooks: &Hooks<F>) -> Layout {
+        let mut names = Vec::new();
+        let at = |names: &mut Vec<&'static str>, n: &'static str| {
+            names.push(n);
+            names.len() - 1
+        };
+        let rx = at(&mut names, "rx");
+        let parse = at(&mut names, "parse");
+        let l2 = at(&mut names, "l2");
+        let prerouting = names.len();
+        hooks.prerouting.names(&mut names);
+        let route = at(&mut names, "route");
+        let input = names.len();
+        hooks.input.names(&mut names);
+        let forward = names.len();
+        hooks.forward.names(&mut names);
+        let output = names.len();
+        hooks.output.names(&mut names);
+        let postrouting = names.len();
+        hooks.postrouting.names(&mut names);
+        let rewrite = at(&mut names, "rewrite");
+        let egress_hook = names.len();
+        hooks.egress.names(&mut names);
+        let egress = at(&mut names, "egress");
+        let tx = at(&mut names, "tx");
+        Layout {
+            names,
+            rx,
+            parse,
+            l2,
+            prerouting,
+            route,
+            input,
+            forward,
+            output,
+            postrouting,
+            rewrite,
+            egress_hook,
+            egress,
+            tx,
+        }
+    }
+}
+
+/// Packets waiting to enter the graph other than by receive, by entry.
+#[derive(Debug, Default)]
+struct Pending {
+    by_entry: [Vec<(Packet, PacketCtx)>; 5],
+}
+
+impl Pending {
+    fn push(&mut self, at: Entry, p: Packet, c: PacketCtx) {
+        self.by_entry[at as usize].push((p, c));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_entry.iter().all(Vec::is_empty)
+    }
+}
+
+/// Most rounds of made packets (a node making packets from packets it
+/// made: a hairpin) one poll runs before the rest are dropped.
+const MAX_ROUNDS: usize = 4;
+
+/// Most slow-path injects and hand-offs taken per poll and ring: the rest
+/// wait, so a flood of either cannot starve the ports.
+const INTAKE_PER_POLL: usize = 4 * MAX_BURST;
+
 /// One worker and everything it owns.
-pub struct Worker<H: Hooks> {
+pub struct Worker<F: Features> {
     cfg: WorkerConfig,
     ports: Vec<AnyPort>,
     cache: PoolCache,
-    shared: Arc<SharedTables>,
+    shared: Arc<SharedSnapshot<F::Policy>>,
     clock: Clock,
-    hooks: H,
+    hooks: Hooks<F>,
+    nodes: Builtins,
+    layout: Layout,
     punt: RingTx<Punt>,
     inject: RingRx<Inject>,
+    handoff_tx: Vec<Option<RingTx<Handoff>>>,
+    handoff_rx: Vec<RingRx<Handoff>>,
     punt_bucket: TokenBucket,
+    punt_settings: (u64, u64),
+    idle_us: u64,
     macs: MacTable,
     rss: Arc<Toeplitz>,
+    reta: Arc<Reta>,
     trace: WorkerTrace,
     counters: Arc<WorkerCounters>,
     local: WorkerSnapshot,
     batch: Batch,
     ctx: Vec<PacketCtx>,
-    txq: Vec<Batch>,
-    created: Vec<(Packet, Egress)>,
-    scratch: Box<stage::Scratch>,
+    scratch: Scratch,
+    pending: Pending,
     slow_bell: Arc<crate::doorbell::Doorbell>,
 }
 
-impl<H: Hooks> core::fmt::Debug for Worker<H> {
+impl<F: Features> core::fmt::Debug for Worker<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Worker")
             .field("id", &self.cfg.id)
@@ -83,21 +192,27 @@ impl<H: Hooks> core::fmt::Debug for Worker<H> {
 
 /// The ring ends and shared state a worker is built from.
 #[derive(Debug)]
-pub struct WorkerWiring {
+pub struct WorkerWiring<P> {
     /// This worker's endpoint of each port, indexed by port id.
     pub ports: Vec<AnyPort>,
     /// Buffers.
     pub cache: PoolCache,
-    /// Published tables.
-    pub shared: Arc<SharedTables>,
+    /// The published snapshot.
+    pub shared: Arc<SharedSnapshot<P>>,
     /// Engine clock.
     pub clock: Clock,
     /// To the slow path.
     pub punt: RingTx<Punt>,
     /// From the slow path.
     pub inject: RingRx<Inject>,
+    /// To each other worker, by worker index (`None` for itself).
+    pub handoff_tx: Vec<Option<RingTx<Handoff>>>,
+    /// From the other workers.
+    pub handoff_rx: Vec<RingRx<Handoff>>,
     /// Flow hasher.
     pub rss: Arc<Toeplitz>,
+    /// Hash → worker.
+    pub reta: Arc<Reta>,
     /// Trace state.
     pub trace: WorkerTrace,
     /// Where counters are published.
@@ -106,34 +221,24 @@ pub struct WorkerWiring {
     pub slow_bell: Arc<crate::doorbell::Doorbell>,
 }
 
-macro_rules! timed {
-    ($self:ident, $stage:expr, $body:expr) => {{
-        let c0 = orbital_cpu::cycles();
-        let t: Tally = $body;
-        let s = &mut $self.local.stages[$stage as usize];
-        s.calls += 1;
-        s.packets += t.packets;
-        s.drops += t.drops;
-        s.cycles += orbital_cpu::cycles() - c0;
-        if $self.trace.active() {
-            $self.trace.step($stage, &$self.ctx);
-        }
-    }};
-}
-
-impl<H: Hooks> Worker<H> {
-    /// Assemble a worker.
-    pub fn new(cfg: WorkerConfig, w: WorkerWiring, hooks: H) -> Worker<H> {
+impl<F: Features> Worker<F> {
+    /// Assemble a worker with its features' nodes.
+    pub fn new(cfg: WorkerConfig, w: WorkerWiring<F::Policy>, hooks: Hooks<F>) -> Worker<F> {
         let n_ports = w.ports.len();
+        let layout = Layout::of(&hooks);
+        let settings = w.shared.load().settings;
         Worker {
-            punt_bucket: TokenBucket::new(cfg.punt_rate, cfg.punt_burst),
+            punt_bucket: TokenBucket::new(settings.punt_rate, settings.punt_burst),
+            punt_settings: (settings.punt_rate, settings.punt_burst),
+            idle_us: settings.idle_us,
             macs: MacTable::new(cfg.mac_capacity),
-            local: WorkerSnapshot::new(n_ports),
+            local: WorkerSnapshot::new(n_ports, layout.names.len()),
             batch: Batch::new(),
             ctx: vec![PacketCtx::default(); MAX_BURST],
-            txq: (0..n_ports).map(|_| Batch::new()).collect(),
-            created: Vec::with_capacity(MAX_BURST),
-            scratch: Box::default(),
+            scratch: Scratch::new(),
+            pending: Pending::default(),
+            nodes: Builtins::new(n_ports, cfg.egress_queue),
+            layout,
             cfg,
             ports: w.ports,
             cache: w.cache,
@@ -142,7 +247,10 @@ impl<H: Hooks> Worker<H> {
             hooks,
             punt: w.punt,
             inject: w.inject,
+            handoff_tx: w.handoff_tx,
+            handoff_rx: w.handoff_rx,
             rss: w.rss,
+            reta: w.reta,
             trace: w.trace,
             counters: w.counters,
             slow_bell: w.slow_bell,
@@ -152,6 +260,11 @@ impl<H: Hooks> Worker<H> {
     /// Index.
     pub fn id(&self) -> u16 {
         self.cfg.id
+    }
+
+    /// Node names, by node number.
+    pub fn node_names(&self) -> &[&'static str] {
+        &self.layout.names
     }
 
     /// Counters as the worker sees them now.
@@ -164,49 +277,77 @@ impl<H: Hooks> Worker<H> {
         &self.macs
     }
 
-    /// One poll: injected packets, a burst from each port, transmit.
-    /// Returns the packets handled (0: idle).
+    /// How long to busy-poll before sleeping, from the live settings.
+    pub fn idle_us(&self) -> u64 {
+        self.idle_us
+    }
+
+    /// Packets waiting in the egress queues.
+    pub fn queued(&self) -> usize {
+        self.nodes.egress.queued()
+    }
+
+    /// One poll: hand-offs, injects, a burst from each port, what the nodes
+    /// made, transmit. Returns the packets handled (0: idle; a backlog in
+    /// the egress queues counts as work, so a worker never sleeps on one).
     pub fn poll_once(&mut self) -> usize {
         let now = self.clock.now_ns();
         // A guard, not a clone: no shared reference count to bounce
         // between cores per poll.
-        let tables = self.shared.load();
+        let snap = self.shared.load();
+        self.settings(&snap.settings);
         let punted = self.local.punted;
-        let mut work = self.take_injects(&tables);
+        let mut work = self.take_handoffs();
+        work += self.take_injects(&snap, now);
+        self.drain_pending(&snap, now);
         for port in 0..self.ports.len() {
             let c0 = orbital_cpu::cycles();
             let room = self.cfg.burst.min(MAX_BURST);
             let n = self.ports[port].rx_burst(&mut self.cache, &mut self.batch, room);
-            let s = &mut self.local.stages[Stage::Rx as usize];
+            let s = &mut self.local.nodes[self.layout.rx];
             s.calls += 1;
-            s.cycles += orbital_cpu::cycles() - c0;
+            s.cycles += orbital_cpu::cycles().wrapping_sub(c0);
             if n == 0 {
                 continue;
             }
             s.packets += n as u64;
             let ps = &mut self.local.ports[port];
             ps.rx += n as u64;
-            for p in self.batch.as_mut_slice() {
+            for (p, c) in self.batch.as_mut_slice().iter_mut().zip(&mut self.ctx) {
                 p.meta.port = port as u16;
                 ps.rx_bytes += p.len() as u64;
                 if p.meta.timestamp_ns == 0 {
                     p.meta.timestamp_ns = now;
                 }
+                c.origin = Origin::Rx;
+                c.verdict = Verdict::Continue;
+                c.vlan = None;
+                c.traced = false;
+                c.l3_error = None;
             }
             self.local.rx += n as u64;
-            self.process(&tables, now);
+            self.run_burst(&snap, now, Entry::Rx);
+            self.drain_pending(&snap, now);
             work += n;
         }
-        self.flush_tx();
+        let queued = self.flush_tx();
         if self.local.punted != punted {
             self.slow_bell.ring();
         }
         self.local.polls += 1;
-        if work == 0 {
+        if work == 0 && queued == 0 {
             self.local.empty_polls += 1;
         }
         self.counters.publish(&self.local);
-        work
+        work + queued
+    }
+
+    fn settings(&mut self, s: &Settings) {
+        if (s.punt_rate, s.punt_burst) != self.punt_settings {
+            self.punt_settings = (s.punt_rate, s.punt_burst);
+            self.punt_bucket = TokenBucket::new(s.punt_rate, s.punt_burst);
+        }
+        self.idle_us = s.idle_us;
     }
 
     /// Called when the worker has been idle for a while (spec §6.1): do the
@@ -236,106 +377,103 @@ impl<H: Hooks> Worker<H> {
         self.counters.publish(&self.local);
     }
 
-    /// Count `n` packets a dispatcher handed to this worker.
+    /// Count `n` packets a software dispatcher steered to this worker.
     pub fn count_handoffs(&mut self, n: u64) {
         self.local.handoffs += n;
     }
 
-    fn process(&mut self, tables: &Tables, now: u64) {
+    /// Run the batch (its contexts set up) through the graph from `entry`,
+    /// then move each packet where its verdict says.
+    fn run_burst(&mut self, snap: &Snapshot<F::Policy>, now: u64, entry: Entry) {
         let n = self.batch.len();
+        if n == 0 {
+            return;
+        }
         let tracing = self.trace.begin_batch();
-        let pkts = self.batch.as_mut_slice();
-        let ctx = &mut self.ctx[..n];
-        let mut lane = Lane {
-            tables,
-            now_ns: now,
-            macs: &mut self.macs,
-            cache: &mut self.cache,
-            created: &mut self.created,
-            rss: &self.rss,
-            scratch: &mut self.scratch,
-        };
         {
-            let c0 = orbital_cpu::cycles();
-            let t = stage::parse::run(&mut lane, pkts, ctx);
-            let s = &mut self.local.stages[Stage::Parse as usize];
-            s.calls += 1;
-            s.packets += t.packets;
-            s.drops += t.drops;
-            s.cycles += orbital_cpu::cycles() - c0;
-        }
-        if tracing {
-            for (i, p) in self.batch.as_slice().iter().enumerate() {
-                self.trace.consider(i, p, &mut self.ctx[i]);
+            let Worker {
+                batch,
+                ctx,
+                hooks,
+                nodes,
+                layout: l,
+                local,
+                trace,
+                cache,
+                rss,
+                reta,
+                macs,
+                scratch,
+                cfg,
+                ..
+            } = self;
+            let mut cx = NodeCx::new(
+                snap,
+                now,
+                cfg.id,
+                cfg.workers,
+                cache,
+                rss,
+                reta,
+                macs,
+                scratch,
+            );
+            let mut rn = Runner::new(batch.as_mut_slice(), &mut ctx[..n], &mut local.nodes, trace);
+            let Hooks {
+                state,
+                prerouting,
+                input,
+                forward,
+                output,
+                postrouting,
+                egress,
+            } = hooks;
+            if tracing && entry != Entry::Rx {
+                rn.adopt_traced();
             }
-            if self.trace.active() {
-                self.trace.step(Stage::Parse, &self.ctx[..n]);
+            if entry <= Entry::Rx {
+                rn.run::<F, _>(l.parse, Position::Rx, &mut nodes.parse, state, &mut cx);
+                if tracing {
+                    rn.begin_trace("parse");
+                }
+                rn.run::<F, _>(l.l2, Position::Receive, &mut nodes.l2, state, &mut cx);
             }
+            if entry <= Entry::Prerouting {
+                prerouting.run(Hook::Prerouting, l.prerouting, &mut rn, state, &mut cx);
+                rn.run::<F, _>(l.route, Position::Receive, &mut nodes.route, state, &mut cx);
+                input.run(Hook::Input, l.input, &mut rn, state, &mut cx);
+            }
+            if entry <= Entry::Forward {
+                forward.run(Hook::Forward, l.forward, &mut rn, state, &mut cx);
+            }
+            if entry <= Entry::Output {
+                output.run(Hook::Output, l.output, &mut rn, state, &mut cx);
+                postrouting.run(Hook::Postrouting, l.postrouting, &mut rn, state, &mut cx);
+                rn.run::<F, _>(
+                    l.rewrite,
+                    Position::Rewrite,
+                    &mut nodes.rewrite,
+                    state,
+                    &mut cx,
+                );
+            }
+            egress.run(Hook::Egress, l.egress_hook, &mut rn, state, &mut cx);
+            rn.run::<F, _>(
+                l.egress,
+                Position::Egress,
+                &mut nodes.egress,
+                state,
+                &mut cx,
+            );
         }
-        self.run_stages(tables, now, n);
         self.dispatch(n);
         if self.trace.active() {
             self.trace.end_batch();
         }
-    }
-
-    fn run_stages(&mut self, tables: &Tables, now: u64, n: usize) {
-        let t: &Tables = tables;
-        macro_rules! lane {
-            () => {
-                Lane {
-                    tables: t,
-                    now_ns: now,
-                    macs: &mut self.macs,
-                    cache: &mut self.cache,
-                    created: &mut self.created,
-                    rss: &self.rss,
-                    scratch: &mut self.scratch,
-                }
-            };
+        for e in self.scratch.take_emitted() {
+            self.local.injected += 1;
+            self.pending.push(e.at, e.pkt, e.ctx);
         }
-        timed!(
-            self,
-            Stage::L2,
-            stage::l2::run(&mut lane!(), self.batch.as_mut_slice(), &mut self.ctx[..n])
-        );
-        if H::ACTIVE {
-            timed!(self, Stage::Prerouting, {
-                let h = self
-                    .hooks
-                    .prerouting(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
-                hook_tally(&self.ctx[..n], is_continue, h)
-            });
-        }
-        timed!(
-            self,
-            Stage::Route,
-            stage::route::run(&mut lane!(), self.batch.as_mut_slice(), &mut self.ctx[..n])
-        );
-        if H::ACTIVE {
-            timed!(self, Stage::InputForward, {
-                let h = self
-                    .hooks
-                    .input_forward(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
-                hook_tally(&self.ctx[..n], is_local_or_tx, h)
-            });
-            timed!(self, Stage::Postrouting, {
-                let h = self
-                    .hooks
-                    .postrouting(t, self.batch.as_mut_slice(), &mut self.ctx[..n]);
-                hook_tally(&self.ctx[..n], is_tx, h)
-            });
-        }
-        timed!(
-            self,
-            Stage::Rewrite,
-            stage::rewrite::run(&mut lane!(), self.batch.as_mut_slice(), &mut self.ctx[..n])
-        );
-        timed!(
-            self,
-            Stage::Egress,
-            stage::egress::run(self.batch.as_mut_slice(), &mut self.ctx[..n])
-        );
     }
 
     /// Move each packet where its verdict says.
@@ -343,19 +481,18 @@ impl<H: Hooks> Worker<H> {
         let Worker {
             batch,
             ctx,
-            txq,
-            ports,
+            nodes,
             cache,
             local,
             punt,
             punt_bucket,
-            created,
+            handoff_tx,
             cfg,
             ..
         } = self;
         for (p, c) in batch.drain().zip(ctx[..n].iter()) {
             match c.verdict {
-                Verdict::Tx => queue(txq, ports, cache, local, c.egress.port, p),
+                Verdict::Tx => nodes.egress.enqueue(usize::from(c.egress.port.0), p),
                 Verdict::Drop(r) => {
                     local.drop(r);
                     cache.free(p);
@@ -375,9 +512,7 @@ impl<H: Hooks> Worker<H> {
                     let msg = Punt {
                         pkt: p,
                         reason,
-                        info: c.info,
-                        iface_in: c.iface_in,
-                        egress: c.egress,
+                        ctx: *c,
                         worker: cfg.id,
                     };
                     match punt.push(msg) {
@@ -388,183 +523,274 @@ impl<H: Hooks> Worker<H> {
                         }
                     }
                 }
+                Verdict::Handoff { worker, at } => {
+                    let mut hc = *c;
+                    hc.verdict = Verdict::Continue;
+                    let sent = match handoff_tx.get_mut(usize::from(worker)) {
+                        Some(Some(ring)) => ring.push(Handoff {
+                            pkt: p,
+                            ctx: hc,
+                            at,
+                        }),
+                        _ => Err(Handoff {
+                            pkt: p,
+                            ctx: hc,
+                            at,
+                        }),
+                    };
+                    match sent {
+                        Ok(()) => local.handoff_out += 1,
+                        Err(h) => {
+                            local.drop(Reason::HandoffQueueFull.into());
+                            cache.free(h.pkt);
+                        }
+                    }
+                }
                 Verdict::Continue => {
-                    // A stage left it undecided: a bug, but never a leak.
-                    local.drop(Reason::UnsupportedL3.into());
+                    local.drop(Reason::Undecided.into());
                     cache.free(p);
                 }
             }
         }
+        nodes.egress.end_burst();
         punt.observe_depth();
-        for (p, eg) in created.drain(..) {
-            local.injected += 1;
-            queue(txq, ports, cache, local, eg.port, p);
-        }
     }
 
-    /// Take what the slow path injected and queue it for transmission.
-    fn take_injects(&mut self, t: &Tables) -> usize {
+    /// Take what other workers handed over (bounded per ring and poll).
+    fn take_handoffs(&mut self) -> usize {
         let mut n = 0;
-        while let Some(inj) = self.inject.pop() {
+        for r in &mut self.handoff_rx {
+            for _ in 0..INTAKE_PER_POLL {
+                let Some(h) = r.pop() else { break };
+                n += 1;
+                self.pending.push(h.at, h.pkt, h.ctx);
+            }
+        }
+        self.local.handoff_in += n as u64;
+        n
+    }
+
+    /// Take what the slow path gave back: resolved packets enter at the
+    /// forward hook, frames the router made at the output hook.
+    fn take_injects(&mut self, snap: &Snapshot<F::Policy>, now: u64) -> usize {
+        let mut n = 0;
+        while n < INTAKE_PER_POLL {
+            let Some(inj) = self.inject.pop() else { break };
             n += 1;
             self.local.injected += 1;
-            match inj.to {
-                InjectTo::Port(port) => {
-                    let Worker {
-                        txq,
-                        ports,
-                        cache,
-                        local,
-                        ..
-                    } = self;
-                    queue(txq, ports, cache, local, port, inj.pkt);
-                }
-                InjectTo::Bridge { vlan, except } => {
-                    let l2_len = l2_header_len(&inj.pkt);
-                    let mut lane = Lane {
-                        tables: t,
-                        now_ns: 0,
-                        macs: &mut self.macs,
-                        cache: &mut self.cache,
-                        created: &mut self.created,
-                        rss: &self.rss,
-                        scratch: &mut self.scratch,
-                    };
-                    // The original is replaced by its copies (or dropped if
-                    // the pool ran dry part way; copies made still go out).
-                    match stage::l2::flood(&mut lane, t, &inj.pkt, l2_len, vlan, except) {
-                        Ok(()) => self.local.consumed += 1,
-                        Err(e) => self.local.drop(e),
-                    }
-                    self.cache.free(inj.pkt);
-                    let Worker {
-                        txq,
-                        ports,
-                        cache,
-                        local,
-                        created,
-                        ..
-                    } = self;
-                    for (p, eg) in created.drain(..) {
-                        local.injected += 1;
-                        queue(txq, ports, cache, local, eg.port, p);
-                    }
-                }
+            match inj {
+                Inject::Resolved { pkt, ctx } => self.resolved(snap, now, pkt, ctx),
+                Inject::Local { pkt, to } => self.made_here(snap, now, pkt, to),
             }
         }
         n
     }
 
-    /// Send every queued packet.
-    pub fn flush_tx(&mut self) {
-        let c0 = orbital_cpu::cycles();
-        let mut sent_any = false;
-        for port in 0..self.txq.len() {
-            if !self.txq[port].is_empty() {
-                sent_any = true;
-                send(
-                    &mut self.txq[port],
-                    &mut self.ports[port],
-                    &mut self.cache,
-                    &mut self.local,
-                    port,
-                );
+    /// A held packet is back with its next hop's MAC: find its port (a
+    /// bridge interface's station port from this worker's MAC table) and
+    /// let it go on from the forward hook.
+    fn resolved(&mut self, snap: &Snapshot<F::Policy>, now: u64, pkt: Packet, mut c: PacketCtx) {
+        c.origin = Origin::Resolved;
+        c.verdict = Verdict::Tx;
+        let t = &snap.fib;
+        match t.ifs.iface(c.egress.iface).map(|i| i.attach) {
+            Some(Attach::Port(p)) => {
+                c.egress.port = p;
+                c.egress.vlan_tag = None;
+                self.pending.push(Entry::Forward, pkt, c);
             }
-        }
-        if sent_any {
-            let s = &mut self.local.stages[Stage::Tx as usize];
-            s.calls += 1;
-            s.cycles += orbital_cpu::cycles() - c0;
+            Some(Attach::Bridge(vlan)) => {
+                let found = {
+                    let cx = self.cx(snap, now);
+                    egress_port(&cx, t, c.egress.iface, c.egress.dst_mac)
+                };
+                match found {
+                    Some((port, tag)) => {
+                        c.egress.port = port;
+                        c.egress.vlan_tag = tag;
+                        self.pending.push(Entry::Forward, pkt, c);
+                    }
+                    // The station is not known on this worker: every member
+                    // port gets a copy, each rewritten for its own tag.
+                    None => self.flood_resolved(snap, pkt, c, vlan),
+                }
+            }
+            None => {
+                self.local.drop(Reason::UnknownPort.into());
+                self.cache.free(pkt);
+            }
         }
     }
 
-    /// Give back every buffer the worker holds (at shutdown).
+    fn flood_resolved(
+        &mut self,
+        snap: &Snapshot<F::Policy>,
+        pkt: Packet,
+        c: PacketCtx,
+        vlan: orbital_fib::VlanId,
+    ) {
+        let t = &snap.fib;
+        let members: Vec<PortId> = t.ifs.bridge(vlan).map_or(Vec::new(), |b| b.members.clone());
+        for m in members {
+            let Some(tag) = l2::egress_tag(t, m, vlan) else {
+                continue;
+            };
+            let Some(mut copy) = self.cache.alloc() else {
+                self.local.drop(Reason::NoBuffer.into());
+                continue;
+            };
+            copy.meta = pkt.meta;
+            if !copy.extend_from_slice(&pkt) {
+                self.cache.free(copy);
+                self.local.drop(Reason::NoBuffer.into());
+                continue;
+            }
+            let mut cc = c;
+            cc.egress.port = m;
+            cc.egress.vlan_tag = tag;
+            self.local.injected += 1;
+            self.pending.push(Entry::Forward, copy, cc);
+        }
+        self.local.consumed += 1;
+        self.cache.free(pkt);
+    }
+
+    /// A frame the router made: parsed (so the output hook's nodes can
+    /// match on it), then on from the output hook — flooded as copies when
+    /// it goes to a bridge.
+    fn made_here(&mut self, snap: &Snapshot<F::Policy>, now: u64, pkt: Packet, to: InjectTo) {
+        let mut c = PacketCtx {
+            origin: Origin::Local,
+            verdict: Verdict::Tx,
+            ..PacketCtx::default()
+        };
+        // The slow path built it: a parse error here would be our bug; the
+        // frame still goes out as made, its summary partial.
+        let _ = parse(&pkt, LinkType::Ethernet, &mut c.info);
+        match to {
+            InjectTo::Port(port) => {
+                c.egress.port = port;
+                self.pending.push(Entry::Output, pkt, c);
+            }
+            InjectTo::Bridge { vlan, except } => {
+                let r = {
+                    let mut cx = self.cx(snap, now);
+                    flood(&mut cx, &snap.fib, &pkt, &c, vlan, except, FloodAs::Local)
+                };
+                match r {
+                    Ok(()) => self.local.consumed += 1,
+                    Err(e) => self.local.drop(e),
+                }
+                self.cache.free(pkt);
+                for e in self.scratch.take_emitted() {
+                    self.local.injected += 1;
+                    self.pending.push(e.at, e.pkt, e.ctx);
+                }
+            }
+        }
+    }
+
+    fn cx<'a>(&'a mut self, snap: &'a Snapshot<F::Policy>, now: u64) -> NodeCx<'a, F::Policy> {
+        NodeCx::new(
+            snap,
+            now,
+            self.cfg.id,
+            self.cfg.workers,
+            &mut self.cache,
+            &self.rss,
+            &self.reta,
+            &mut self.macs,
+            &mut self.scratch,
+        )
+    }
+
+    /// Run everything pending through the graph, by entry, in bursts; what
+    /// those bursts make goes round again, at most [`MAX_ROUNDS`] times.
+    fn drain_pending(&mut self, snap: &Snapshot<F::Policy>, now: u64) {
+        let mut rounds = 0;
+        while !self.pending.is_empty() {
+            rounds += 1;
+            if rounds > MAX_ROUNDS {
+                for v in &mut self.pending.by_entry {
+                    for (p, _) in v.drain(..) {
+                        self.local.drop(Reason::CreatedOverflow.into());
+                        self.cache.free(p);
+                    }
+                }
+                break;
+            }
+            for at in [
+                Entry::Rx,
+                Entry::Prerouting,
+                Entry::Forward,
+                Entry::Output,
+                Entry::Egress,
+            ] {
+                let mut list = std::mem::take(&mut self.pending.by_entry[at as usize]);
+                let mut it = list.drain(..).peekable();
+                while it.peek().is_some() {
+                    for ((p, c), slot) in it.by_ref().take(MAX_BURST).zip(self.ctx.iter_mut()) {
+                        *slot = c;
+                        // Room for MAX_BURST: the batch was drained.
+                        let _ = self.batch.push(p);
+                    }
+                    self.run_burst(snap, now, at);
+                }
+                drop(it);
+                // Keep the storage (no allocation next poll) unless the
+                // bursts just run left new packets at this entry.
+                if self.pending.by_entry[at as usize].is_empty() {
+                    self.pending.by_entry[at as usize] = list;
+                }
+            }
+        }
+    }
+
+    /// Let the egress node transmit. Returns packets still queued.
+    pub fn flush_tx(&mut self) -> usize {
+        self.nodes.egress.flush(
+            &mut self.ports,
+            &mut self.cache,
+            &mut self.local,
+            self.layout.tx,
+        );
+        self.nodes.egress.queued()
+    }
+
+    /// Give back every buffer the worker holds (at shutdown): what the
+    /// ports take is sent, the rest of the egress queues is dropped.
     pub fn drain(&mut self) {
-        self.flush_tx();
+        for _ in 0..64 {
+            if self.flush_tx() == 0 {
+                break;
+            }
+        }
+        self.nodes.egress.discard(&mut self.cache, &mut self.local);
         self.counters.publish(&self.local);
         self.cache.flush_all();
     }
 }
 
-fn is_continue(c: &PacketCtx) -> bool {
-    matches!(c.verdict, Verdict::Continue)
+/// Every node's counters with its name (for `show runtime`).
+pub fn node_rows<'a>(
+    names: &'a [&'static str],
+    s: &'a WorkerSnapshot,
+) -> impl Iterator<Item = (&'static str, NodeSnapshot)> + 'a {
+    names.iter().zip(s.nodes.iter()).map(|(&n, &c)| (n, c))
 }
 
-fn is_tx(c: &PacketCtx) -> bool {
-    matches!(c.verdict, Verdict::Tx)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbital_graph::Plain;
 
-fn is_local_or_tx(c: &PacketCtx) -> bool {
-    matches!(
-        c.verdict,
-        Verdict::Tx | Verdict::Punt(crate::verdict::PuntReason::Local)
-    )
-}
-
-/// A hook's tally: the packets it was shown (counted after it ran, plus those
-/// it dropped) and its drops.
-fn hook_tally(ctx: &[PacketCtx], shown: fn(&PacketCtx) -> bool, t: Tally) -> Tally {
-    Tally {
-        packets: ctx.iter().filter(|c| shown(c)).count() as u64 + t.drops,
-        drops: t.drops,
-    }
-}
-
-/// The length of a frame's L2 header (Ethernet plus any 802.1Q/ad tags).
-fn l2_header_len(p: &Packet) -> u16 {
-    let mut off = 12;
-    while off + 2 <= p.len() {
-        let t = u16::from_be_bytes([p[off], p[off + 1]]);
-        if !orbital_wire::EtherType::from(t).is_vlan_tpid() {
-            break;
-        }
-        off += 4;
-    }
-    (off + 2) as u16
-}
-
-#[inline(always)]
-fn queue(
-    txq: &mut [Batch],
-    ports: &mut [AnyPort],
-    cache: &mut PoolCache,
-    local: &mut WorkerSnapshot,
-    port: PortId,
-    p: Packet,
-) {
-    let i = usize::from(port.0);
-    if i >= txq.len() {
-        local.drop(DropReason::Other(Reason::UnknownPort));
-        cache.free(p);
-        return;
-    }
-    if let Err(p) = txq[i].push(p) {
-        send(&mut txq[i], &mut ports[i], cache, local, i);
-        let _ = txq[i].push(p);
-    }
-}
-
-#[inline]
-fn send(
-    q: &mut Batch,
-    port: &mut AnyPort,
-    cache: &mut PoolCache,
-    local: &mut WorkerSnapshot,
-    i: usize,
-) {
-    let bytes: u64 = q.as_slice().iter().map(|p| p.len() as u64).sum();
-    let queued = q.len() as u64;
-    let r = port.tx_burst(q, cache);
-    local.stages[Stage::Tx as usize].packets += queued;
-    local.stages[Stage::Tx as usize].drops += r.dropped as u64;
-    local.tx += r.sent as u64;
-    let ps = &mut local.ports[i];
-    ps.tx += r.sent as u64;
-    ps.tx_drops += r.dropped as u64;
-    if r.dropped == 0 {
-        ps.tx_bytes += bytes;
-    }
-    for _ in 0..r.dropped {
-        local.drop(Reason::TxQueueFull.into());
+    #[test]
+    fn layout_of_plain_is_the_forwarding_path() {
+        let l = Layout::of(&Plain::hooks(0, 1));
+        assert_eq!(
+            l.names,
+            ["rx", "parse", "l2", "route", "rewrite", "egress", "tx"]
+        );
+        assert_eq!((l.prerouting, l.route, l.input), (3, 3, 4));
     }
 }

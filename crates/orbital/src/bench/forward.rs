@@ -21,10 +21,9 @@ use orbital_fib::{
     RouteTarget, TableUpdate as U, TablesBuilder,
 };
 use orbital_io::{AnyPort, TrafficPort};
-use orbital_pipeline::counters::Stage;
+use orbital_pipeline::Clock;
 use orbital_pipeline::engine::{Engine, EngineConfig};
 use orbital_pipeline::rss::{SYMMETRIC_KEY, Toeplitz};
-use orbital_pipeline::{Clock, PassThrough};
 use orbital_wire::EthernetAddress;
 use orbital_wire::ip::IpProtocol;
 use orbital_wire::ipv4::Ipv4Repr;
@@ -260,9 +259,10 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         ..EngineConfig::default()
     };
     let per_worker = a.flows.div_ceil(workers);
-    let engine: Engine<PassThrough> = Engine::new(
+    let engine: Engine<crate::Graph> = Engine::new(
         &cfg,
         builder,
+        Default::default(),
         2,
         |w, p| match p {
             0 => AnyPort::Traffic(TrafficPort::new(
@@ -271,7 +271,6 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
             )),
             _ => AnyPort::Traffic(TrafficPort::new(Arc::new(Vec::new()), 0)),
         },
-        |_| PassThrough,
         Clock::real(),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -293,16 +292,18 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
     let dropped = after.total.dropped - before.total.dropped;
     let mpps = packets as f64 / secs / 1e6;
     let wire_bytes: f64 = sizes.iter().map(|&s| s as f64 + 20.0).sum::<f64>() / sizes.len() as f64; // + preamble and gap
-    let stages = Stage::ALL
+    let stages = after
+        .nodes
         .iter()
-        .map(|&s| {
+        .enumerate()
+        .map(|(i, &name)| {
             let (b, e) = (
-                before.total.stages[s as usize],
-                after.total.stages[s as usize],
+                before.total.nodes.get(i).copied().unwrap_or_default(),
+                after.total.nodes.get(i).copied().unwrap_or_default(),
             );
             let p = e.packets - b.packets;
             StageCost {
-                name: s.name(),
+                name,
                 packets: p,
                 cycles_per_packet: if p > 0 {
                     (e.cycles - b.cycles) as f64 / p as f64
@@ -331,7 +332,7 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
 }
 
 fn stepped(
-    mut engine: Engine<PassThrough>,
+    mut engine: Engine<crate::Graph>,
     polls: u64,
     a: &ForwardArgs,
     source: String,
@@ -345,6 +346,7 @@ fn stepped(
     }
     let (secs, cycles) = (t0.elapsed().as_secs_f64(), orbital_cpu::cycles() - c0);
     let s = engine.workers[0].snapshot().clone();
+    let names = engine.workers[0].node_names().to_vec();
     let packets = s.tx;
     let mpps = packets as f64 / secs / 1e6;
     let wire_bytes: f64 = sizes.iter().map(|&s| s as f64 + 20.0).sum::<f64>() / sizes.len() as f64;
@@ -362,19 +364,17 @@ fn stepped(
         mpps_per_core: mpps,
         gbps: mpps * 1e6 * wire_bytes * 8.0 / 1e9,
         cycles_per_packet: cycles as f64 / packets.max(1) as f64,
-        stages: Stage::ALL
+        stages: names
             .iter()
-            .map(|&st| {
-                let c = s.stages[st as usize];
-                StageCost {
-                    name: st.name(),
-                    packets: c.packets,
-                    cycles_per_packet: if c.packets > 0 {
-                        c.cycles as f64 / c.packets as f64
-                    } else {
-                        0.0
-                    },
-                }
+            .zip(&s.nodes)
+            .map(|(&name, &c)| StageCost {
+                name,
+                packets: c.packets,
+                cycles_per_packet: if c.packets > 0 {
+                    c.cycles as f64 / c.packets as f64
+                } else {
+                    0.0
+                },
             })
             .collect(),
     }

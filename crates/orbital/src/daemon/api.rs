@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use orbital_control::api::{Request, Response, compile_updates, parse_request};
 use orbital_fib::{PortId, RouteTarget, Tables};
-use orbital_pipeline::counters::Stage;
 use serde_json::{Value, json};
 
 use super::Daemon;
@@ -152,22 +151,17 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
         }
         Request::Runtime => Response::ok(runtime_json(d)),
         Request::Apply { updates } => {
-            let Ok(mut b) = d.handle.builder.lock() else {
-                return Response::err("tables builder poisoned");
-            };
-            let ups = match compile_updates(&updates, b.interfaces()) {
-                Ok(u) => u,
-                Err(e) => return Response::err(e),
-            };
-            match b.apply(&ups) {
-                Ok(t) => {
-                    d.handle.shared.publish(t.clone());
-                    Response::ok(json!({"tables_version": t.version}))
-                }
-                Err(e) => Response::err(match e.index {
+            let r = d.handle.publisher.update(|st| {
+                let ups = compile_updates(&updates, st.builder.interfaces())?;
+                st.builder.apply(&ups).map_err(|e| match e.index {
                     Some(i) => format!("update {}: {}: {}", i + 1, e.update, e.kind),
                     None => format!("{}: {}", e.update, e.kind),
-                }),
+                })?;
+                Ok::<(), String>(())
+            });
+            match r {
+                Ok((v, ())) => Response::ok(json!({"tables_version": v})),
+                Err(e) => Response::err(e),
             }
         }
         Request::Reload => match super::reload(d) {
@@ -250,9 +244,8 @@ fn iface_name(t: &Tables, id: orbital_fib::IfId) -> String {
 }
 
 fn routes_json(d: &Daemon) -> Value {
-    let Ok(b) = d.handle.builder.lock() else {
-        return json!([]);
-    };
+    d.handle.publisher.read(|st| {
+    let b = &st.builder;
     let t = b.current();
     json!(b
         .routes()
@@ -276,19 +269,20 @@ fn routes_json(d: &Daemon) -> Value {
             json!({"prefix": r.prefix.to_string(), "origin": format!("{:?}", r.origin).to_lowercase(), "target": target})
         })
         .collect::<Vec<_>>())
+    })
 }
 
 fn neighbors_json(d: &Daemon) -> Value {
-    let Ok(b) = d.handle.builder.lock() else {
-        return json!([]);
-    };
-    let t = b.current();
-    let mut v: Vec<_> = b.neighbors().iter().collect();
-    v.sort_by_key(|(a, _)| *a);
-    json!(v
-        .into_iter()
-        .map(|(a, n)| json!({"address": a.to_string(), "mac": n.mac.to_string(), "port": iface_name(&t, n.iface), "state": n.state.name()}))
-        .collect::<Vec<_>>())
+    d.handle.publisher.read(|st| {
+        let b = &st.builder;
+        let t = b.current();
+        let mut v: Vec<_> = b.neighbors().iter().collect();
+        v.sort_by_key(|(a, _)| *a);
+        json!(v
+            .into_iter()
+            .map(|(a, n)| json!({"address": a.to_string(), "mac": n.mac.to_string(), "port": iface_name(&t, n.iface), "state": n.state.name()}))
+            .collect::<Vec<_>>())
+    })
 }
 
 fn runtime_json(d: &Daemon) -> Value {
@@ -297,10 +291,9 @@ fn runtime_json(d: &Daemon) -> Value {
         "workers": s.workers.iter().enumerate().map(|(i, w)| json!({
             "worker": i, "polls": w.polls, "empty_polls": w.empty_polls, "wakeups": w.wakeups,
             "rx": w.rx, "tx": w.tx, "dropped": w.dropped, "punted": w.punted,
-            "stages": Stage::ALL.iter().map(|&st| {
-                let c = w.stages[st as usize];
-                json!({"stage": st.name(), "calls": c.calls, "packets": c.packets, "drops": c.drops,
-                       "cycles_per_packet": if c.packets > 0 { c.cycles as f64 / c.packets as f64 } else { 0.0 }})
+            "stages": s.nodes.iter().zip(&w.nodes).map(|(n, c)| {
+                json!({"stage": n, "calls": c.calls, "packets": c.packets, "drops": c.drops,
+                       "cycles_per_packet": c.cycles_per_packet()})
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "tables_version": s.tables_version,

@@ -8,7 +8,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
 use anyhow::Context;
-use orbital_pipeline::counters::Stage;
 
 use super::Daemon;
 use crate::report;
@@ -137,16 +136,16 @@ pub fn render(d: &Daemon) -> String {
             .map(|(r, n)| (format!("{{reason=\"{}\"}}", r.name()), n))
             .collect(),
     );
-    let stage = |f: fn(&orbital_pipeline::counters::StageSnapshot) -> u64| {
+    let nodes = s.nodes.clone();
+    let stage = |f: fn(&orbital_pipeline::counters::NodeSnapshot) -> u64| {
         s.workers
             .iter()
             .enumerate()
             .flat_map(|(w, ws)| {
-                Stage::ALL.iter().map(move |&st| {
-                    (
-                        format!("{{worker=\"{w}\",stage=\"{}\"}}", st.name()),
-                        f(&ws.stages[st as usize]),
-                    )
+                let nodes = nodes.clone();
+                ws.nodes.iter().enumerate().map(move |(i, c)| {
+                    let name = nodes.get(i).copied().unwrap_or("?");
+                    (format!("{{worker=\"{w}\",stage=\"{name}\"}}"), f(c))
                 })
             })
             .collect::<Vec<_>>()

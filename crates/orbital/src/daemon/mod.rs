@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use orbital_buf::Pool;
-use orbital_control::{Backend, Compiled, PortSpec, XdpAttach};
+use orbital_control::{Backend, Compiled, EngineSettings, PortSpec, XdpAttach};
 use orbital_fib::{NeighborState, TableUpdate, TablesBuilder};
 use orbital_io::{
     AfPacketConfig, AfPacketPort, AnyPort, Capabilities, NullPort, TapPort, XdpConfig, XdpContext,
     XdpMode, XdpPort,
 };
 use orbital_pipeline::engine::{Engine, EngineConfig, EngineHandle, Running};
-use orbital_pipeline::{Clock, PassThrough};
+use orbital_pipeline::{Clock, Features};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -49,11 +49,14 @@ pub struct RunArgs {
     pub workers: Option<usize>,
 }
 
+/// The compiled policy of the graph the daemon runs.
+pub type Policy = <crate::Graph as Features>::Policy;
+
 /// What the API and metrics threads share with the main thread.
 #[derive(Debug)]
 pub struct Daemon {
     /// Counters and tables.
-    pub handle: EngineHandle,
+    pub handle: EngineHandle<Policy>,
     /// Port names, by id.
     pub names: Vec<String>,
     /// Each port's backend, device and capabilities.
@@ -63,7 +66,10 @@ pub struct Daemon {
     /// Worker threads.
     pub workers: usize,
     /// The running engine (for traces); taken at shutdown.
-    pub running: Mutex<Option<Running>>,
+    pub running: Mutex<Option<Running<Policy>>>,
+    /// The `[engine]` settings of the configuration in force (a reload
+    /// compares against them).
+    pub engine: Mutex<EngineSettings>,
 }
 
 fn backend_name(b: Backend) -> &'static str {
@@ -208,17 +214,17 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         })
         .collect();
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
-    let engine: Engine<PassThrough> = Engine::with_pool(
+    let engine: Engine<crate::Graph> = Engine::with_pool(
         &ecfg,
         pool,
         builder,
+        Policy::default(),
         compiled.ports.len(),
         |w, p| {
             opened[w][p]
                 .take()
                 .expect("each port endpoint is handed out once")
         },
-        |_| PassThrough,
         Clock::real(),
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -230,6 +236,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         config: a.config.clone(),
         workers: n,
         running: Mutex::new(Some(running)),
+        engine: Mutex::new(compiled.engine.clone()),
     });
     let sock = a
         .api
@@ -288,35 +295,68 @@ fn same_ports(old: &[(PortSpec, Capabilities)], new: &Compiled) -> Result<(), St
     }
 }
 
-/// Re-read the configuration and publish it as one new table version.
-/// Learned neighbours survive, so forwarding does not pause for
-/// re-resolution. On any error the running tables stay as they were.
+/// Re-read the configuration and publish all of it — tables, policy and
+/// the live `[engine]` settings — as one new snapshot. Learned neighbours
+/// survive, so forwarding does not pause for re-resolution. A changed
+/// setting that needs a restart refuses the whole reload, naming it at its
+/// place in the file. On any error nothing changes.
+///
+/// The new tables are built before the publisher is taken (a full table
+/// takes seconds), so the slow path and the API are not held up meanwhile.
 ///
 /// # Errors
-/// `file:line:column: reason` for a bad file, or why the new tables were
-/// refused.
+/// `file:line:column: reason` for a bad file or setting, or why the new
+/// tables were refused.
 pub fn reload(d: &Daemon) -> Result<u64, String> {
     let source =
         std::fs::read_to_string(&d.config).map_err(|e| format!("{}: {e}", d.config.display()))?;
     let compiled = orbital_control::compile_str(&d.config, &source).map_err(|e| e.to_string())?;
     same_ports(&d.ports, &compiled)?;
-    let mut guard = d
-        .handle
-        .builder
-        .lock()
-        .map_err(|_| "tables builder poisoned".to_string())?;
+    {
+        let running = d.engine.lock().map_err(|_| "engine settings poisoned")?;
+        if let Some((name, old, new)) = running.restart_needed(&compiled.engine).into_iter().next()
+        {
+            return Err(compiled
+                .locate_setting(
+                    name,
+                    format!(
+                        "`{name}` changed from {old} to {new}: it takes effect only on a restart \
+                         (nothing was reloaded)"
+                    ),
+                )
+                .to_string());
+        }
+    }
     let mut fresh = TablesBuilder::new();
-    fresh.continue_after(guard.current().version);
     fresh
         .apply(&compiled.updates)
         .map_err(|e| compiled.locate(e.index, e.kind.to_string()).to_string())?;
+    let settings = crate::replay::live_settings(&compiled.engine);
+    let (version, ()) = d.handle.publisher.update(|st| {
+        fresh.continue_after(st.builder.current().version);
+        carry_learned(&st.builder, &mut fresh);
+        st.builder = fresh;
+        st.settings = settings;
+        st.policy = Arc::new(Policy::default());
+        Ok::<(), String>(())
+    })?;
+    if let Ok(mut e) = d.engine.lock() {
+        *e = compiled.engine;
+    }
+    Ok(version)
+}
+
+/// Copy the neighbours `old` learned (not configured ones) into `fresh`,
+/// by interface name. One by one: a learned neighbour the new addressing
+/// no longer allows is simply not carried.
+fn carry_learned(old: &TablesBuilder, fresh: &mut TablesBuilder) {
     let name_of = |b: &TablesBuilder, id| b.interfaces().iface(id).map(|i| i.name.clone());
-    let carried: Vec<TableUpdate> = guard
+    let carried: Vec<TableUpdate> = old
         .neighbors()
         .iter()
         .filter(|(_, n)| n.state != NeighborState::Static)
         .filter_map(|(addr, n)| {
-            let name = name_of(&guard, n.iface)?;
+            let name = name_of(old, n.iface)?;
             let iface = fresh
                 .interfaces()
                 .iter_ifaces()
@@ -330,13 +370,7 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
             })
         })
         .collect();
-    // One by one: a learned neighbour the new addressing no longer allows
-    // is simply not carried.
     for u in carried {
         let _ = fresh.apply(std::slice::from_ref(&u));
     }
-    let tables = fresh.current();
-    *guard = fresh;
-    d.handle.shared.publish(tables.clone());
-    Ok(tables.version)
 }

@@ -16,7 +16,7 @@ use orbital_wire::ipv4::{self, Ipv4Repr};
 use orbital_wire::ipv6::{self, Ipv6Repr};
 use orbital_wire::ndisc::{NdiscRepr, na_flags};
 
-use crate::stage::rewrite::set_l2;
+use crate::node::rewrite::set_l2;
 
 /// Ethernet addressing of a frame to send.
 #[derive(Debug, Clone, Copy)]

@@ -14,40 +14,39 @@
 //! sequence numbers, and publishes what it learned as one table update, so a
 //! replay gives the same answers whatever the number of workers.
 
+mod arp;
 pub mod frames;
+mod icmp_error;
+mod local;
+mod nd;
+mod resolve;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use orbital_buf::{Packet, PoolCache};
 use orbital_fib::rfc1812::IcmpError;
-use orbital_fib::{
-    Attach, IfId, Interface, NeighborState, PortId, SharedTables, TableUpdate, Tables,
-    TablesBuilder,
+use orbital_fib::{Attach, IfId, Interface, NeighborState, PortId, TableUpdate, Tables};
+use orbital_graph::ratelimit::TokenBucket;
+use orbital_graph::{
+    Clock, DropReason, Inject, InjectTo, PacketCtx, Publisher, Punt, PuntReason, Reason,
+    SharedSnapshot,
 };
 use orbital_io::{RingRx, RingTx};
 use orbital_wire::arp::{ArpOperation, ArpRepr};
 use orbital_wire::icmpv4::{Icmpv4Repr, unreach as unreach4};
 use orbital_wire::icmpv6::{Icmpv6Repr, unreach as unreach6};
 use orbital_wire::ndisc::NdiscRepr;
-use orbital_wire::{EthernetAddress, IpProtocol, L3Kind, PacketInfo};
+use orbital_wire::{EthernetAddress, IpProtocol, L3Kind};
 
-use crate::clock::Clock;
-use crate::drop::{DropReason, Reason};
-use crate::ratelimit::TokenBucket;
-use crate::stage::rewrite::{self, Rewritten};
-use crate::verdict::{Egress, Inject, InjectTo, Punt, PuntReason};
 use frames::L2;
 
-/// Slow-path settings.
+/// Slow-path settings (the ICMP error rate is a live setting, in the
+/// snapshot).
 #[derive(Debug, Clone)]
 pub struct SlowPathConfig {
-    /// ICMP errors per second (RFC 1812 §4.3.2.8).
-    pub icmp_rate: u64,
-    /// ICMP error burst.
-    pub icmp_burst: u64,
     /// Packets held per unresolved neighbour (Linux: `unres_qlen`).
     pub hold_per_neighbor: usize,
     /// Resolution requests before giving up.
@@ -62,8 +61,6 @@ pub struct SlowPathConfig {
 impl Default for SlowPathConfig {
     fn default() -> Self {
         SlowPathConfig {
-            icmp_rate: 1000,
-            icmp_burst: 100,
             hold_per_neighbor: 3,
             resolve_tries: 3,
             resolve_interval_ns: 1_000_000_000,
@@ -122,8 +119,7 @@ impl SlowSnapshot {
 
 struct Held {
     pkt: Packet,
-    info: PacketInfo,
-    egress: Egress,
+    ctx: PacketCtx,
     worker: u16,
 }
 
@@ -145,10 +141,10 @@ struct Learned {
 }
 
 /// The slow path and everything it owns.
-pub struct SlowPath {
+pub struct SlowPath<P> {
     cfg: SlowPathConfig,
-    shared: Arc<SharedTables>,
-    builder: Arc<Mutex<TablesBuilder>>,
+    shared: Arc<SharedSnapshot<P>>,
+    publisher: Arc<Publisher<P>>,
     punts: Vec<RingRx<Punt>>,
     injects: Vec<RingTx<Inject>>,
     cache: PoolCache,
@@ -156,13 +152,14 @@ pub struct SlowPath {
     pending: BTreeMap<IpAddr, Pending>,
     learned: BTreeMap<IpAddr, Learned>,
     icmp: TokenBucket,
+    icmp_settings: (u64, u64),
     stats: SlowSnapshot,
     published: Arc<ArcSwap<SlowSnapshot>>,
     scratch: Vec<Punt>,
     updates: Vec<TableUpdate>,
 }
 
-impl core::fmt::Debug for SlowPath {
+impl<P> core::fmt::Debug for SlowPath<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SlowPath")
             .field("stats", &self.stats)
@@ -170,23 +167,25 @@ impl core::fmt::Debug for SlowPath {
     }
 }
 
-impl SlowPath {
+impl<P: Send + Sync + 'static> SlowPath<P> {
     /// Assemble the slow path.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: SlowPathConfig,
-        shared: Arc<SharedTables>,
-        builder: Arc<Mutex<TablesBuilder>>,
+        shared: Arc<SharedSnapshot<P>>,
+        publisher: Arc<Publisher<P>>,
         punts: Vec<RingRx<Punt>>,
         injects: Vec<RingTx<Inject>>,
         cache: PoolCache,
         clock: Clock,
-    ) -> SlowPath {
+    ) -> SlowPath<P> {
+        let s = shared.load().settings;
         SlowPath {
-            icmp: TokenBucket::new(cfg.icmp_rate, cfg.icmp_burst),
+            icmp: TokenBucket::new(s.icmp_rate, s.icmp_burst),
+            icmp_settings: (s.icmp_rate, s.icmp_burst),
             cfg,
             shared,
-            builder,
+            publisher,
             punts,
             injects,
             cache,
@@ -222,7 +221,13 @@ impl SlowPath {
     /// Returns the punts handled.
     pub fn poll_once(&mut self) -> usize {
         let now = self.clock.now_ns();
-        let tables = self.shared.load_full();
+        let snap = self.shared.load_full();
+        let s = snap.settings;
+        if (s.icmp_rate, s.icmp_burst) != self.icmp_settings {
+            self.icmp_settings = (s.icmp_rate, s.icmp_burst);
+            self.icmp = TokenBucket::new(s.icmp_rate, s.icmp_burst);
+        }
+        let tables = snap.fib.clone();
         for r in &mut self.punts {
             while let Some(p) = r.pop() {
                 self.scratch.push(p);
@@ -253,23 +258,28 @@ impl SlowPath {
         n
     }
 
+    /// Publish what was learned as one snapshot, unless someone else is
+    /// publishing (a reload, an API batch): then keep it for the next poll
+    /// rather than wait — the slow path never stalls behind a compile.
+    /// Held packets do not wait for this: they are released from the slow
+    /// path's own table.
     fn publish_updates(&mut self) {
         if self.updates.is_empty() {
             return;
         }
         let updates = std::mem::take(&mut self.updates);
-        let mut b = self.builder.lock().unwrap_or_else(|e| e.into_inner());
-        match b.apply(&updates) {
-            Ok(t) => self.shared.publish(t),
-            Err(_) => {
+        let r = self.publisher.try_update(|st| {
+            if st.builder.apply(&updates).is_err() {
                 // An interface vanished under a learned neighbour: apply the
                 // rest one by one so one bad entry does not block the others.
-                for u in updates {
-                    if let Ok(t) = b.apply(std::slice::from_ref(&u)) {
-                        self.shared.publish(t);
-                    }
+                for u in &updates {
+                    let _ = st.builder.apply(std::slice::from_ref(u));
                 }
             }
+            Ok::<(), ()>(())
+        });
+        if r.is_none() {
+            self.updates = updates;
         }
     }
 
@@ -279,7 +289,7 @@ impl SlowPath {
             PuntReason::Nd => self.nd(t, p, now),
             PuntReason::Local => self.local(t, p),
             PuntReason::Resolve => {
-                let next_hop = p.egress.next_hop;
+                let next_hop = p.ctx.egress.next_hop;
                 self.resolve(t, p, next_hop, now)
             }
             PuntReason::IcmpError { err, why } => self.icmp_error(t, p, err, why),
@@ -296,15 +306,20 @@ impl SlowPath {
         self.cache.free(pkt);
     }
 
-    /// Hand a frame to worker `worker` for transmission.
+    /// Hand a frame the router made to worker `worker`: it enters the graph
+    /// at the output hook.
     fn send(&mut self, worker: u16, to: InjectTo, pkt: Packet) {
+        self.inject(worker, Inject::Local { pkt, to });
+    }
+
+    fn inject(&mut self, worker: u16, inj: Inject) {
         let n = self.injects.len();
         let ring = &mut self.injects[usize::from(worker) % n];
-        match ring.push(Inject { pkt, to }) {
+        match ring.push(inj) {
             Ok(()) => self.stats.injected += 1,
-            Err(inj) => {
+            Err(Inject::Local { pkt, .. } | Inject::Resolved { pkt, .. }) => {
                 self.stats.drop(Reason::InjectQueueFull.into());
-                self.cache.free(inj.pkt);
+                self.cache.free(pkt);
             }
         }
     }
@@ -371,435 +386,24 @@ impl SlowPath {
         }
         if let Some(pending) = self.pending.remove(&a) {
             for h in pending.held {
-                self.release(t, h, mac);
+                self.release(h, mac);
             }
         }
     }
 
-    /// Send a held packet on now that its next hop's MAC is known: the same
-    /// rewrite the fast path would have done.
-    fn release(&mut self, t: &Tables, mut h: Held, mac: EthernetAddress) {
-        h.egress.dst_mac = mac;
-        let to = match t.ifs.iface(h.egress.iface).map(|i| i.attach) {
-            Some(Attach::Port(p)) => {
-                h.egress.port = p;
-                InjectTo::Port(p)
-            }
-            Some(Attach::Bridge(vlan)) => InjectTo::Bridge { vlan, except: None },
-            None => return self.drop(h.pkt, Reason::UnknownPort),
-        };
-        let mut created = Vec::new();
-        match rewrite::apply(
-            &mut h.pkt,
-            &h.info,
-            &h.egress,
-            &mut self.cache,
-            &mut created,
-        ) {
-            Ok(Rewritten::InPlace) => {
-                self.stats.released += 1;
-                self.send(h.worker, to, h.pkt);
-            }
-            Ok(Rewritten::Fragmented) => {
-                self.stats.released += 1;
-                self.cache.free(h.pkt);
-                for (f, _) in created {
-                    self.send(h.worker, to, f);
-                }
-            }
-            Err(e) => self.drop(h.pkt, e),
-        }
-    }
-
-    fn arp(&mut self, t: &Tables, p: Punt, now: u64) {
-        let Some(iface) = t.ifs.iface(p.iface_in) else {
-            return self.drop(p.pkt, Reason::UnknownPort);
-        };
-        let Ok(a) = ArpRepr::parse(&p.pkt[usize::from(p.info.l3_offset)..]) else {
-            return self.drop(p.pkt, Reason::SlowPathInvalid);
-        };
-        let sender = a.sender_ip;
-        let for_us = iface.v4.iter().any(|x| x.addr == a.target_ip);
-        let sane = !sender.is_unspecified()
-            && !orbital_fib::rfc1812::is_martian_source_v4(sender)
-            && a.sender_mac.is_unicast()
-            && iface.on_link_v4(sender)
-            && iface.v4.iter().all(|x| x.addr != sender);
-        // RFC 826 merge: update a known entry; add one when we are the target.
-        let known = self.learned.contains_key(&IpAddr::V4(sender))
-            || self.pending.contains_key(&IpAddr::V4(sender));
-        if sane && (for_us || known) {
-            self.learn(t, IpAddr::V4(sender), a.sender_mac, iface.id, now);
-        }
-        if a.operation == ArpOperation::Request && for_us && sane {
-            let Some((to, mut l2)) = Self::reverse(t, &p, iface) else {
-                return self.drop(p.pkt, Reason::UnknownPort);
-            };
-            l2.dst = a.sender_mac;
-            match frames::arp_reply(&mut self.cache, l2, a.target_ip, sender) {
-                Some(mut reply) => {
-                    Self::stamp(&mut reply, &p.pkt, 1);
-                    self.stats.arp_replies += 1;
-                    self.send(p.worker, to, reply);
-                    self.consume(p.pkt);
-                }
-                None => self.drop(p.pkt, Reason::NoBuffer),
-            }
-        } else if sane && (for_us || known) {
-            self.consume(p.pkt);
-        } else {
-            self.drop(p.pkt, Reason::ArpIgnored);
-        }
-    }
-
-    fn nd(&mut self, t: &Tables, p: Punt, now: u64) {
-        let Some(iface) = t.ifs.iface(p.iface_in) else {
-            return self.drop(p.pkt, Reason::UnknownPort);
-        };
-        let (src, dst) = (p.info.src_v6(), p.info.dst_v6());
-        let l4 = usize::from(p.info.l4_offset);
-        let end = usize::from(p.info.l3_offset) + p.info.l3_len as usize;
-        // RFC 4861 §7.1: hop limit 255 proves the sender is on the link.
-        if p.info.ttl != 255 || l4 == 0 || end > p.pkt.len() {
-            return self.drop(p.pkt, Reason::NdIgnored);
-        }
-        let msg = match Icmpv6Repr::parse(src, dst, &p.pkt[l4..end]) {
-            Ok(Some(Icmpv6Repr::Ndisc(n))) => n,
-            _ => return self.drop(p.pkt, Reason::SlowPathInvalid),
-        };
-        let frame_src = EthernetAddress::from_bytes(&p.pkt[6..12]);
-        match msg {
-            NdiscRepr::NeighborSolicit {
-                target_addr,
-                lladdr,
-            } => {
-                if !iface.v6.iter().any(|a| a.addr == target_addr) {
-                    return self.drop(p.pkt, Reason::NdIgnored);
-                }
-                if src.is_unspecified() {
-                    // Duplicate address detection by someone else: nothing to learn.
-                    return self.consume(p.pkt);
-                }
-                let mac = lladdr.unwrap_or(frame_src);
-                if iface.on_link_v6(src) {
-                    self.learn(t, IpAddr::V6(src), mac, iface.id, now);
-                }
-                let Some((to, mut l2)) = Self::reverse(t, &p, iface) else {
-                    return self.drop(p.pkt, Reason::UnknownPort);
-                };
-                l2.dst = mac;
-                match frames::neighbor_advert(&mut self.cache, l2, target_addr, src) {
-                    Some(mut na) => {
-                        Self::stamp(&mut na, &p.pkt, 1);
-                        self.stats.neighbor_adverts += 1;
-                        self.send(p.worker, to, na);
-                        self.consume(p.pkt);
-                    }
-                    None => self.drop(p.pkt, Reason::NoBuffer),
-                }
-            }
-            NdiscRepr::NeighborAdvert {
-                target_addr,
-                lladdr,
-                ..
-            } => {
-                if iface.on_link_v6(target_addr) && iface.v6.iter().all(|a| a.addr != target_addr) {
-                    self.learn(
-                        t,
-                        IpAddr::V6(target_addr),
-                        lladdr.unwrap_or(frame_src),
-                        iface.id,
-                        now,
-                    );
-                    self.consume(p.pkt);
-                } else {
-                    self.drop(p.pkt, Reason::NdIgnored);
-                }
-            }
-            // Router solicitations, advertisements and redirects: this router
-            // neither advertises nor follows redirects (yet).
-            _ => self.drop(p.pkt, Reason::NdIgnored),
-        }
-    }
-
-    fn local(&mut self, t: &Tables, p: Punt) {
-        let Some(iface) = t.ifs.iface(p.iface_in) else {
-            return self.drop(p.pkt, Reason::UnknownPort);
-        };
-        let l3 = usize::from(p.info.l3_offset);
-        let end = l3 + p.info.l3_len as usize;
-        let l4 = usize::from(p.info.l4_offset);
-        let proto = p.info.ip_protocol();
-        let echo_v4 =
-            p.info.l3 == L3Kind::Ipv4 && proto == IpProtocol::Icmp && p.info.icmp_type() == 8;
-        let echo_v6 =
-            p.info.l3 == L3Kind::Ipv6 && proto == IpProtocol::Icmpv6 && p.info.icmp_type() == 128;
-        if (echo_v4 || echo_v6) && l4 != 0 && end <= p.pkt.len() && !p.info.frag.is_fragment() {
-            let Some((to, l2)) = Self::reverse(t, &p, iface) else {
-                return self.drop(p.pkt, Reason::UnknownPort);
-            };
-            let reply = if echo_v4 {
-                match Icmpv4Repr::parse(&p.pkt[l4..end]) {
-                    Ok(Some(Icmpv4Repr::EchoRequest {
-                        ident,
-                        seq_no,
-                        data,
-                    })) => frames::icmpv4(
-                        &mut self.cache,
-                        l2,
-                        p.info.dst_v4(),
-                        p.info.src_v4(),
-                        &Icmpv4Repr::EchoReply {
-                            ident,
-                            seq_no,
-                            data,
-                        },
-                    ),
-                    _ => return self.drop(p.pkt, Reason::SlowPathInvalid),
-                }
-            } else {
-                let (s, d) = (p.info.src_v6(), p.info.dst_v6());
-                match Icmpv6Repr::parse(s, d, &p.pkt[l4..end]) {
-                    Ok(Some(Icmpv6Repr::EchoRequest {
-                        ident,
-                        seq_no,
-                        data,
-                    })) if !d.is_multicast() => frames::icmpv6(
-                        &mut self.cache,
-                        l2,
-                        d,
-                        s,
-                        64,
-                        &Icmpv6Repr::EchoReply {
-                            ident,
-                            seq_no,
-                            data,
-                        },
-                    ),
-                    _ => return self.drop(p.pkt, Reason::SlowPathInvalid),
-                }
-            };
-            match reply {
-                Some(mut r) => {
-                    Self::stamp(&mut r, &p.pkt, 1);
-                    self.stats.echo_replies += 1;
-                    self.send(p.worker, to, r);
-                    self.consume(p.pkt);
-                }
-                None => self.drop(p.pkt, Reason::NoBuffer),
-            }
-            return;
-        }
-        // Nothing listens on the router yet: UDP gets port unreachable (so a
-        // traceroute to the router ends), everything else is dropped.
-        if proto == IpProtocol::Udp && p.info.has_l4() {
-            let err = IcmpError::Unreachable(if p.info.l3 == L3Kind::Ipv4 {
-                unreach4::PORT
-            } else {
-                unreach6::PORT
-            });
-            return self.icmp_error(t, p, err, Reason::LocalNoListener.into());
-        }
-        self.drop(p.pkt, Reason::LocalNoListener)
-    }
-
-    /// Source address for an error or reply leaving `iface` (RFC 1812
-    /// §4.3.2.4): its own address, else any of the router's.
-    fn source_v4(t: &Tables, iface: IfId) -> Option<Ipv4Addr> {
-        t.ifs
-            .iface(iface)
-            .and_then(Interface::primary_v4)
-            .or_else(|| t.ifs.iter_ifaces().find_map(Interface::primary_v4))
-    }
-
-    fn source_v6(t: &Tables, iface: IfId) -> Option<Ipv6Addr> {
-        t.ifs
-            .iface(iface)
-            .and_then(Interface::primary_v6)
-            .or_else(|| t.ifs.iter_ifaces().find_map(Interface::primary_v6))
-    }
-
-    fn icmp_error(&mut self, t: &Tables, p: Punt, err: IcmpError, why: DropReason) {
-        if !self
-            .icmp
-            .allow(self.clock.now_ns().max(p.pkt.meta.timestamp_ns))
-        {
-            self.stats.icmp_rate_limited += 1;
-            return self.drop(p.pkt, why);
-        }
-        let Some(iface) = t.ifs.iface(p.iface_in) else {
-            return self.drop(p.pkt, Reason::UnknownPort);
-        };
-        let Some((to, l2)) = Self::reverse(t, &p, iface) else {
-            return self.drop(p.pkt, Reason::UnknownPort);
-        };
-        let l3 = usize::from(p.info.l3_offset);
-        let end = (l3 + p.info.l3_len as usize).min(p.pkt.len());
-        let offending = &p.pkt[l3..end];
-        let frame = match p.info.l3 {
-            L3Kind::Ipv4 => match Self::source_v4(t, p.iface_in) {
-                Some(src) => frames::icmpv4_error(&mut self.cache, l2, err, offending, src),
-                None => return self.drop(p.pkt, Reason::NoSourceAddress),
+    /// Give a held packet back to its worker now that its next hop's MAC is
+    /// known: it re-enters the graph at the forward hook, so it passes the
+    /// forward and postrouting hooks and the rewrite it would have had.
+    fn release(&mut self, mut h: Held, mac: EthernetAddress) {
+        h.ctx.egress.dst_mac = mac;
+        self.stats.released += 1;
+        self.inject(
+            h.worker,
+            Inject::Resolved {
+                pkt: h.pkt,
+                ctx: h.ctx,
             },
-            _ => match Self::source_v6(t, p.iface_in) {
-                Some(src) => frames::icmpv6_error(&mut self.cache, l2, err, offending, src),
-                None => return self.drop(p.pkt, Reason::NoSourceAddress),
-            },
-        };
-        match frame {
-            Some(mut f) => {
-                Self::stamp(&mut f, &p.pkt, 1);
-                self.stats.icmp_errors += 1;
-                self.send(p.worker, to, f);
-                // The offending packet itself is dropped, under its reason.
-                self.drop(p.pkt, why);
-            }
-            None => self.drop(p.pkt, Reason::NoBuffer),
-        }
-    }
-
-    fn resolve(&mut self, t: &Tables, p: Punt, next_hop: IpAddr, now: u64) {
-        if let Some(mac) = self.neighbor_mac(t, next_hop) {
-            // Learned since the worker looked.
-            let h = Held {
-                pkt: p.pkt,
-                info: p.info,
-                egress: p.egress,
-                worker: p.worker,
-            };
-            return self.release(t, h, mac);
-        }
-        let limit = self.cfg.hold_per_neighbor;
-        let is_new = !self.pending.contains_key(&next_hop);
-        let pending = self.pending.entry(next_hop).or_insert(Pending {
-            iface: p.egress.iface,
-            held: Vec::with_capacity(limit),
-            tries: 0,
-            next_ns: now,
-            worker: p.worker,
-            seq: p.pkt.meta.seq,
-            ts: p.pkt.meta.timestamp_ns,
-        });
-        if pending.held.len() >= limit {
-            return self.drop(p.pkt, Reason::HoldQueueFull);
-        }
-        pending.held.push(Held {
-            pkt: p.pkt,
-            info: p.info,
-            egress: p.egress,
-            worker: p.worker,
-        });
-        if is_new {
-            self.solicit(t, next_hop, now);
-        }
-    }
-
-    /// Send (or resend) the ARP request / neighbour solicitation for `a`.
-    fn solicit(&mut self, t: &Tables, a: IpAddr, now: u64) {
-        let Some(pend) = self.pending.get_mut(&a) else {
-            return;
-        };
-        pend.tries += 1;
-        pend.next_ns = now + self.cfg.resolve_interval_ns;
-        let (iface_id, worker, seq, ts, tries) =
-            (pend.iface, pend.worker, pend.seq, pend.ts, pend.tries);
-        let Some(iface) = t.ifs.iface(iface_id) else {
-            return;
-        };
-        let to = match iface.attach {
-            Attach::Port(p) => InjectTo::Port(p),
-            Attach::Bridge(vlan) => InjectTo::Bridge { vlan, except: None },
-        };
-        let frame = match a {
-            IpAddr::V4(target) => {
-                let src = iface
-                    .v4
-                    .iter()
-                    .find(|x| orbital_fib::Ipv4Prefix::truncating(x.addr, x.len).contains(target))
-                    .or(iface.v4.first())
-                    .map(|x| x.addr);
-                src.and_then(|s| frames::arp_request(&mut self.cache, iface.mac, None, s, target))
-            }
-            IpAddr::V6(target) => {
-                let src = iface
-                    .v6
-                    .iter()
-                    .find(|x| x.addr.is_unicast_link_local())
-                    .or(iface.v6.first())
-                    .map(|x| x.addr);
-                src.and_then(|s| {
-                    frames::neighbor_solicit(&mut self.cache, iface.mac, None, s, target)
-                })
-            }
-        };
-        if let Some(mut f) = frame {
-            f.meta.seq = seq;
-            f.meta.sub = 1 + tries as u16;
-            f.meta.timestamp_ns = ts.max(now);
-            self.stats.resolutions += 1;
-            self.send(worker, to, f);
-        }
-    }
-
-    fn timers(&mut self, t: &Tables, now: u64) {
-        let due: Vec<IpAddr> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now >= p.next_ns)
-            .map(|(a, _)| *a)
-            .collect();
-        for a in due {
-            let tries = self.pending.get(&a).map_or(0, |p| p.tries);
-            if tries < self.cfg.resolve_tries {
-                self.solicit(t, a, now);
-                continue;
-            }
-            // Nobody answered: the held packets' senders learn so (RFC 1812
-            // §4.3.3.1 host unreachable / RFC 4443 address unreachable).
-            let Some(p) = self.pending.remove(&a) else {
-                continue;
-            };
-            for h in p.held {
-                let err = IcmpError::Unreachable(if a.is_ipv4() {
-                    unreach4::HOST
-                } else {
-                    unreach6::ADDRESS
-                });
-                let punt = Punt {
-                    iface_in: ingress_iface(t, &h.pkt).unwrap_or(h.egress.iface),
-                    pkt: h.pkt,
-                    reason: PuntReason::Local,
-                    info: h.info,
-                    egress: h.egress,
-                    worker: h.worker,
-                };
-                let dst_mac = EthernetAddress::from_bytes(&punt.pkt[0..6]);
-                let allowed = match punt.info.l3 {
-                    L3Kind::Ipv4 => {
-                        orbital_fib::rfc1812::may_send_icmpv4_error(&punt.info, dst_mac)
-                    }
-                    _ => orbital_fib::rfc1812::may_send_icmpv6_error(&punt.info, dst_mac, err),
-                };
-                if allowed {
-                    self.icmp_error(t, punt, err, Reason::NeighborUnresolved.into());
-                } else {
-                    self.drop(punt.pkt, Reason::NeighborUnresolved);
-                }
-            }
-        }
-        // RFC 4861 §7.3.3: unconfirmed for REACHABLE_TIME → STALE (still used).
-        let reachable = self.cfg.reachable_ns;
-        for (a, l) in self.learned.iter_mut() {
-            if !l.stale && now.saturating_sub(l.confirmed_ns) > reachable {
-                l.stale = true;
-                self.updates.push(TableUpdate::AddNeighbor {
-                    addr: *a,
-                    mac: l.mac,
-                    iface: l.iface,
-                    state: NeighborState::Stale,
-                });
-            }
-        }
+        );
     }
 
     /// Give back every held packet and cached buffer (at shutdown).
@@ -821,9 +425,4 @@ impl SlowPath {
         self.published.store(Arc::new(self.stats.clone()));
         self.cache.flush_all();
     }
-}
-
-/// The L3 interface a packet arrived on (its ingress port's).
-fn ingress_iface(t: &Tables, p: &Packet) -> Option<IfId> {
-    t.ifs.routed_iface(PortId(p.meta.port))
 }

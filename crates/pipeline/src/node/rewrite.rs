@@ -1,49 +1,79 @@
-//! Rewrite stage: make a routed packet ready for its next hop — TTL / hop
+//! Rewrite node: make a routed packet ready for its next hop — TTL / hop
 //! limit minus one with the IPv4 checksum patched incrementally (RFC 1624),
 //! the Ethernet header rebuilt for the egress (MACs, VLAN tag), and IPv4
-//! packets too large for the egress MTU fragmented in software. Bridged
-//! frames only have their VLAN tag set for the egress port.
+//! packets too large for the egress MTU fragmented in software (RFC 791;
+//! the fragments enter the graph at the egress hook).
 //!
-//! The slow path releases packets held for neighbour resolution through
-//! [`apply`], so a packet rewritten late is byte-for-byte what it would have
-//! been on the fast path. Reads: `ctx.egress`, `ctx.info`. Sets: the frame.
+//! It runs after the postrouting hook, on every routed packet of others:
+//! received, or resolved by the slow path and given back (so a packet sent
+//! late is byte-for-byte what it would have been on time). Bridged frames
+//! got their tag from L2; frames the router made are finished already.
+//!
+//! Position: [`Position::Rewrite`](orbital_graph::Position::Rewrite).
+//! Reads: `ctx.egress`, `ctx.info`. Sets: the frame; `Consumed` for a
+//! fragmented packet. Drops: no-buffer, fragment-failed, created-overflow.
 
 use orbital_buf::{Packet, PoolCache};
 use orbital_fib::rfc1812::fragment_ipv4;
+use orbital_graph::{
+    Burst, DropReason, Egress, Entry, Features, Node, NodeCx, Origin, PacketCtx, Reason, Verdict,
+};
 use orbital_wire::ethernet::EtherType;
 use orbital_wire::ipv4::Ipv4Packet;
 use orbital_wire::{EthernetAddress, L3Kind, PacketInfo};
 
-use super::{Lane, Tally};
-use crate::drop::{DropReason, Reason};
-use crate::verdict::{Egress, PacketCtx, Verdict};
+/// The rewrite node (stateless; fragments are built in a list it keeps).
+#[derive(Debug, Default)]
+pub struct Rewrite {
+    frags: Vec<Packet>,
+}
 
-/// Run the stage over packets queued for transmission.
-#[inline]
-pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
-    let mut tally = Tally::default();
-    for (p, c) in pkts.iter_mut().zip(ctx.iter_mut()) {
-        if !matches!(c.verdict, Verdict::Tx) {
-            continue;
-        }
-        tally.packets += 1;
-        let r = if c.egress.routed {
-            apply(p, &c.info, &c.egress, l.cache, l.created)
-        } else if set_vlan(p, c.info.l3_offset, c.egress.vlan_tag) {
-            Ok(Rewritten::InPlace)
-        } else {
-            Err(Reason::NoBuffer.into())
-        };
-        match r {
-            Ok(Rewritten::InPlace) => {}
-            Ok(Rewritten::Fragmented) => c.verdict = Verdict::Consumed,
-            Err(e) => {
-                c.verdict = Verdict::Drop(e);
-                tally.drops += 1;
-            }
+impl<F: Features> Node<F> for Rewrite {
+    fn name(&self) -> &'static str {
+        "rewrite"
+    }
+
+    #[inline]
+    fn run(&mut self, _: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
+        let sel = b.sel;
+        for &i in sel {
+            let Some((p, c)) = b.at(i) else { continue };
+            c.verdict = match apply(p, &c.info, &c.egress, cx.cache, &mut self.frags) {
+                Ok(Rewritten::InPlace) => continue,
+                Ok(Rewritten::Fragmented) => match emit_fragments(cx, &mut self.frags, c) {
+                    Ok(()) => Verdict::Consumed,
+                    Err(e) => Verdict::Drop(e),
+                },
+                Err(e) => Verdict::Drop(e),
+            };
         }
     }
-    tally
+}
+
+/// Hand fragments to the graph at the egress hook, each with the
+/// original's context.
+fn emit_fragments<P>(
+    cx: &mut NodeCx<'_, P>,
+    frags: &mut Vec<Packet>,
+    c: &PacketCtx,
+) -> Result<(), DropReason> {
+    let mut fc = *c;
+    fc.origin = Origin::Created;
+    fc.verdict = Verdict::Tx;
+    let mut full = false;
+    for f in frags.drain(..) {
+        if full {
+            cx.cache.free(f);
+        } else if let Err(f) = cx.emit(Entry::Egress, f, fc) {
+            full = true;
+            cx.cache.free(f);
+        }
+    }
+    if full {
+        Err(Reason::CreatedOverflow.into())
+    } else {
+        Ok(())
+    }
 }
 
 /// What [`apply`] did.
@@ -56,7 +86,7 @@ pub enum Rewritten {
 }
 
 /// Rewrite a routed packet for `eg`. Fragments, if any, are pushed to
-/// `created` with `eg` as their egress.
+/// `created` (framed for `eg`).
 ///
 /// # Errors
 /// The drop reason when it cannot be done (no headroom, no buffers, or an
@@ -67,7 +97,7 @@ pub fn apply(
     info: &PacketInfo,
     eg: &Egress,
     cache: &mut PoolCache,
-    created: &mut Vec<(Packet, Egress)>,
+    created: &mut Vec<Packet>,
 ) -> Result<Rewritten, DropReason> {
     let l2 = if info.l3_offset == 14 && eg.vlan_tag.is_none() && p.len() >= 14 {
         // Same header shape in and out (untagged Ethernet): only the MACs change.
@@ -103,28 +133,18 @@ pub fn apply(
         return Ok(Rewritten::InPlace);
     }
     let start = created.len();
-    let mut frags = Vec::new();
-    fragment_ipv4(&p[l2..l3_end], p.meta, eg.mtu, cache, &mut frags).map_err(|e| match e {
+    fragment_ipv4(&p[l2..l3_end], p.meta, eg.mtu, cache, created).map_err(|e| match e {
         orbital_fib::rfc1812::FragmentError::NoBuffer => DropReason::from(Reason::NoBuffer),
         _ => DropReason::from(Reason::FragmentFailed),
     })?;
-    for (i, mut f) in frags.into_iter().enumerate() {
-        f.meta.sub = p.meta.sub + i as u16;
-        if set_l2(
-            &mut f,
-            0,
-            eg.dst_mac,
-            eg.src_mac,
-            eg.vlan_tag,
-            EtherType::Ipv4,
-        )
-        .is_none()
-        {
-            cache.free(f);
-            cache.free_all(created.drain(start..).map(|(p, _)| p));
-            return Err(Reason::NoBuffer.into());
-        }
-        created.push((f, *eg));
+    let mut framed = true;
+    for (sub, f) in (p.meta.sub..).zip(created[start..].iter_mut()) {
+        f.meta.sub = sub;
+        framed &= set_l2(f, 0, eg.dst_mac, eg.src_mac, eg.vlan_tag, EtherType::Ipv4).is_some();
+    }
+    if !framed {
+        cache.free_all(created.drain(start..));
+        return Err(Reason::NoBuffer.into());
     }
     Ok(Rewritten::Fragmented)
 }

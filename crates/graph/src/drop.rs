@@ -1,6 +1,8 @@
 //! Why packets are dropped: one enum, one name, one description and one
 //! counter each (VPP's error lists, STYLE §3). Parse errors from the wire
-//! crate are drop reasons too, under their own names.
+//! crate are drop reasons too, under their own names. Every node's reasons
+//! are here, so one counter array indexed by [`DropReason::index`] covers
+//! the whole graph and `show errors` lists them all.
 
 use orbital_wire::ParseError;
 
@@ -88,6 +90,12 @@ drop_reasons! {
     SlowPathInvalid => "slowpath-invalid", "failed slow-path validation (checksum, lengths, fields)";
     /// No source address to send a reply or error from.
     NoSourceAddress => "no-source-address", "no router address of that family to reply from";
+    /// Hand-off ring to the owning worker full.
+    HandoffQueueFull => "handoff-queue-full", "ring to the worker owning the flow is full";
+    /// Nodes made more packets in one poll than it carries.
+    CreatedOverflow => "created-overflow", "more packets made from one burst than a poll carries";
+    /// No node decided the packet's fate.
+    Undecided => "undecided", "no node decided the packet's fate (a bug: counted, never leaked)";
 }
 
 /// Why a packet was dropped. Indexes a counter array of [`DropReason::COUNT`].

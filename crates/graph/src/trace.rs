@@ -1,7 +1,8 @@
 //! Packet trace (VPP's `trace add` / `show trace`, without its fixed caps):
-//! record every stage's verdict for the next N packets a worker receives,
-//! optionally only those matching a filter. N is the caller's choice; every
-//! stage records for every traced packet.
+//! record, for the next N packets a worker receives (optionally only those
+//! matching a filter), every node the packet passed, the verdict after it,
+//! and the node's own detail ([`Note`], rendered by the node's formatter).
+//! N is the caller's choice.
 //!
 //! Requests are published to workers through an atomic pointer; each worker
 //! claims packets against its own share of the budget, fills fixed-size
@@ -16,7 +17,6 @@ use orbital_fib::{IpPrefix, PortId};
 use orbital_io::{RingRx, RingTx, ring};
 use orbital_wire::{IpProtocol, L3Kind, PacketInfo};
 
-use crate::counters::Stage;
 use crate::verdict::{PacketCtx, Verdict};
 
 /// Which packets to trace (every field optional: all must match).
@@ -69,20 +69,40 @@ pub struct TraceRequest {
     pub filter: TraceFilter,
 }
 
-/// Most stage steps kept per packet.
-pub const MAX_STEPS: usize = Stage::COUNT + 2;
+/// Most node steps kept per packet (a packet passing more nodes keeps the
+/// first ones and counts the rest in `TraceRecord::more`).
+pub const MAX_STEPS: usize = 24;
 /// Leading frame bytes kept per packet.
 pub const HEAD_BYTES: usize = 64;
 
-/// One stage's view of a traced packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A node's own detail about a traced packet (VPP's per-node trace struct):
+/// a few words the node fills and the function that renders them. Fixed
+/// size, so tracing never allocates on a worker; rendered off the fast path.
+#[derive(Clone, Copy)]
+pub struct Note {
+    /// The node's words.
+    pub data: [u64; 3],
+    /// Renders them.
+    pub fmt: fn(&[u64; 3]) -> String,
+}
+
+impl core::fmt::Debug for Note {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&(self.fmt)(&self.data))
+    }
+}
+
+/// One node's view of a traced packet.
+#[derive(Debug, Clone, Copy)]
 pub struct TraceStep {
-    /// The stage.
-    pub stage: Stage,
+    /// The node.
+    pub node: &'static str,
     /// The verdict after it.
     pub verdict: Verdict,
     /// Egress port decided so far (if transmitting).
     pub egress: Option<PortId>,
+    /// The node's detail, if it gave one.
+    pub note: Option<Note>,
 }
 
 /// A traced packet.
@@ -106,6 +126,8 @@ pub struct TraceRecord {
     pub info: PacketInfo,
     /// Steps.
     pub steps: [Option<TraceStep>; MAX_STEPS],
+    /// Steps beyond [`MAX_STEPS`], not kept.
+    pub more: u16,
 }
 
 impl TraceRecord {
@@ -130,8 +152,15 @@ impl TraceRecord {
                 Verdict::Punt(p) => format!("punt to slow path: {}", p.name()),
                 Verdict::Tx => format!("transmit on {}", s.egress.map_or("?".into(), port_name)),
                 Verdict::Consumed => "consumed (replaced by copies or fragments)".to_string(),
+                Verdict::Handoff { worker, .. } => format!("hand off to worker {worker}"),
             };
-            let _ = writeln!(o, "  {:<14}{v}", s.stage.name());
+            let _ = writeln!(o, "  {:<14}{v}", s.node);
+            if let Some(n) = &s.note {
+                let _ = writeln!(o, "  {:<14}  {}", "", (n.fmt)(&n.data));
+            }
+        }
+        if self.more > 0 {
+            let _ = writeln!(o, "  ... {} more steps not kept", self.more);
         }
         let hex: Vec<String> = self.head[..self.len.min(HEAD_BYTES)]
             .iter()
@@ -306,20 +335,65 @@ impl WorkerTrace {
                 head,
                 info: ctx.info,
                 steps: [None; MAX_STEPS],
+                more: 0,
             },
         ));
     }
 
-    /// After a stage: record the traced packets' verdicts.
-    pub fn step(&mut self, stage: Stage, ctx: &[PacketCtx]) {
+    /// Start a record for a packet that enters the graph other than by
+    /// receive (resolved, handed off, made by the router) and is marked
+    /// traced already: its steps go on a record of its own.
+    pub fn adopt(&mut self, i: usize, pkt: &orbital_buf::Packet, ctx: &PacketCtx) {
+        let Some(req) = &self.request else { return };
+        let mut head = [0u8; HEAD_BYTES];
+        let n = pkt.len().min(HEAD_BYTES);
+        head[..n].copy_from_slice(&pkt[..n]);
+        self.open.push((
+            i,
+            TraceRecord {
+                request: req.id,
+                worker: self.worker,
+                seq: pkt.meta.seq,
+                timestamp_ns: pkt.meta.timestamp_ns,
+                port: PortId(pkt.meta.port),
+                len: pkt.len(),
+                head,
+                info: ctx.info,
+                steps: [None; MAX_STEPS],
+                more: 0,
+            },
+        ));
+    }
+
+    /// After node `node` ran over the packets `sel` of the burst: record
+    /// the traced ones' verdicts and the node's notes (`notes`: packet
+    /// index and note).
+    pub fn step(
+        &mut self,
+        node: &'static str,
+        sel: &[u8],
+        ctx: &[PacketCtx],
+        notes: &[(u8, Note)],
+    ) {
         for (i, rec) in &mut self.open {
-            let c = &ctx[*i];
-            if let Some(slot) = rec.steps.iter_mut().find(|s| s.is_none()) {
-                *slot = Some(TraceStep {
-                    stage,
-                    verdict: c.verdict,
-                    egress: (matches!(c.verdict, Verdict::Tx)).then_some(c.egress.port),
-                });
+            if !sel.iter().any(|&s| usize::from(s) == *i) {
+                continue;
+            }
+            let Some(c) = ctx.get(*i) else { continue };
+            let note = notes
+                .iter()
+                .find(|(j, _)| usize::from(*j) == *i)
+                .map(|&(_, n)| n);
+            match rec.steps.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => {
+                    *slot = Some(TraceStep {
+                        node,
+                        verdict: c.verdict,
+                        egress: (matches!(c.verdict, Verdict::Tx)).then_some(c.egress.port),
+                        note,
+                    })
+                }
+                None => rec.more = rec.more.saturating_add(1),
             }
         }
     }

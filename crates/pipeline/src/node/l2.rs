@@ -1,4 +1,4 @@
-//! L2 stage: what the port's mode makes of a frame.
+//! L2 node: what the port's mode makes of a frame.
 //!
 //! - Routed port: untagged frames to the interface's MAC (or to a group
 //!   address: ARP, NDP) go on to L3; other unicast is not for us.
@@ -7,17 +7,38 @@
 //!   port, flooded as copies, or — addressed to the bridge's own interface —
 //!   handed to L3.
 //!
-//! ARP on an L3 interface is punted here. Reads: `ctx.info`, `meta.port`.
-//! Sets: `ctx.iface_in`, `ctx.vlan`, `ctx.egress` (bridged), verdicts.
+//! ARP on an L3 interface is punted here. Position:
+//! [`Position::Receive`](orbital_graph::Position::Receive). Reads:
+//! `ctx.info`, `ctx.l3_error`, `meta.port`, the MAC table. Sets:
+//! `ctx.iface_in`, `ctx.vlan`, `ctx.egress` (bridged), verdicts; learns
+//! source MACs; emits flood copies at the egress hook. Drops: unknown-port,
+//! vlan-not-allowed, no-bridge, l2-not-for-us, l2-same-port,
+//! unsupported-ethertype, no-buffer, created-overflow, and the L3 parse
+//! errors of frames for the router.
 
 use orbital_buf::Packet;
 use orbital_fib::l2::{self, L2Decision};
 use orbital_fib::{PortId, PortMode, Tables, VlanId};
+use orbital_graph::{
+    Burst, DropReason, Egress, Entry, Features, Node, NodeCx, Origin, PacketCtx, PuntReason,
+    Reason, Verdict,
+};
 use orbital_wire::{EthernetAddress, L3Kind};
 
-use super::{Lane, Tally};
-use crate::drop::{DropReason, Reason};
-use crate::verdict::{Egress, PacketCtx, PuntReason, Verdict};
+/// The L2 node (its state is the worker's MAC table, in the context).
+#[derive(Debug, Default)]
+pub struct L2;
+
+impl<F: Features> Node<F> for L2 {
+    fn name(&self) -> &'static str {
+        "l2"
+    }
+
+    #[inline]
+    fn run(&mut self, _: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
+        run(cx, b);
+    }
+}
 
 #[inline]
 fn dst_mac(p: &Packet) -> EthernetAddress {
@@ -29,20 +50,13 @@ fn src_mac(p: &Packet) -> EthernetAddress {
     EthernetAddress::from_bytes(&p[6..12])
 }
 
-/// Run the stage.
 #[inline]
-pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
-    let mut tally = Tally::default();
-    let t = l.tables;
-    let n = ctx.len().min(pkts.len());
-    let (pkts, ctx) = (&mut pkts[..n], &mut ctx[..n]);
-    for i in 0..n {
-        let c = &mut ctx[i];
-        if !matches!(c.verdict, Verdict::Continue) {
-            continue;
-        }
-        tally.packets += 1;
-        let p = &mut pkts[i];
+fn run<P>(cx: &mut NodeCx<'_, P>, b: &mut Burst<'_>) {
+    let snap = cx.snap;
+    let t: &Tables = &snap.fib;
+    let sel = b.sel;
+    for &i in sel {
+        let Some((p, c)) = b.at(i) else { continue };
         // The common case first: an untagged, well-formed IP frame to the
         // MAC of a routed port goes on to L3 untouched.
         if let Some(&Some((iface, mac))) = t.ifs.routed.get(usize::from(p.meta.port)) {
@@ -55,7 +69,7 @@ pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tall
                 continue;
             }
             let dst = dst_mac(p);
-            let verdict = if c.info.vlan_count > 0 {
+            c.verdict = if c.info.vlan_count > 0 {
                 Verdict::Drop(Reason::VlanNotAllowed.into())
             } else if dst == mac || dst.is_multicast() {
                 c.iface_in = iface;
@@ -63,10 +77,6 @@ pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tall
             } else {
                 Verdict::Drop(Reason::NotForUs.into())
             };
-            if let Verdict::Drop(_) = verdict {
-                tally.drops += 1;
-            }
-            c.verdict = verdict;
             continue;
         }
         let port = PortId(p.meta.port);
@@ -86,14 +96,10 @@ pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tall
                     }
                 }
             },
-            Some(mode) => bridge(l, t, p, c, port, mode.ingress_vlan(tag)),
+            Some(mode) => bridge(cx, t, p, c, port, mode.ingress_vlan(tag)),
         };
-        if let Verdict::Drop(_) = verdict {
-            tally.drops += 1;
-        }
         c.verdict = verdict;
     }
-    tally
 }
 
 /// An L3 frame: malformed ones stop here, ARP is the slow path's, IP goes
@@ -110,8 +116,8 @@ fn to_l3(c: &PacketCtx) -> Verdict {
     }
 }
 
-fn bridge(
-    l: &mut Lane<'_>,
+fn bridge<P>(
+    cx: &mut NodeCx<'_, P>,
     t: &Tables,
     p: &Packet,
     c: &mut PacketCtx,
@@ -126,8 +132,8 @@ fn bridge(
     };
     c.vlan = Some(vlan);
     let dst = dst_mac(p);
-    l.macs.learn(vlan, src_mac(p), port, l.now_ns);
-    match l2::decide(&t.ifs, bd, l.macs, port, dst, l.now_ns) {
+    cx.macs.learn(vlan, src_mac(p), port, cx.now_ns);
+    match l2::decide(&t.ifs, bd, cx.macs, port, dst, cx.now_ns) {
         L2Decision::Forward(out) => match egress_tag(t, out, vlan) {
             Some(tag) => {
                 c.egress = Egress {
@@ -146,8 +152,8 @@ fn bridge(
         }
         L2Decision::SamePort => Verdict::Drop(Reason::SamePort.into()),
         L2Decision::Flood => {
-            if flood(l, t, p, c.info.l3_offset, vlan, Some(port)).is_err() {
-                return Verdict::Drop(Reason::NoBuffer.into());
+            if let Err(e) = flood(cx, t, p, c, vlan, Some(port), FloodAs::Created) {
+                return Verdict::Drop(e);
             }
             // A group frame is also for the bridge's own interface (ARP, ND).
             match bd.bvi {
@@ -168,22 +174,38 @@ pub fn egress_tag(t: &Tables, port: PortId, vlan: VlanId) -> Option<Option<VlanI
     t.ifs.port(port)?.mode.egress_tag(vlan)
 }
 
-/// Copy frame `p` (whose L2 header is `l2_len` bytes) to every member of
-/// bridge `vlan` except `except`, each copy re-tagged for its port, into
-/// `l.created`.
+/// What flood copies are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloodAs {
+    /// Copies of a received frame: they enter at the egress hook.
+    Created,
+    /// Copies of a frame the router made: they enter at the output hook.
+    Local,
+}
+
+/// Copy frame `p` (context `c`; its L2 header is `c.info.l3_offset` bytes)
+/// to every member of bridge `vlan` except `except`, each copy re-tagged
+/// for its port, and hand the copies to the graph.
 ///
 /// # Errors
-/// When the pool runs out; copies made so far stay queued.
-pub fn flood(
-    l: &mut Lane<'_>,
+/// When the pool runs out or the poll's bound on made packets is reached;
+/// copies made so far go on.
+pub fn flood<P>(
+    cx: &mut NodeCx<'_, P>,
     t: &Tables,
     p: &Packet,
-    l2_len: u16,
+    c: &PacketCtx,
     vlan: VlanId,
     except: Option<PortId>,
+    kind: FloodAs,
 ) -> Result<(), DropReason> {
     let Some(bd) = t.ifs.bridge(vlan) else {
         return Ok(());
+    };
+    let l2_len = c.info.l3_offset;
+    let (origin, at) = match kind {
+        FloodAs::Created => (Origin::Created, Entry::Egress),
+        FloodAs::Local => (Origin::Local, Entry::Output),
     };
     for &m in &bd.members {
         if Some(m) == except {
@@ -192,23 +214,29 @@ pub fn flood(
         let Some(tag) = egress_tag(t, m, vlan) else {
             continue;
         };
-        let Some(mut copy) = l.cache.alloc() else {
+        let Some(mut copy) = cx.cache.alloc() else {
             return Err(Reason::NoBuffer.into());
         };
         copy.meta = p.meta;
         if !copy.extend_from_slice(p) || !super::rewrite::set_vlan(&mut copy, l2_len, tag) {
-            l.cache.free(copy);
+            cx.cache.free(copy);
             return Err(Reason::NoBuffer.into());
         }
-        l.created.push((
-            copy,
-            Egress {
-                port: m,
-                vlan_tag: tag,
-                routed: false,
-                ..Egress::default()
-            },
-        ));
+        let mut cc = *c;
+        cc.origin = origin;
+        cc.verdict = Verdict::Tx;
+        cc.egress = Egress {
+            port: m,
+            vlan_tag: tag,
+            routed: false,
+            ..Egress::default()
+        };
+        // The copy's L2 header is now 14 or 18 bytes; its L3 offset follows.
+        cc.info.l3_offset = if tag.is_some() { 18 } else { 14 };
+        if let Err(copy) = cx.emit(at, copy, cc) {
+            cx.cache.free(copy);
+            return Err(Reason::CreatedOverflow.into());
+        }
     }
     Ok(())
 }

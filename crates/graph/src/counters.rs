@@ -13,76 +13,28 @@ use crossbeam_utils::CachePadded;
 
 use crate::drop::DropReason;
 
-/// The pipeline's stages, in order (VPP's `show runtime` rows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    /// `Port::rx_burst` (and injected packets from the slow path).
-    Rx,
-    /// Bounds-checked parse into the packet summary.
-    Parse,
-    /// Port mode, VLAN, bridging and MAC learning.
-    L2,
-    /// Pre-routing hook (firewall, DNAT, QoS classification attach here).
-    Prerouting,
-    /// LPM lookup and RFC 1812 decisions.
-    Route,
-    /// Input (to the router) / forward hook.
-    InputForward,
-    /// Post-routing hook (SNAT, firewall).
-    Postrouting,
-    /// TTL, checksums, MACs, VLAN tags, fragmentation.
-    Rewrite,
-    /// Egress queues (QoS scheduling attaches here).
-    Egress,
-    /// `Port::tx_burst`.
-    Tx,
-}
-
-impl Stage {
-    /// Every stage, in order.
-    pub const ALL: [Stage; 10] = [
-        Stage::Rx,
-        Stage::Parse,
-        Stage::L2,
-        Stage::Prerouting,
-        Stage::Route,
-        Stage::InputForward,
-        Stage::Postrouting,
-        Stage::Rewrite,
-        Stage::Egress,
-        Stage::Tx,
-    ];
-    /// Number of stages.
-    pub const COUNT: usize = Self::ALL.len();
-
-    /// Name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Stage::Rx => "rx",
-            Stage::Parse => "parse",
-            Stage::L2 => "l2",
-            Stage::Prerouting => "prerouting",
-            Stage::Route => "route",
-            Stage::InputForward => "input-forward",
-            Stage::Postrouting => "postrouting",
-            Stage::Rewrite => "rewrite",
-            Stage::Egress => "egress",
-            Stage::Tx => "tx",
-        }
-    }
-}
-
-/// One stage's counters.
+/// One node's counters (a row of `show runtime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StageSnapshot {
-    /// Times the stage ran (once per batch).
+pub struct NodeSnapshot {
+    /// Times the node ran (once per burst that had packets for it).
     pub calls: u64,
-    /// Packets it looked at.
+    /// Packets it was given.
     pub packets: u64,
     /// Packets it dropped.
     pub drops: u64,
     /// TSC cycles spent in it.
     pub cycles: u64,
+}
+
+impl NodeSnapshot {
+    /// Cycles per packet (0 when it saw none).
+    pub fn cycles_per_packet(&self) -> f64 {
+        if self.packets == 0 {
+            0.0
+        } else {
+            self.cycles as f64 / self.packets as f64
+        }
+    }
 }
 
 /// One port's counters as seen by one worker.
@@ -111,6 +63,12 @@ pub struct WorkerSnapshot {
     /// Packets that entered other than by receive: slow-path injects,
     /// fragments and flood copies made here.
     pub injected: u64,
+    /// Packets other workers handed to this one.
+    pub handoff_in: u64,
+    /// Packets this worker handed to others.
+    pub handoff_out: u64,
+    /// Packets waiting in the egress queues now (a level, not a count).
+    pub queued: u64,
     /// Packets handed to ports.
     pub tx: u64,
     /// Packets dropped (any reason).
@@ -119,7 +77,7 @@ pub struct WorkerSnapshot {
     pub punted: u64,
     /// Packets replaced by others (fragmented, flooded as copies).
     pub consumed: u64,
-    /// Packets a dispatcher handed to this worker from another queue.
+    /// Packets a software dispatcher (replay's RSS) steered to this worker.
     pub handoffs: u64,
     /// Poll loops.
     pub polls: u64,
@@ -129,18 +87,19 @@ pub struct WorkerSnapshot {
     pub wakeups: u64,
     /// Per drop reason, indexed by [`DropReason::index`].
     pub drops: Vec<u64>,
-    /// Per stage, indexed like [`Stage::ALL`].
-    pub stages: [StageSnapshot; Stage::COUNT],
+    /// Per node, in graph order (names from the engine's node table).
+    pub nodes: Vec<NodeSnapshot>,
     /// Per port, indexed by port id.
     pub ports: Vec<PortSnapshot>,
 }
 
 impl WorkerSnapshot {
-    /// Zeroed counters for `ports` ports.
-    pub fn new(ports: usize) -> WorkerSnapshot {
+    /// Zeroed counters for `ports` ports and `nodes` nodes.
+    pub fn new(ports: usize, nodes: usize) -> WorkerSnapshot {
         WorkerSnapshot {
             drops: vec![0; DropReason::COUNT],
             ports: vec![PortSnapshot::default(); ports],
+            nodes: vec![NodeSnapshot::default(); nodes],
             ..WorkerSnapshot::default()
         }
     }
@@ -152,17 +111,21 @@ impl WorkerSnapshot {
         self.drops[r.index()] += 1;
     }
 
-    /// `rx + injected == tx + dropped + punted + consumed`, once nothing is
-    /// in flight inside the worker (between batches): every packet that came
-    /// in is accounted for exactly once.
+    /// `rx + injected + handoff_in == tx + dropped + punted + consumed +
+    /// handoff_out + queued`, between polls: every packet that came in is
+    /// accounted for exactly once. Summed over workers, hand-offs cancel.
     pub fn balanced(&self) -> bool {
-        self.rx + self.injected == self.tx + self.dropped + self.punted + self.consumed
+        self.rx + self.injected + self.handoff_in
+            == self.tx + self.dropped + self.punted + self.consumed + self.handoff_out + self.queued
     }
 
     /// Add another worker's counters (sum on read).
     pub fn add(&mut self, o: &WorkerSnapshot) {
         self.rx += o.rx;
         self.injected += o.injected;
+        self.handoff_in += o.handoff_in;
+        self.handoff_out += o.handoff_out;
+        self.queued += o.queued;
         self.tx += o.tx;
         self.dropped += o.dropped;
         self.punted += o.punted;
@@ -177,7 +140,10 @@ impl WorkerSnapshot {
         for (a, b) in self.drops.iter_mut().zip(&o.drops) {
             *a += b;
         }
-        for (a, b) in self.stages.iter_mut().zip(&o.stages) {
+        if self.nodes.len() < o.nodes.len() {
+            self.nodes.resize(o.nodes.len(), NodeSnapshot::default());
+        }
+        for (a, b) in self.nodes.iter_mut().zip(&o.nodes) {
             a.calls += b.calls;
             a.packets += b.packets;
             a.drops += b.drops;
@@ -196,14 +162,17 @@ impl WorkerSnapshot {
         }
     }
 
-    fn flat_len(ports: usize) -> usize {
-        10 + DropReason::COUNT + 4 * Stage::COUNT + 6 * ports
+    fn flat_len(ports: usize, nodes: usize) -> usize {
+        BASE + DropReason::COUNT + 4 * nodes + 6 * ports
     }
 
     fn write_flat(&self, out: &mut impl FnMut(usize, u64)) {
-        let base = [
+        let base: [u64; BASE] = [
             self.rx,
             self.injected,
+            self.handoff_in,
+            self.handoff_out,
+            self.queued,
             self.tx,
             self.dropped,
             self.punted,
@@ -220,7 +189,7 @@ impl WorkerSnapshot {
         };
         base.into_iter().for_each(&mut put);
         self.drops.iter().for_each(|&v| put(v));
-        for s in &self.stages {
+        for s in &self.nodes {
             [s.calls, s.packets, s.drops, s.cycles]
                 .into_iter()
                 .for_each(&mut put);
@@ -232,8 +201,8 @@ impl WorkerSnapshot {
         }
     }
 
-    fn read_flat(ports: usize, get: impl Fn(usize) -> u64) -> WorkerSnapshot {
-        let mut s = WorkerSnapshot::new(ports);
+    fn read_flat(ports: usize, nodes: usize, get: impl Fn(usize) -> u64) -> WorkerSnapshot {
+        let mut s = WorkerSnapshot::new(ports, nodes);
         let mut i = 0;
         let mut next = || {
             let v = get(i);
@@ -242,6 +211,9 @@ impl WorkerSnapshot {
         };
         s.rx = next();
         s.injected = next();
+        s.handoff_in = next();
+        s.handoff_out = next();
+        s.queued = next();
         s.tx = next();
         s.dropped = next();
         s.punted = next();
@@ -253,7 +225,7 @@ impl WorkerSnapshot {
         for d in &mut s.drops {
             *d = next();
         }
-        for st in &mut s.stages {
+        for st in &mut s.nodes {
             st.calls = next();
             st.packets = next();
             st.drops = next();
@@ -271,21 +243,26 @@ impl WorkerSnapshot {
     }
 }
 
+/// Scalar counters at the head of the flat layout.
+const BASE: usize = 13;
+
 /// A worker's published counters: one cache-line-aligned block of cells.
 #[derive(Debug)]
 pub struct WorkerCounters {
     ports: usize,
+    nodes: usize,
     cells: CachePadded<Box<[AtomicU64]>>,
 }
 
 impl WorkerCounters {
-    /// Cells for a worker with `ports` ports.
-    pub fn new(ports: usize) -> WorkerCounters {
-        let cells = (0..WorkerSnapshot::flat_len(ports))
+    /// Cells for a worker with `ports` ports and `nodes` nodes.
+    pub fn new(ports: usize, nodes: usize) -> WorkerCounters {
+        let cells = (0..WorkerSnapshot::flat_len(ports, nodes))
             .map(|_| AtomicU64::new(0))
             .collect();
         WorkerCounters {
             ports,
+            nodes,
             cells: CachePadded::new(cells),
         }
     }
@@ -293,12 +270,19 @@ impl WorkerCounters {
     /// Publish the worker's running counts (its owner only).
     pub fn publish(&self, s: &WorkerSnapshot) {
         debug_assert_eq!(s.ports.len(), self.ports);
-        s.write_flat(&mut |i, v| self.cells[i].store(v, Ordering::Relaxed));
+        debug_assert_eq!(s.nodes.len(), self.nodes);
+        s.write_flat(&mut |i, v| {
+            if let Some(c) = self.cells.get(i) {
+                c.store(v, Ordering::Relaxed);
+            }
+        });
     }
 
     /// Read the published counts.
     pub fn snapshot(&self) -> WorkerSnapshot {
-        WorkerSnapshot::read_flat(self.ports, |i| self.cells[i].load(Ordering::Relaxed))
+        WorkerSnapshot::read_flat(self.ports, self.nodes, |i| {
+            self.cells.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+        })
     }
 }
 
@@ -309,19 +293,21 @@ mod tests {
 
     #[test]
     fn publish_and_read_round_trip_and_sum() {
-        let c = WorkerCounters::new(2);
-        let mut s = WorkerSnapshot::new(2);
+        let c = WorkerCounters::new(2, 5);
+        let mut s = WorkerSnapshot::new(2, 5);
         s.rx = 10;
         s.tx = 7;
         s.drop(DropReason::Other(Reason::TtlExpired));
         s.punted = 2;
-        s.stages[4].cycles = 99;
+        s.nodes[4].cycles = 99;
+        s.handoff_out = 1;
+        s.handoff_in = 1;
         s.ports[1].tx_bytes = 1234;
         assert!(s.balanced());
         c.publish(&s);
         let r = c.snapshot();
         assert_eq!(r, s);
-        let mut total = WorkerSnapshot::new(2);
+        let mut total = WorkerSnapshot::new(2, 5);
         total.add(&r);
         total.add(&r);
         assert_eq!(total.rx, 20);

@@ -1,7 +1,8 @@
-//! What a stage decides about a packet, and what travels between the fast
-//! path and the slow path. No `Result` per packet: each stage sets the
-//! packet's [`Verdict`] and the next stage skips what is no longer
-//! [`Verdict::Continue`] (STYLE §3).
+//! What a node decides about a packet, and what travels between the fast
+//! path, the slow path and other workers. No `Result` per packet: each node
+//! sets the packet's [`Verdict`], and the next node's input arc (the hook
+//! point's selection, see [`crate::node::Position`]) decides whether it sees
+//! the packet at all (STYLE §3).
 
 use core::net::IpAddr;
 
@@ -15,17 +16,67 @@ use crate::drop::DropReason;
 /// A packet's fate so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verdict {
-    /// Still going through the stages.
+    /// On the receive path, not yet routed or bridged.
     #[default]
     Continue,
-    /// Dropped, counted under the reason.
+    /// Dropped, counted under the reason (once, at the node that set it).
     Drop(DropReason),
-    /// For the slow path.
+    /// For the slow path. `Punt(Local)` and `Punt(Nd)` first pass the input
+    /// hook.
     Punt(PuntReason),
-    /// Queued for transmission on `Egress::port`.
+    /// Leaves on `Egress::port`, through the egress node's queue.
     Tx,
     /// Replaced by packets made from it (fragments, flood copies).
     Consumed,
+    /// Belongs to another worker (the owner of its flow's state): sent
+    /// there over the pair's hand-off ring, where it re-enters the graph at
+    /// `at` (the hook point of the node that handed it off).
+    Handoff {
+        /// The owning worker.
+        worker: u16,
+        /// Where it resumes.
+        at: Entry,
+    },
+}
+
+/// How a packet came into the graph, which decides the hooks it passes
+/// (ARCHITECTURE §2.1): received packets pass prerouting, then input or
+/// forward; packets the router makes pass output; all routed or made ones
+/// pass postrouting; everything that leaves passes egress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Origin {
+    /// Received on a port (or handed off by the worker that received it).
+    #[default]
+    Rx,
+    /// Held by the slow path until its next hop resolved, then given back
+    /// to the worker: enters at the forward hook.
+    Resolved,
+    /// Made by the router itself (ARP/ND answers and requests, echo
+    /// replies, ICMP errors, a node's reject): enters at the output hook.
+    Local,
+    /// Made by a node from another packet (fragment, flood copy): enters at
+    /// the egress hook.
+    Created,
+}
+
+/// A place a packet can enter (or re-enter) the graph. Ordered: a burst
+/// entering at one point runs every node from there on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+#[repr(u8)]
+pub enum Entry {
+    /// From a port: parse, L2, then on.
+    #[default]
+    Rx,
+    /// After L2, before the prerouting hook (a hand-off from prerouting, a
+    /// hairpinned packet).
+    Prerouting,
+    /// The forward hook (resolved packets).
+    Forward,
+    /// The output hook (packets the router makes).
+    Output,
+    /// The egress hook (fragments, flood copies).
+    Egress,
 }
 
 /// Why a packet goes to the slow path.
@@ -102,10 +153,14 @@ impl Default for Egress {
     }
 }
 
-/// Everything the stages know about one packet of a batch (kept beside the
-/// batch, not in the buffer: structure of arrays).
+/// Everything the nodes know about one packet of a batch (kept beside the
+/// batch, not in the buffer: structure of arrays). It travels with the
+/// packet to the slow path and to other workers, so a packet resumes where
+/// it left off.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PacketCtx {
+    /// How it entered the graph.
+    pub origin: Origin,
     /// The parse summary.
     pub info: PacketInfo,
     /// Fate so far.
@@ -130,14 +185,22 @@ pub struct Punt {
     pub pkt: Packet,
     /// Why.
     pub reason: PuntReason,
-    /// Its parse summary.
-    pub info: PacketInfo,
-    /// L3 interface it arrived on.
-    pub iface_in: IfId,
-    /// Where it would leave (for `Resolve`).
-    pub egress: Egress,
+    /// What the nodes knew about it (parse summary, ingress interface,
+    /// the egress decided for `Resolve`); given back with it on release.
+    pub ctx: PacketCtx,
     /// Worker that punted it (answers go back through it).
     pub worker: u16,
+}
+
+/// A packet handed from one worker to another (the owner of its flow).
+#[derive(Debug)]
+pub struct Handoff {
+    /// The packet, as far as the sending worker took it.
+    pub pkt: Packet,
+    /// Its context, to resume with.
+    pub ctx: PacketCtx,
+    /// Where it re-enters the graph.
+    pub at: Entry,
 }
 
 /// Where an injected frame goes.
@@ -154,13 +217,26 @@ pub enum InjectTo {
     },
 }
 
-/// A finished frame from the slow path, to transmit.
+/// What the slow path gives a worker. Either way the packet passes the
+/// hooks after its entry point, like every other packet on its way out.
 #[derive(Debug)]
-pub struct Inject {
-    /// The frame.
-    pub pkt: Packet,
-    /// Where.
-    pub to: InjectTo,
+pub enum Inject {
+    /// A held packet whose next hop is now resolved (`ctx.egress.dst_mac`
+    /// set): enters at the forward hook, then postrouting, rewrite, egress.
+    Resolved {
+        /// The packet, as received.
+        pkt: Packet,
+        /// Its context from the punt, with the resolved MAC.
+        ctx: PacketCtx,
+    },
+    /// A finished frame the router made (ARP/ND, echo reply, ICMP error):
+    /// enters at the output hook, then postrouting and egress.
+    Local {
+        /// The frame.
+        pkt: Packet,
+        /// Where it goes.
+        to: InjectTo,
+    },
 }
 
 #[cfg(test)]
@@ -172,6 +248,7 @@ mod size_tests {
     fn per_packet_state_stays_small() {
         assert!(core::mem::size_of::<super::Verdict>() <= 8);
         assert!(core::mem::size_of::<super::PacketCtx>() <= 160);
+        assert!(core::mem::size_of::<super::Entry>() == 1);
         assert!(core::mem::size_of::<orbital_buf::Packet>() <= 64);
     }
 }

@@ -1,10 +1,15 @@
-//! Route stage: the LPM lookup and the RFC 1812 / RFC 4443 decisions
+//! Route node: the LPM lookup and the RFC 1812 / RFC 4443 decisions
 //! ([`orbital_fib::rfc1812`]) for every IP packet on an L3 interface.
 //!
 //! Outcomes: transmit (egress port, MACs, tag, MTU decided here; the rewrite
-//! stage applies them), punt (for the router, neighbour discovery, a next hop
+//! node applies them), punt (for the router, neighbour discovery, a next hop
 //! to resolve, or an ICMP error owed to the sender), or drop with the reason.
-//! Reads: `ctx.info`, `ctx.iface_in`, the tables. Sets: `ctx.egress`, verdicts.
+//!
+//! Position: [`Position::Receive`](orbital_graph::Position::Receive).
+//! Reads: `ctx.info`, `ctx.iface_in`, `meta.flow_hash`, the tables and the
+//! MAC table (egress through a bridge interface). Sets: `ctx.egress`,
+//! verdicts. Drops: the RFC 1812 reasons (martians, TTL, no route, ...),
+//! unknown-port, unsupported-ethertype.
 
 use core::net::IpAddr;
 
@@ -12,35 +17,70 @@ use orbital_buf::{MAX_BURST, Packet};
 use orbital_fib::nexthop::RouteDrop;
 use orbital_fib::rfc1812::{self, Forwarding, NotForwarded};
 use orbital_fib::{Attach, Tables};
+use orbital_graph::{
+    Burst, DropReason, Features, Node, NodeCx, PacketCtx, PuntReason, Reason, Verdict,
+};
 use orbital_wire::{EthernetAddress, IpProtocol, L3Kind, icmpv6::Icmpv6Message};
 
-use super::{Lane, Tally};
-use crate::drop::{DropReason, Reason};
-use crate::verdict::{PacketCtx, PuntReason, Verdict};
+/// The route node; its state is the bulk lookups' scratch space, kept
+/// between bursts so no burst zeroes kilobytes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    a4: [u32; MAX_BURST],
+    a6: [u128; MAX_BURST],
+    i4: [u8; MAX_BURST],
+    i6: [u8; MAX_BURST],
+    found: [u32; MAX_BURST],
+    nh: [u32; MAX_BURST],
+}
 
-/// Run the stage: every destination of the batch looked up at once (the
-/// bulk LPM lookups overlap their memory accesses), then each decided.
-#[inline]
-pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tally {
-    let mut tally = Tally::default();
-    let t = l.tables;
-    let n = ctx.len().min(MAX_BURST);
-    let (mut n4, mut n6) = (0, 0);
-    {
-        let s = &mut *l.scratch;
-        for (i, c) in ctx[..n].iter().enumerate() {
-            if !matches!(c.verdict, Verdict::Continue) {
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            a4: [0; MAX_BURST],
+            a6: [0; MAX_BURST],
+            i4: [0; MAX_BURST],
+            i6: [0; MAX_BURST],
+            found: [0; MAX_BURST],
+            nh: [0; MAX_BURST],
+        }
+    }
+}
+
+impl<F: Features> Node<F> for Route {
+    fn name(&self) -> &'static str {
+        "route"
+    }
+
+    #[inline]
+    fn run(&mut self, _: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
+        self.route(cx, b);
+    }
+}
+
+impl Route {
+    /// Every destination of the burst looked up at once (the bulk LPM
+    /// lookups overlap their memory accesses), then each decided.
+    #[inline]
+    fn route<P>(&mut self, cx: &mut NodeCx<'_, P>, b: &mut Burst<'_>) {
+        let snap = cx.snap;
+        let t: &Tables = &snap.fib;
+        let (mut n4, mut n6) = (0, 0);
+        let s = self;
+        let sel = b.sel;
+        for &i in sel {
+            let Some(c) = b.ctx.get(usize::from(i)) else {
                 continue;
-            }
+            };
             match c.info.l3 {
                 L3Kind::Ipv4 => {
                     s.a4[n4] = c.info.dst as u32;
-                    s.i4[n4] = i as u8;
+                    s.i4[n4] = i;
                     n4 += 1;
                 }
                 L3Kind::Ipv6 => {
                     s.a6[n6] = c.info.dst;
-                    s.i6[n6] = i as u8;
+                    s.i6[n6] = i;
                     n6 += 1;
                 }
                 _ => {}
@@ -56,44 +96,39 @@ pub fn run(l: &mut Lane<'_>, pkts: &mut [Packet], ctx: &mut [PacketCtx]) -> Tall
                 s.nh[usize::from(s.i6[k])] = s.found[k];
             }
         }
-    }
-    let pkts = &mut pkts[..n];
-    let ctx = &mut ctx[..n];
-    for i in 0..n {
-        let c = &mut ctx[i];
-        if !matches!(c.verdict, Verdict::Continue) {
-            continue;
-        }
-        tally.packets += 1;
-        let id = l.scratch.nh[i];
-        // The common case in a few instructions; anything else below.
-        if c.info.l3 == L3Kind::Ipv4 {
-            if let Some(adj) = rfc1812::fast_forward_v4(t, &c.info, id) {
-                let e = &mut c.egress;
-                e.port = adj.port.unwrap_or_default();
-                e.dst_mac = adj.dst_mac.unwrap_or_default();
-                e.src_mac = adj.src_mac;
-                e.vlan_tag = None;
-                e.iface = adj.iface;
-                e.mtu = adj.mtu;
-                e.routed = true;
-                e.fragment = false;
-                c.verdict = Verdict::Tx;
-                continue;
+        let sel = b.sel;
+        for &i in sel {
+            let id = s.nh[usize::from(i)];
+            let Some((p, c)) = b.at(i) else { continue };
+            // The common case in a few instructions; anything else below.
+            if c.info.l3 == L3Kind::Ipv4 {
+                if let Some(adj) = rfc1812::fast_forward_v4(t, &c.info, id) {
+                    let e = &mut c.egress;
+                    e.port = adj.port.unwrap_or_default();
+                    e.dst_mac = adj.dst_mac.unwrap_or_default();
+                    e.src_mac = adj.src_mac;
+                    e.vlan_tag = None;
+                    e.iface = adj.iface;
+                    e.mtu = adj.mtu;
+                    e.routed = true;
+                    e.fragment = false;
+                    c.verdict = Verdict::Tx;
+                    continue;
+                }
             }
+            c.verdict = route_one(cx, t, p, c, id);
         }
-        let p = &mut pkts[i];
-        let v = route_one(l, t, p, c, id);
-        if let Verdict::Drop(_) = v {
-            tally.drops += 1;
-        }
-        c.verdict = v;
     }
-    tally
 }
 
 #[inline]
-fn route_one(l: &mut Lane<'_>, t: &Tables, p: &Packet, c: &mut PacketCtx, nh: u32) -> Verdict {
+fn route_one<P>(
+    cx: &mut NodeCx<'_, P>,
+    t: &Tables,
+    p: &Packet,
+    c: &mut PacketCtx,
+    nh: u32,
+) -> Verdict {
     let info = &c.info;
     let fwd = match info.l3 {
         L3Kind::Ipv4 => rfc1812::decide_v4_with(t, info, nh, p.meta.flow_hash),
@@ -141,7 +176,7 @@ fn route_one(l: &mut Lane<'_>, t: &Tables, p: &Packet, c: &mut PacketCtx, nh: u3
             };
             let out = match adj.port {
                 Some(port) => Some((port, None)),
-                None => egress_port(l, t, adj.iface, dst_mac),
+                None => egress_port(cx, t, adj.iface, dst_mac),
             };
             match out {
                 Some((port, vlan_tag)) => {
@@ -170,8 +205,8 @@ fn route_one(l: &mut Lane<'_>, t: &Tables, p: &Packet, c: &mut PacketCtx, nh: u3
 /// neighbour entry is a hint the station is there; the first frame from it
 /// teaches its port).
 #[inline]
-pub fn egress_port(
-    l: &Lane<'_>,
+pub fn egress_port<P>(
+    cx: &NodeCx<'_, P>,
     t: &Tables,
     iface: orbital_fib::IfId,
     dst_mac: EthernetAddress,
@@ -186,8 +221,8 @@ pub fn egress_port(
                 .find(|(m, _)| *m == dst_mac)
                 .map(|&(_, p)| p)
                 .or_else(|| {
-                    l.macs
-                        .lookup(vlan, dst_mac, l.now_ns, orbital_fib::l2::aging_ns(bd))
+                    cx.macs
+                        .lookup(vlan, dst_mac, cx.now_ns, orbital_fib::l2::aging_ns(bd))
                 })?;
             let tag = t.ifs.port(port)?.mode.egress_tag(vlan)?;
             Some((port, tag))

@@ -1,0 +1,146 @@
+//! Next-hop resolution: hold packets for a neighbour not yet known, ask
+//! (ARP request, neighbour solicitation), retry, give up with host
+//! unreachable (RFC 1812 §4.3.3.1, RFC 4443 address unreachable).
+
+use super::*;
+
+impl<P: Send + Sync + 'static> SlowPath<P> {
+    pub(super) fn resolve(&mut self, t: &Tables, p: Punt, next_hop: IpAddr, now: u64) {
+        if let Some(mac) = self.neighbor_mac(t, next_hop) {
+            // Learned since the worker looked.
+            let h = Held {
+                pkt: p.pkt,
+                ctx: p.ctx,
+                worker: p.worker,
+            };
+            return self.release(h, mac);
+        }
+        let limit = self.cfg.hold_per_neighbor;
+        let is_new = !self.pending.contains_key(&next_hop);
+        let pending = self.pending.entry(next_hop).or_insert(Pending {
+            iface: p.ctx.egress.iface,
+            held: Vec::with_capacity(limit),
+            tries: 0,
+            next_ns: now,
+            worker: p.worker,
+            seq: p.pkt.meta.seq,
+            ts: p.pkt.meta.timestamp_ns,
+        });
+        if pending.held.len() >= limit {
+            return self.drop(p.pkt, Reason::HoldQueueFull);
+        }
+        pending.held.push(Held {
+            pkt: p.pkt,
+            ctx: p.ctx,
+            worker: p.worker,
+        });
+        if is_new {
+            self.solicit(t, next_hop, now);
+        }
+    }
+
+    /// Send (or resend) the ARP request / neighbour solicitation for `a`.
+    pub(super) fn solicit(&mut self, t: &Tables, a: IpAddr, now: u64) {
+        let Some(pend) = self.pending.get_mut(&a) else {
+            return;
+        };
+        pend.tries += 1;
+        pend.next_ns = now + self.cfg.resolve_interval_ns;
+        let (iface_id, worker, seq, ts, tries) =
+            (pend.iface, pend.worker, pend.seq, pend.ts, pend.tries);
+        let Some(iface) = t.ifs.iface(iface_id) else {
+            return;
+        };
+        let to = match iface.attach {
+            Attach::Port(p) => InjectTo::Port(p),
+            Attach::Bridge(vlan) => InjectTo::Bridge { vlan, except: None },
+        };
+        let frame = match a {
+            IpAddr::V4(target) => {
+                let src = iface
+                    .v4
+                    .iter()
+                    .find(|x| orbital_fib::Ipv4Prefix::truncating(x.addr, x.len).contains(target))
+                    .or(iface.v4.first())
+                    .map(|x| x.addr);
+                src.and_then(|s| frames::arp_request(&mut self.cache, iface.mac, None, s, target))
+            }
+            IpAddr::V6(target) => {
+                let src = iface
+                    .v6
+                    .iter()
+                    .find(|x| x.addr.is_unicast_link_local())
+                    .or(iface.v6.first())
+                    .map(|x| x.addr);
+                src.and_then(|s| {
+                    frames::neighbor_solicit(&mut self.cache, iface.mac, None, s, target)
+                })
+            }
+        };
+        if let Some(mut f) = frame {
+            f.meta.seq = seq;
+            f.meta.sub = 1 + tries as u16;
+            f.meta.timestamp_ns = ts.max(now);
+            self.stats.resolutions += 1;
+            self.send(worker, to, f);
+        }
+    }
+
+    pub(super) fn timers(&mut self, t: &Tables, now: u64) {
+        let due: Vec<IpAddr> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.next_ns)
+            .map(|(a, _)| *a)
+            .collect();
+        for a in due {
+            let tries = self.pending.get(&a).map_or(0, |p| p.tries);
+            if tries < self.cfg.resolve_tries {
+                self.solicit(t, a, now);
+                continue;
+            }
+            // Nobody answered: the held packets' senders learn so (RFC 1812
+            // §4.3.3.1 host unreachable / RFC 4443 address unreachable).
+            let Some(p) = self.pending.remove(&a) else {
+                continue;
+            };
+            for h in p.held {
+                let err = IcmpError::Unreachable(if a.is_ipv4() {
+                    unreach4::HOST
+                } else {
+                    unreach6::ADDRESS
+                });
+                let punt = Punt {
+                    pkt: h.pkt,
+                    reason: PuntReason::Local,
+                    ctx: h.ctx,
+                    worker: h.worker,
+                };
+                let dst_mac = EthernetAddress::from_bytes(&punt.pkt[0..6]);
+                let info = &punt.ctx.info;
+                let allowed = match info.l3 {
+                    L3Kind::Ipv4 => orbital_fib::rfc1812::may_send_icmpv4_error(info, dst_mac),
+                    _ => orbital_fib::rfc1812::may_send_icmpv6_error(info, dst_mac, err),
+                };
+                if allowed {
+                    self.icmp_error(t, punt, err, Reason::NeighborUnresolved.into());
+                } else {
+                    self.drop(punt.pkt, Reason::NeighborUnresolved);
+                }
+            }
+        }
+        // RFC 4861 §7.3.3: unconfirmed for REACHABLE_TIME → STALE (still used).
+        let reachable = self.cfg.reachable_ns;
+        for (a, l) in self.learned.iter_mut() {
+            if !l.stale && now.saturating_sub(l.confirmed_ns) > reachable {
+                l.stale = true;
+                self.updates.push(TableUpdate::AddNeighbor {
+                    addr: *a,
+                    mac: l.mac,
+                    iface: l.iface,
+                    state: NeighborState::Stale,
+                });
+            }
+        }
+    }
+}
