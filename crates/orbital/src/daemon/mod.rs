@@ -374,3 +374,131 @@ fn carry_learned(old: &TablesBuilder, fresh: &mut TablesBuilder) {
         let _ = fresh.apply(std::slice::from_ref(&u));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbital_io::NullPort;
+
+    /// A daemon over the example router's configuration (copied to a temp
+    /// file), its ports unwired: enough to reload.
+    fn daemon(tag: &str) -> (Arc<Daemon>, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("orbital-reload-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("router.toml");
+        let src = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/router.toml"),
+        )
+        .unwrap();
+        std::fs::write(&path, &src).unwrap();
+        let (compiled, builder) = orbital_control::load(&path).unwrap();
+        let mut ecfg = EngineConfig::default();
+        crate::replay::apply_engine_settings(&compiled.engine, &mut ecfg);
+        let engine: Engine<crate::Graph> = Engine::new(
+            &ecfg,
+            builder,
+            Policy::default(),
+            compiled.ports.len(),
+            |_, _| AnyPort::Null(NullPort::default()),
+            Clock::real(),
+        )
+        .unwrap();
+        let running = engine.spawn(Arc::new(AtomicBool::new(false)));
+        let d = Daemon {
+            handle: running.handle.clone(),
+            names: compiled.ports.iter().map(|p| p.name.clone()).collect(),
+            ports: compiled
+                .ports
+                .iter()
+                .map(|p| (p.clone(), Capabilities::default()))
+                .collect(),
+            config: path.clone(),
+            workers: 1,
+            running: Mutex::new(Some(running)),
+            engine: Mutex::new(compiled.engine.clone()),
+        };
+        (Arc::new(d), dir)
+    }
+
+    fn stop(d: &Daemon, dir: &std::path::Path) {
+        if let Some(r) = d.running.lock().unwrap().take() {
+            let _ = r.stop();
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn edit(d: &Daemon, from: &str, to: &str) {
+        let s = std::fs::read_to_string(&d.config).unwrap();
+        assert!(s.contains(from));
+        std::fs::write(&d.config, s.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn a_reload_applies_live_settings_and_refuses_restart_ones_by_name() {
+        let (d, dir) = daemon("settings");
+        let v0 = d.handle.shared.load().version;
+        edit(
+            &d,
+            "workers = 1",
+            "workers = 1\nidle_us = 777\nicmp_rate = 5",
+        );
+        let v1 = reload(&d).unwrap();
+        assert_eq!(v1, v0 + 1);
+        let s = d.handle.shared.load().settings;
+        assert_eq!((s.idle_us, s.icmp_rate), (777, 5), "live settings applied");
+        edit(&d, "workers = 1", "workers = 2");
+        let e = reload(&d).unwrap_err();
+        assert!(e.contains("router.toml:7:11:"), "{e}");
+        assert!(e.contains("`workers` changed from 1 to 2"), "{e}");
+        assert!(e.contains("restart"), "{e}");
+        assert_eq!(d.handle.shared.load().version, v1, "nothing published");
+        // Back as it was: reloads again, settings kept from the file.
+        edit(&d, "workers = 2", "workers = 1");
+        edit(&d, "idle_us = 777", "idle_us = 300");
+        reload(&d).unwrap();
+        assert_eq!(d.handle.shared.load().settings.idle_us, 300);
+        stop(&d, &dir);
+    }
+
+    #[test]
+    fn a_reload_carries_learned_neighbors_and_routes_change_atomically() {
+        let (d, dir) = daemon("routes");
+        d.handle
+            .publisher
+            .update(|st| {
+                st.builder.apply(&[TableUpdate::AddNeighbor {
+                    addr: "192.0.2.77".parse().unwrap(),
+                    mac: "02:00:00:00:01:77".parse().unwrap(),
+                    iface: orbital_fib::IfId(1),
+                    state: NeighborState::Reachable,
+                }])
+            })
+            .unwrap();
+        edit(
+            &d,
+            "prefix = \"203.0.113.0/24\"",
+            "prefix = \"203.0.112.0/23\"",
+        );
+        reload(&d).unwrap();
+        let snap = d.handle.shared.load_full();
+        assert!(
+            snap.fib
+                .neighbors
+                .get("192.0.2.77".parse().unwrap())
+                .is_some(),
+            "learned neighbour kept"
+        );
+        let routes = d.handle.publisher.read(|st| st.builder.routes());
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.prefix.to_string() == "203.0.112.0/23")
+        );
+        assert!(
+            !routes
+                .iter()
+                .any(|r| r.prefix.to_string() == "203.0.113.0/24")
+        );
+        stop(&d, &dir);
+    }
+}
