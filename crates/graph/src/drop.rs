@@ -90,6 +90,8 @@ drop_reasons! {
     SlowPathInvalid => "slowpath-invalid", "failed slow-path validation (checksum, lengths, fields)";
     /// No source address to send a reply or error from.
     NoSourceAddress => "no-source-address", "no router address of that family to reply from";
+    /// RFC 1812 §5.2.2: a router verifies the IPv4 header checksum.
+    Ipv4BadChecksum => "ipv4-bad-checksum", "IPv4 header checksum is wrong (RFC 1812 §5.2.2)";
     /// Hand-off ring to the owning worker full.
     HandoffQueueFull => "handoff-queue-full", "ring to the worker owning the flow is full";
     /// Nodes made more packets in one poll than it carries.

@@ -78,6 +78,10 @@ pub trait Chain<F: Features>: Send {
     /// Their names, in order, appended to `out`.
     fn names(&self, out: &mut Vec<&'static str>);
 
+    /// Whether any of its nodes has work under this snapshot (a fused fast
+    /// path may skip a hook whose nodes all say no).
+    fn active(&self, cx: &NodeCx<'_, F::Policy>) -> bool;
+
     /// Run every node over the burst; the first is node number `first`.
     fn run(
         &mut self,
@@ -93,6 +97,11 @@ impl<F: Features> Chain<F> for () {
     const LEN: usize = 0;
 
     fn names(&self, _out: &mut Vec<&'static str>) {}
+
+    #[inline]
+    fn active(&self, _cx: &NodeCx<'_, F::Policy>) -> bool {
+        false
+    }
 
     #[inline]
     fn run(
@@ -113,6 +122,11 @@ macro_rules! chain_tuple {
 
             fn names(&self, out: &mut Vec<&'static str>) {
                 $( out.push(self.$i.name()); )+
+            }
+
+            #[inline]
+            fn active(&self, cx: &NodeCx<'_, F::Policy>) -> bool {
+                false $( || self.$i.active(cx) )+
             }
 
             #[inline]

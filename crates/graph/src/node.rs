@@ -260,6 +260,7 @@ impl Position {
             Position::Rewrite => {
                 c.verdict == Verdict::Tx
                     && c.egress.routed
+                    && !c.rewritten
                     && !matches!(c.origin, Origin::Local | Origin::Created)
             }
             Position::Egress => c.verdict == Verdict::Tx,

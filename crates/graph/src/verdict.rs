@@ -176,6 +176,9 @@ pub struct PacketCtx {
     /// A defect above L2 found by the parser: fatal only if the frame goes
     /// to L3 (a bridge forwards frames whatever they carry).
     pub l3_error: Option<orbital_wire::ParseError>,
+    /// The frame is rewritten for its next hop already (the fused ip4-fast
+    /// node did the rewrite node's work).
+    pub rewritten: bool,
 }
 
 /// A packet handed to the slow path.

@@ -69,6 +69,10 @@ pub struct ForwardArgs {
     /// instruction counting with callgrind, and for profiles).
     #[arg(long)]
     pub polls: Option<u64>,
+    /// Walk every node for every packet (no fused ip4-fast path): the cost
+    /// of the full graph.
+    #[arg(long)]
+    pub no_fast_path: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -254,6 +258,7 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         },
         worker: orbital_pipeline::WorkerConfig {
             burst: a.burst.clamp(1, orbital_buf::MAX_BURST),
+            fast_path: !a.no_fast_path,
             ..orbital_pipeline::WorkerConfig::default()
         },
         ..EngineConfig::default()

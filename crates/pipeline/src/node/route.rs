@@ -102,6 +102,10 @@ impl Route {
             let Some((p, c)) = b.at(i) else { continue };
             // The common case in a few instructions; anything else below.
             if c.info.l3 == L3Kind::Ipv4 {
+                if !header_checksum_ok(p, &c.info) {
+                    c.verdict = Verdict::Drop(Reason::Ipv4BadChecksum.into());
+                    continue;
+                }
                 if let Some(adj) = rfc1812::fast_forward_v4(t, &c.info, id) {
                     let e = &mut c.egress;
                     e.port = adj.port.unwrap_or_default();
@@ -197,6 +201,18 @@ fn route_one<P>(
             }
         }
     }
+}
+
+/// RFC 1812 §5.2.2: the IPv4 header checksum, unless the NIC verified it.
+#[inline]
+fn header_checksum_ok(p: &Packet, info: &orbital_wire::PacketInfo) -> bool {
+    if p.meta.offload.contains(orbital_buf::Offload::RX_CSUM_GOOD) {
+        return true;
+    }
+    let l3 = usize::from(info.l3_offset);
+    let end = l3 + usize::from(info.l3_header_len);
+    p.get(l3..end)
+        .is_some_and(|h| orbital_wire::checksum::checksum(h) == 0)
 }
 
 /// The port (and tag) a routed frame to `dst_mac` leaves `iface` by: the
