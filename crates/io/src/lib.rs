@@ -19,8 +19,8 @@
 //! - [`tap`]: a TAP device, the host's own stack as a port.
 //!
 //! The kernel-facing backends need system calls on shared memory and
-//! ioctls; that code is in `sys.rs`, where each `unsafe` block carries its
-//! proof. The one exception is the call in `afxdp.rs` that registers the
+//! ioctls; that code is in `sys/` (one file per concern: sockets, mappings,
+//! ioctls, AF_XDP, bpf), where each `unsafe` block carries its proof. The one exception is the call in `afxdp.rs` that registers the
 //! pool as UMEM: its proof is about how that port uses its rings, so it
 //! sits there. The rest of the crate is safe.
 //!
