@@ -17,7 +17,6 @@ use orbital_buf::{Batch, Offload, PoolCache};
 use crate::sys;
 use crate::{Capabilities, OpenError, PortStats, TxResult, open_error as err};
 
-const SOL_PACKET: libc::c_int = 263;
 const TPACKET_V3: libc::c_int = 2;
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
@@ -110,18 +109,18 @@ impl AfPacketPort {
         let dev = cfg.device.as_str();
         let ifindex = sys::if_index(dev).map_err(err(dev, "no such interface"))?;
         let fd = sys::packet_socket().map_err(err(dev, "cannot create an AF_PACKET socket"))?;
-        sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
+        sys::setsockopt::<sys::PacketVersion>(&fd, &TPACKET_V3)
             .map_err(err(dev, "TPACKET_V3 refused"))?;
         // Our own transmissions must not come back as receptions.
-        sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1)
+        sys::setsockopt::<sys::PacketIgnoreOutgoing>(&fd, &1)
             .map_err(err(dev, "PACKET_IGNORE_OUTGOING refused"))?;
         // A virtio-net header before every frame says which are GSO
         // super-packets (and their segment size) and which checksums are
         // partial: a local sender's TSO does not become a drop.
-        sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_VNET_HDR, &1)
+        sys::setsockopt::<sys::PacketVnetHdr>(&fd, &1)
             .map_err(err(dev, "PACKET_VNET_HDR refused"))?;
         // Send straight to the driver: the data plane does its own queueing.
-        let _ = sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1);
+        let _ = sys::setsockopt::<sys::PacketQdiscBypass>(&fd, &1);
         let frame = 2048u32;
         let req = libc::tpacket_req3 {
             tp_block_size: cfg.block_size,
@@ -132,7 +131,7 @@ impl AfPacketPort {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_RX_RING, &req)
+        sys::setsockopt::<sys::PacketRxRing>(&fd, &req)
             .map_err(err(dev, "receive ring refused"))?;
         let ring = sys::Mapping::new(&fd, cfg.block_size as usize * cfg.blocks as usize)
             .map_err(err(dev, "cannot map the receive ring"))?;
@@ -144,14 +143,14 @@ impl AfPacketPort {
                 mr_alen: 0,
                 mr_address: [0; 8],
             };
-            sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+            sys::setsockopt::<sys::PacketAddMembership>(&fd, &mreq)
                 .map_err(err(dev, "cannot enter promiscuous mode"))?;
         }
         if workers > 1 {
             let group = u32::from(cfg.fanout_group) | (ifindex & 0xff) << 8;
             let v = (group | ((libc::PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16))
                 as libc::c_int;
-            sys::setsockopt(&fd, SOL_PACKET, libc::PACKET_FANOUT, &v)
+            sys::setsockopt::<sys::PacketFanout>(&fd, &v)
                 .map_err(err(dev, "cannot join the fanout group"))?;
         }
         let caps = crate::ethtool::capabilities(&fd, dev, workers as u16);

@@ -388,22 +388,31 @@ impl XdpPort {
         let fd = sys::xdp_socket().map_err(err(dev, "cannot create an AF_XDP socket"))?;
         let owner = inner.owner.upgrade();
         if owner.is_none() {
-            // The promises `xdp_register_umem` asks for, as this port keeps
-            // them: only buffers in a `Loans` ledger go on its rings; packets
-            // are rebuilt only from addresses the ledger confirms, after the
-            // acquire load in `Ring::ready`; field order closes `fd` before
-            // `loans` drops; `ctx.pool` and each ledger keep the pool alive.
             #[allow(unsafe_code)]
-            // SAFETY: this port keeps every promise listed just above.
+            // SAFETY: the UMEM contract of `xdp_register_umem`, clause by
+            // clause, as this type keeps it for `fd` and for every socket
+            // later bound to share the UMEM (each one an `XdpPort` too):
+            // 1. `refill` and `tx_burst` write a ring address only for an
+            //    index `Loans::lend` just returned: a buffer of this pool the
+            //    ledger holds and no `Packet` owns;
+            // 2. `rx_burst` and `reap` rebuild packets only through
+            //    `Loans::reclaim`, which refuses indices not on loan, and only
+            //    for descriptors `Ring::ready` counted after its acquire load
+            //    of the producer;
+            // 3. `XdpPort` declares its socket (`fd`) before `loans`, and
+            //    fields drop in declaration order;
+            // 4. `loans` holds a `Pool` handle for as long as the socket lives.
             unsafe { sys::xdp_register_umem(&fd, &ctx.pool) }
                 .map_err(err(dev, "cannot register the buffer pool as UMEM"))?;
         }
-        let n = cfg.ring_size as libc::c_int;
-        let set = |opt, what| sys::setsockopt(&fd, libc::SOL_XDP, opt, &n).map_err(err(dev, what));
-        set(libc::XDP_UMEM_FILL_RING, "fill ring refused")?;
-        set(libc::XDP_UMEM_COMPLETION_RING, "completion ring refused")?;
-        set(libc::XDP_RX_RING, "receive ring refused")?;
-        set(libc::XDP_TX_RING, "transmit ring refused")?;
+        let n = libc::c_int::try_from(cfg.ring_size).map_err(|_| {
+            err(dev, "ring size too large")(io::Error::from_raw_os_error(libc::EINVAL))
+        })?;
+        sys::setsockopt::<sys::XdpUmemFillRing>(&fd, &n).map_err(err(dev, "fill ring refused"))?;
+        sys::setsockopt::<sys::XdpUmemCompletionRing>(&fd, &n)
+            .map_err(err(dev, "completion ring refused"))?;
+        sys::setsockopt::<sys::XdpRxRing>(&fd, &n).map_err(err(dev, "receive ring refused"))?;
+        sys::setsockopt::<sys::XdpTxRing>(&fd, &n).map_err(err(dev, "transmit ring refused"))?;
         let off = sys::xdp_mmap_offsets(&fd).map_err(err(dev, "cannot read ring offsets"))?;
         let map = |o, pg, entry, what| {
             Ring::open(&fd, o, pg, cfg.ring_size, entry).map_err(err(dev, what))
@@ -434,7 +443,12 @@ impl XdpPort {
         )?;
         let zero_copy = match &owner {
             Some(o) => {
-                sys::bind_xdp(&fd, ifindex, queue, 0, Some(o.as_raw_fd())).map_err(err(
+                #[allow(unsafe_code)]
+                // SAFETY: this port keeps the UMEM contract for `fd`, as
+                // listed where the owner registered it above: the same code
+                // (this type's refill, rx_burst, reap, tx_burst and field
+                // order) drives every socket of the UMEM.
+                unsafe { sys::bind_xdp_shared(&fd, ifindex, queue, o) }.map_err(err(
                     dev,
                     "cannot bind the AF_XDP socket (does the device have a queue per worker?)",
                 ))?;
@@ -443,9 +457,9 @@ impl XdpPort {
             None => {
                 let wake = libc::XDP_USE_NEED_WAKEUP;
                 let zc = cfg.zero_copy
-                    && sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_ZEROCOPY, None).is_ok();
+                    && sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_ZEROCOPY).is_ok();
                 if !zc {
-                    sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_COPY, None).map_err(err(
+                    sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_COPY).map_err(err(
                         dev,
                         "cannot bind the AF_XDP socket (does the device have a queue per worker?)",
                     ))?;

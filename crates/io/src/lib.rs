@@ -20,9 +20,11 @@
 //!
 //! The kernel-facing backends need system calls on shared memory and
 //! ioctls; that code is in `sys/` (one file per concern: sockets, mappings,
-//! ioctls, AF_XDP, bpf), where each `unsafe` block carries its proof. The one exception is the call in `afxdp.rs` that registers the
-//! pool as UMEM: its proof is about how that port uses its rings, so it
-//! sits there. The rest of the crate is safe.
+//! ioctls, AF_XDP, bpf), where each `unsafe` block carries its proof. Two
+//! calls are `unsafe fn`s called from `afxdp.rs`: registering the pool as
+//! UMEM and binding a socket to share it. Both let the kernel write into
+//! pool buffers, so their proof is about how that port uses its rings, and
+//! it sits there. The rest of the crate is safe.
 //!
 //! [`AnyPort`] dispatches over the backends with a `match` per burst, not a
 //! `dyn` call per packet.

@@ -25,11 +25,13 @@ pub(crate) use ioctl::{
 };
 pub(crate) use mmap::Mapping;
 pub(crate) use socket::{
-    SEND_CHUNK, bind_packet, packet_drops, packet_socket, send_frames, setsockopt, wait_readable,
+    PacketAddMembership, PacketFanout, PacketIgnoreOutgoing, PacketQdiscBypass, PacketRxRing,
+    PacketVersion, PacketVnetHdr, SEND_CHUNK, bind_packet, packet_drops, packet_socket,
+    send_frames, setsockopt, wait_readable,
 };
 pub(crate) use xdp::{
-    bind_xdp, xdp_kick_rx, xdp_kick_tx, xdp_mmap_offsets, xdp_register_umem, xdp_socket,
-    xdp_statistics,
+    XdpRxRing, XdpTxRing, XdpUmemCompletionRing, XdpUmemFillRing, bind_xdp, bind_xdp_shared,
+    xdp_kick_rx, xdp_kick_tx, xdp_mmap_offsets, xdp_register_umem, xdp_socket, xdp_statistics,
 };
 
 /// A libc return value as a Result: negative is the thread's `errno`.

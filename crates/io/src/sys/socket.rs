@@ -22,32 +22,185 @@ pub(crate) fn packet_socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Plain-old-data option values: any byte pattern of their size is what the
-/// kernel reads, and they hold no pointers.
-pub(crate) trait SockOpt: Copy {}
-impl SockOpt for libc::c_int {}
-impl SockOpt for libc::tpacket_req3 {}
-impl SockOpt for libc::packet_mreq {}
+/// A socket option, bound to the one value type the kernel takes for it.
+///
+/// Tying the value type to the option (rather than letting a caller pass any
+/// plain-data value under any option name) is what makes [`setsockopt`] and
+/// [`getsockopt`] safe: a 28-byte `tpacket_req3` passed under XDP_UMEM_REG
+/// would otherwise register whatever address its first fields spell.
+///
+/// # Safety
+/// An implementation promises, for option `NAME` at level `LEVEL`:
+/// * `Value` has the layout the kernel reads on setsockopt(2) and writes on
+///   getsockopt(2), and `size_of::<Value>()` is a length it accepts: it
+///   copies at most that many bytes either way;
+/// * every byte pattern of that size, all-zero included, is a valid `Value`
+///   (no references, `bool`s, enums or other niches), since the kernel may
+///   write any bytes into it;
+/// * setting the option makes the kernel follow no address held in `Value`
+///   and gives it no access to memory this process owns or has mapped.
+///   Options that hand the kernel an address (XDP_UMEM_REG, SO_ATTACH_FILTER)
+///   must never implement this trait: they get their own `unsafe fn`. An
+///   option that makes the kernel allocate memory of its own, which we map
+///   later, qualifies only if the kernel refuses to free or replace that
+///   memory while it is mapped.
+pub(crate) unsafe trait SockOpt {
+    /// The option's level (SOL_PACKET, SOL_XDP, ...).
+    const LEVEL: libc::c_int;
+    /// The option's name at that level.
+    const NAME: libc::c_int;
+    /// What the kernel reads or writes for it.
+    type Value: Copy;
+}
 
-/// setsockopt(2) with a plain-data value.
-pub(crate) fn setsockopt<T: SockOpt>(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    // SAFETY: `value` points at size_of::<T>() readable bytes for the call's
-    // duration; T is plain data (SockOpt), so the kernel reads no pointer.
+/// SOL_PACKET: level 263 (linux/socket.h); libc does not export it.
+pub(crate) const SOL_PACKET: libc::c_int = 263;
+
+/// PACKET_VERSION: the ring layout (TPACKET_V3).
+#[derive(Debug)]
+pub(crate) enum PacketVersion {}
+// SAFETY: packet_setsockopt reads exactly one int for PACKET_VERSION
+// (EINVAL for any other length) and uses it as a number; any int is a valid
+// c_int. It refuses (EBUSY) once a ring exists, so a mapped ring keeps the
+// layout it was mapped with.
+unsafe impl SockOpt for PacketVersion {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_VERSION;
+    type Value = libc::c_int;
+}
+
+/// PACKET_IGNORE_OUTGOING: do not loop our own transmissions back.
+#[derive(Debug)]
+pub(crate) enum PacketIgnoreOutgoing {}
+// SAFETY: one int read as a flag (EINVAL for a shorter length); no address.
+unsafe impl SockOpt for PacketIgnoreOutgoing {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_IGNORE_OUTGOING;
+    type Value = libc::c_int;
+}
+
+/// PACKET_VNET_HDR: a virtio-net header in front of every frame.
+#[derive(Debug)]
+pub(crate) enum PacketVnetHdr {}
+// SAFETY: one int read as a flag (EINVAL for a shorter length); no address.
+// It only changes where frames sit inside the ring, whose offsets the
+// receive path bounds-checks against the block anyway.
+unsafe impl SockOpt for PacketVnetHdr {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_VNET_HDR;
+    type Value = libc::c_int;
+}
+
+/// PACKET_QDISC_BYPASS: transmit straight to the driver.
+#[derive(Debug)]
+pub(crate) enum PacketQdiscBypass {}
+// SAFETY: one int read as a flag (EINVAL for a shorter length); no address.
+unsafe impl SockOpt for PacketQdiscBypass {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_QDISC_BYPASS;
+    type Value = libc::c_int;
+}
+
+/// PACKET_FANOUT: join a fanout group (group id and mode in one int).
+#[derive(Debug)]
+pub(crate) enum PacketFanout {}
+// SAFETY: with a length of one int the kernel reads just the int form (the
+// longer fanout_args form needs a longer length) and uses it as numbers.
+unsafe impl SockOpt for PacketFanout {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_FANOUT;
+    type Value = libc::c_int;
+}
+
+/// PACKET_RX_RING: the geometry of the TPACKET_V3 receive ring.
+#[derive(Debug)]
+pub(crate) enum PacketRxRing {}
+// SAFETY: tpacket_req3 is seven u32s (any bytes valid) that the kernel
+// copies by the length given and reads as numbers. The ring it describes is
+// memory the kernel allocates itself; it refuses (EBUSY) to set up a second
+// ring while one exists and frees a ring only while nothing maps it, so a
+// later call can never pull the ring from under a `Mapping`.
+unsafe impl SockOpt for PacketRxRing {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_RX_RING;
+    type Value = libc::tpacket_req3;
+}
+
+/// PACKET_ADD_MEMBERSHIP: e.g. promiscuous mode on one interface.
+#[derive(Debug)]
+pub(crate) enum PacketAddMembership {}
+// SAFETY: packet_mreq is integers and an 8-byte hardware address held by
+// value (any bytes valid); the kernel copies it and follows no address.
+unsafe impl SockOpt for PacketAddMembership {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_ADD_MEMBERSHIP;
+    type Value = libc::packet_mreq;
+}
+
+/// struct tpacket_stats_v3.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TpacketStatsV3 {
+    packets: u32,
+    drops: u32,
+    freeze_q_cnt: u32,
+}
+
+/// PACKET_STATISTICS (read only): the ring's receive and drop counters.
+#[derive(Debug)]
+pub(crate) enum PacketStatistics {}
+// SAFETY: for a TPACKET_V3 socket the kernel writes a tpacket_stats_v3,
+// three u32s (any bytes valid), truncated to the length we pass (its size);
+// reading it touches no memory but the value.
+unsafe impl SockOpt for PacketStatistics {
+    const LEVEL: libc::c_int = SOL_PACKET;
+    const NAME: libc::c_int = libc::PACKET_STATISTICS;
+    type Value = TpacketStatsV3;
+}
+
+/// setsockopt(2) of option `O`.
+pub(crate) fn setsockopt<O: SockOpt>(fd: &OwnedFd, value: &O::Value) -> io::Result<()> {
+    // SAFETY: `value` points at size_of::<O::Value>() readable bytes for the
+    // call's duration, and that length is one the kernel accepts for `O`;
+    // by `O`'s SockOpt contract the kernel only copies the value and gains
+    // access to no memory of ours through it.
     check(unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
+            O::LEVEL,
+            O::NAME,
+            (value as *const O::Value).cast(),
+            socklen_of::<O::Value>(),
         )
     })
     .map(drop)
+}
+
+/// getsockopt(2) of option `O`.
+pub(crate) fn getsockopt<O: SockOpt>(fd: &OwnedFd) -> io::Result<O::Value> {
+    // SAFETY: all-zero is a valid `O::Value` (SockOpt contract).
+    let mut v: O::Value = unsafe { std::mem::zeroed() };
+    let mut len = socklen_of::<O::Value>();
+    // SAFETY: `v` and `len` are live and writable for the call, `len` is
+    // `v`'s size, and the kernel writes at most `len` bytes; whatever bytes
+    // it writes are a valid `O::Value` (SockOpt contract).
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            O::LEVEL,
+            O::NAME,
+            (&mut v as *mut O::Value).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
+/// `size_of::<T>()` as a socklen_t, for the option and address structs here
+/// (tens of bytes; checked at compile time by each use's monomorphisation).
+pub(super) const fn socklen_of<T>() -> libc::socklen_t {
+    const { assert!(std::mem::size_of::<T>() <= 256) };
+    std::mem::size_of::<T>() as libc::socklen_t
 }
 
 /// Bind a packet socket to one interface.
@@ -60,23 +213,28 @@ pub(crate) fn bind_packet(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
     bind(fd, &sa)
 }
 
-/// Socket addresses: plain data whose size is the length bind(2) takes.
-pub(super) trait SockAddr: Copy {}
-impl SockAddr for libc::sockaddr_ll {}
-impl SockAddr for libc::sockaddr_xdp {}
+/// A socket address that [`bind`] may pass to the kernel.
+///
+/// # Safety
+/// An implementation promises that `Self` is the complete address struct of
+/// one family, that `size_of::<Self>()` is the length bind(2) expects for it,
+/// and that binding any value of it gives the kernel access to no memory of
+/// this process (the kernel reads the struct, during the call only).
+/// `sockaddr_xdp` does not qualify: with XDP_SHARED_UMEM it hands a socket
+/// another socket's UMEM, so AF_XDP binds live in `xdp.rs` as their own calls.
+pub(super) unsafe trait SockAddr: Copy {}
+// SAFETY: sockaddr_ll is AF_PACKET's whole address (family, protocol,
+// ifindex, hardware address by value); binding to it selects an interface
+// and touches no memory of ours.
+unsafe impl SockAddr for libc::sockaddr_ll {}
 
 /// bind(2) to a socket address of its family.
 pub(super) fn bind<A: SockAddr>(fd: &OwnedFd, sa: &A) -> io::Result<()> {
-    // SAFETY: `sa` is a valid socket address (SockAddr) and the length
-    // passed is its size; the kernel only reads it.
-    check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (sa as *const A).cast(),
-            std::mem::size_of::<A>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    // SAFETY: `sa` is live for the call and the length passed is its size,
+    // the length its family expects (SockAddr contract); the kernel reads it
+    // and, by the same contract, gains access to no memory of ours.
+    check(unsafe { libc::bind(fd.as_raw_fd(), (sa as *const A).cast(), socklen_of::<A>()) })
+        .map(drop)
 }
 
 /// Frames sent per sendmmsg(2) call.
@@ -137,41 +295,77 @@ pub(crate) fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize>
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct TpacketStatsV3 {
-    packets: u32,
-    drops: u32,
-    freeze_q_cnt: u32,
-}
-
-impl SockOpt for TpacketStatsV3 {}
-
 /// PACKET_STATISTICS: frames the kernel dropped for want of ring room since
 /// the last call (reading resets the kernel's counters).
 pub(crate) fn packet_drops(fd: &OwnedFd) -> io::Result<u32> {
-    getsockopt::<TpacketStatsV3>(fd, 263, libc::PACKET_STATISTICS).map(|st| st.drops)
+    getsockopt::<PacketStatistics>(fd).map(|st| st.drops)
 }
 
-/// getsockopt(2) of a plain-data value.
-pub(super) fn getsockopt<T: SockOpt>(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-) -> io::Result<T> {
-    // SAFETY: T is plain data (SockOpt): all-zero is a valid value.
-    let mut v: T = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: `v` and `len` are valid for writes and `len` is `v`'s size;
-    // the kernel writes at most that many bytes, and any bytes are a valid T.
-    check(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut v as *mut T).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(v)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Mapping;
+
+    /// A packet socket, or `None` where the test may not open one (no
+    /// CAP_NET_RAW): the checks below are about the kernel's behaviour, which
+    /// only a real socket shows.
+    fn packet_socket_or_skip() -> Option<OwnedFd> {
+        match packet_socket() {
+            Ok(fd) => Some(fd),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("skipped: no CAP_NET_RAW ({e})");
+                None
+            }
+            Err(e) => panic!("socket(AF_PACKET): {e}"),
+        }
+    }
+
+    #[test]
+    fn option_values_have_the_kernels_sizes() {
+        // The lengths the kernel checks (include/uapi/linux/if_packet.h).
+        assert_eq!(socklen_of::<<PacketRxRing as SockOpt>::Value>(), 28);
+        assert_eq!(socklen_of::<<PacketAddMembership as SockOpt>::Value>(), 16);
+        assert_eq!(socklen_of::<<PacketStatistics as SockOpt>::Value>(), 12);
+        assert_eq!(socklen_of::<<PacketFanout as SockOpt>::Value>(), 4);
+        assert_eq!(socklen_of::<libc::sockaddr_ll>(), 20);
+    }
+
+    /// What `PacketRxRing`'s SAFETY comment rests on: once a ring exists the
+    /// kernel will neither replace it nor, while it is mapped, free it.
+    #[test]
+    fn a_mapped_packet_ring_can_be_neither_replaced_nor_freed() {
+        let Some(fd) = packet_socket_or_skip() else {
+            return;
+        };
+        setsockopt::<PacketVersion>(&fd, &2).unwrap();
+        assert_eq!(getsockopt::<PacketVersion>(&fd).unwrap(), 2);
+        let page = 4096;
+        let req = libc::tpacket_req3 {
+            tp_block_size: page,
+            tp_block_nr: 2,
+            tp_frame_size: 2048,
+            tp_frame_nr: 4,
+            tp_retire_blk_tov: 1,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        setsockopt::<PacketRxRing>(&fd, &req).unwrap();
+        let map = Mapping::new(&fd, 2 * page as usize).unwrap();
+        let again = setsockopt::<PacketRxRing>(&fd, &req).unwrap_err();
+        assert_eq!(again.raw_os_error(), Some(libc::EBUSY), "{again}");
+        let free = libc::tpacket_req3 {
+            tp_block_size: 0,
+            tp_block_nr: 0,
+            tp_frame_size: 0,
+            tp_frame_nr: 0,
+            ..req
+        };
+        let freed = setsockopt::<PacketRxRing>(&fd, &free).unwrap_err();
+        assert_eq!(freed.raw_os_error(), Some(libc::EBUSY), "{freed}");
+        // A version change under the ring is refused too.
+        assert!(setsockopt::<PacketVersion>(&fd, &1).is_err());
+        // The mapping is still whole: the first block's header reads.
+        let _ = map.load_acquire(8);
+        assert_eq!(getsockopt::<PacketStatistics>(&fd).unwrap().drops, 0);
+    }
 }
