@@ -8,6 +8,12 @@
 //! checksum (a local sender's CHECKSUM_PARTIAL, TP_STATUS_CSUMNOTREADY) are
 //! completed here, so the rest of the pipeline and the next hop see a valid
 //! packet; a VLAN tag the kernel stripped into metadata is put back.
+//!
+//! The ring is read one block at a time, and only once the kernel has
+//! handed that block over. Every offset and length in it (first-frame
+//! offset, next-frame links, MAC offset, snap length) is checked against
+//! that block, not the whole ring: a frame that points outside is dropped
+//! and counted (`malformed`), and a broken link ends the block.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -19,7 +25,6 @@ use crate::{Capabilities, OpenError, PortStats, TxResult, open_error as err};
 
 const TPACKET_V3: libc::c_int = 2;
 const TP_STATUS_KERNEL: u32 = 0;
-const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
@@ -33,9 +38,11 @@ const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
 const VNET_HDR_NONE: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
 // struct tpacket_block_desc / tpacket_hdr_v1 field offsets.
-const BLK_STATUS: usize = 8;
+const BLK_STATUS: usize = sys::TPACKET_BLOCK_STATUS;
 const BLK_NUM_PKTS: usize = 12;
 const BLK_FIRST: usize = 16;
+/// sizeof(struct tpacket_block_desc): no frame starts inside it.
+const BLK_HDR_LEN: usize = 48;
 // struct tpacket3_hdr field offsets.
 const PKT_NEXT: usize = 0;
 const PKT_SNAPLEN: usize = 12;
@@ -44,6 +51,8 @@ const PKT_STATUS: usize = 20;
 const PKT_MAC: usize = 24;
 const PKT_VLAN_TCI: usize = 32;
 const PKT_VLAN_TPID: usize = 36;
+/// sizeof(struct tpacket3_hdr): a frame's bytes start after it.
+const PKT_HDR_LEN: usize = 48;
 
 /// Ring geometry and behaviour of an AF_PACKET port.
 #[derive(Debug, Clone)]
@@ -84,10 +93,9 @@ pub struct AfPacketPort {
     ring: sys::Mapping,
     cfg: AfPacketConfig,
     caps: Capabilities,
-    /// Block being read, and the offset of its next frame (0: not started).
+    /// Block being read, and where in it (`None`: not started).
     block: u32,
-    next_off: usize,
-    left_in_block: u32,
+    walk: Option<BlockWalk>,
     stats: PortStats,
     /// Segments of a GSO super-packet that did not fit the last batch.
     pending: std::collections::VecDeque<orbital_buf::Packet>,
@@ -97,6 +105,10 @@ pub struct AfPacketPort {
     pub gso_segmented: u64,
     /// GSO super-packets that could not be cut (malformed, no buffer).
     pub gso_failed: u64,
+    /// Frames lost to a ring header whose offsets or lengths point outside
+    /// its block (also counted in `rx_dropped`); the kernel never writes
+    /// one, so anything here means a corrupt ring.
+    pub malformed: u64,
 }
 
 impl AfPacketPort {
@@ -160,13 +172,13 @@ impl AfPacketPort {
             cfg: cfg.clone(),
             caps,
             block: 0,
-            next_off: 0,
-            left_in_block: 0,
+            walk: None,
             stats: PortStats::default(),
             pending: std::collections::VecDeque::new(),
             oversize: 0,
             gso_segmented: 0,
             gso_failed: 0,
+            malformed: 0,
         })
     }
 
@@ -185,126 +197,109 @@ impl AfPacketPort {
             let _ = batch.push(p);
             n += 1;
         }
+        let block_size = self.cfg.block_size as usize;
         while n < max && batch.room() > 0 {
-            let base = self.block_base();
-            if self.next_off == 0 {
-                if self.ring.load_acquire(base + BLK_STATUS) & TP_STATUS_USER == 0 {
-                    break;
-                }
-                self.left_in_block = self.ring.load_acquire(base + BLK_NUM_PKTS);
-                self.next_off = self.ring.load_acquire(base + BLK_FIRST) as usize;
-            }
-            if self.left_in_block == 0 {
-                self.release_block();
-                continue;
-            }
-            let at = base + self.next_off;
-            let Some(h) = self.ring.bytes(at, 40) else {
-                // A corrupt offset: give the block back rather than stall.
-                self.release_block();
-                continue;
+            // `None` while the kernel still fills the block.
+            let Some(block) = self.ring.tpacket_block(self.block_base(), block_size) else {
+                break;
             };
-            let rd32 = |o: usize| u32::from_ne_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-            let rd16 = |o: usize| u16::from_ne_bytes([h[o], h[o + 1]]);
-            let (next, snap, wire, status, mac) = (
-                rd32(PKT_NEXT) as usize,
-                rd32(PKT_SNAPLEN) as usize,
-                rd32(PKT_LEN) as usize,
-                rd32(PKT_STATUS),
-                rd16(PKT_MAC) as usize,
-            );
-            let vlan = (status & TP_STATUS_VLAN_VALID != 0).then(|| {
-                let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                    rd16(PKT_VLAN_TPID)
-                } else {
-                    0x8100
+            let walk = match self.walk {
+                Some(w) => w,
+                None => BlockWalk::start(block).unwrap_or_else(|lost| {
+                    self.malformed += u64::from(lost);
+                    self.stats.rx_dropped += u64::from(lost);
+                    BlockWalk::EMPTY
+                }),
+            };
+            let walk = self.walk.insert(walk);
+            let mut finished = false;
+            while n < max && batch.room() > 0 {
+                let f = match walk.step(block) {
+                    Step::End => {
+                        finished = true;
+                        break;
+                    }
+                    Step::Malformed(lost) => {
+                        self.malformed += u64::from(lost);
+                        self.stats.rx_dropped += u64::from(lost);
+                        continue;
+                    }
+                    Step::Frame(f) => f,
                 };
-                (tpid, rd32(PKT_VLAN_TCI) as u16)
-            });
-            self.left_in_block -= 1;
-            self.next_off += next;
-            // A zero link ends the block whatever its count says.
-            if next == 0 {
-                self.left_in_block = 0;
-            }
-            let Some(frame) = self.ring.bytes(at + mac, snap) else {
-                self.stats.rx_dropped += 1;
-                continue;
-            };
-            if snap < wire {
-                self.oversize += 1;
-                self.stats.rx_dropped += 1;
-                continue;
-            }
-            let vnet = mac
-                .checked_sub(VNET_HDR_LEN)
-                .and_then(|o| self.ring.bytes(at + o, VNET_HDR_LEN));
-            let (gso_type, gso_size) = vnet.map_or((0, 0), |v| {
-                (
-                    v[1] & !VIRTIO_NET_HDR_GSO_ECN,
-                    u16::from_le_bytes([v[4], v[5]]),
-                )
-            });
-            if gso_type != VIRTIO_NET_HDR_GSO_NONE {
-                let mut made = 0;
-                let (batch_ref, pending) = (&mut *batch, &mut self.pending);
-                let mut emit = |p: orbital_buf::Packet| {
-                    if made < max - n {
-                        if let Err(p) = batch_ref.push(p) {
-                            pending.push_back(p);
+                if f.data.len() < f.wire_len {
+                    self.oversize += 1;
+                    self.stats.rx_dropped += 1;
+                    continue;
+                }
+                let gso_type = f.vnet[1] & !VIRTIO_NET_HDR_GSO_ECN;
+                if gso_type != VIRTIO_NET_HDR_GSO_NONE {
+                    let gso_size = u16::from_le_bytes([f.vnet[4], f.vnet[5]]);
+                    let mut made = 0;
+                    let (batch_ref, pending) = (&mut *batch, &mut self.pending);
+                    let mut emit = |p: orbital_buf::Packet| {
+                        if made < max - n {
+                            if let Err(p) = batch_ref.push(p) {
+                                pending.push_back(p);
+                            } else {
+                                made += 1;
+                            }
                         } else {
-                            made += 1;
+                            pending.push_back(p);
                         }
-                    } else {
-                        pending.push_back(p);
+                    };
+                    match crate::gso::segment(f.data, usize::from(gso_size), cache, &mut emit) {
+                        Ok(_) => {
+                            self.gso_segmented += 1;
+                            for p in &batch.as_slice()[batch.len() - made..] {
+                                self.stats.rx_bytes += p.len() as u64;
+                            }
+                            n += made;
+                        }
+                        Err(_) => {
+                            self.gso_failed += 1;
+                            self.stats.rx_dropped += 1;
+                        }
                     }
+                    continue;
+                }
+                let Some(mut p) = cache.alloc() else {
+                    self.stats.rx_dropped += 1;
+                    continue;
                 };
-                match crate::gso::segment(frame, usize::from(gso_size), cache, &mut emit) {
-                    Ok(_) => {
-                        self.gso_segmented += 1;
-                        for p in &batch.as_slice()[batch.len() - made..] {
-                            self.stats.rx_bytes += p.len() as u64;
-                        }
-                        n += made;
+                let frame = f.data;
+                let ok = match f.vlan {
+                    Some((tpid, tci)) if frame.len() >= 12 => {
+                        let mut tag = [0u8; 4];
+                        tag[..2].copy_from_slice(&tpid.to_be_bytes());
+                        tag[2..].copy_from_slice(&tci.to_be_bytes());
+                        p.extend_from_slice(&frame[..12])
+                            && p.extend_from_slice(&tag)
+                            && p.extend_from_slice(&frame[12..])
                     }
-                    Err(_) => {
-                        self.gso_failed += 1;
-                        self.stats.rx_dropped += 1;
-                    }
+                    _ => p.extend_from_slice(frame),
+                };
+                if !ok {
+                    self.oversize += 1;
+                    self.stats.rx_dropped += 1;
+                    cache.free(p);
+                    continue;
                 }
-                continue;
-            }
-            let Some(mut p) = cache.alloc() else {
-                self.stats.rx_dropped += 1;
-                continue;
-            };
-            let ok = match vlan {
-                Some((tpid, tci)) if frame.len() >= 12 => {
-                    let mut tag = [0u8; 4];
-                    tag[..2].copy_from_slice(&tpid.to_be_bytes());
-                    tag[2..].copy_from_slice(&tci.to_be_bytes());
-                    p.extend_from_slice(&frame[..12])
-                        && p.extend_from_slice(&tag)
-                        && p.extend_from_slice(&frame[12..])
+                if f.status & TP_STATUS_CSUMNOTREADY != 0 {
+                    crate::csum::complete(&mut p);
+                } else if f.status & TP_STATUS_CSUM_VALID != 0 {
+                    p.meta.offload.insert(Offload::RX_CSUM_GOOD);
                 }
-                _ => p.extend_from_slice(frame),
-            };
-            if !ok {
-                self.oversize += 1;
-                self.stats.rx_dropped += 1;
-                cache.free(p);
-                continue;
+                self.stats.rx_bytes += p.len() as u64;
+                let _ = batch.push(p);
+                n += 1;
             }
-            if status & TP_STATUS_CSUMNOTREADY != 0 {
-                crate::csum::complete(&mut p);
-            } else if status & TP_STATUS_CSUM_VALID != 0 {
-                p.meta.offload.insert(Offload::RX_CSUM_GOOD);
+            if !finished {
+                break;
             }
-            self.stats.rx_bytes += p.len() as u64;
-            let _ = batch.push(p);
-            n += 1;
+            self.release_block();
         }
-        if self.next_off != 0 && self.left_in_block == 0 {
+        // A block read to its last frame goes back now, not next burst.
+        if self.walk.is_some_and(|w| w.left == 0) {
             self.release_block();
         }
         self.stats.rx_packets += n as u64;
@@ -315,8 +310,7 @@ impl AfPacketPort {
         let base = self.block_base();
         self.ring.store_release(base + BLK_STATUS, TP_STATUS_KERNEL);
         self.block = (self.block + 1) % self.cfg.blocks;
-        self.next_off = 0;
-        self.left_in_block = 0;
+        self.walk = None;
     }
 
     /// Transmit the batch with as few syscalls as it takes; what the kernel
@@ -375,5 +369,396 @@ impl AfPacketPort {
     /// The descriptor to wait on when idle.
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// One frame of a TPACKET_V3 block, every kernel-supplied offset and length
+/// checked against that block.
+#[derive(Debug, PartialEq, Eq)]
+struct RingFrame<'a> {
+    /// The captured bytes: `tp_snaplen` of them at `tp_mac`.
+    data: &'a [u8],
+    /// The virtio-net header just in front of them (PACKET_VNET_HDR).
+    vnet: [u8; VNET_HDR_LEN],
+    /// Length on the wire (`tp_len`): more than `data.len()` if truncated.
+    wire_len: usize,
+    /// `tp_status`.
+    status: u32,
+    /// The VLAN tag the kernel took out of the frame: TPID, TCI.
+    vlan: Option<(u16, u16)>,
+}
+
+/// What one step through a block found.
+#[derive(Debug, PartialEq, Eq)]
+enum Step<'a> {
+    /// A frame that lies wholly inside the block.
+    Frame(RingFrame<'a>),
+    /// Frames lost to bad offsets: 1 for a frame whose bytes do not fit the
+    /// block, or every frame the block still claims when the next header is
+    /// outside it (nothing after it can be found).
+    Malformed(u32),
+    /// No frame left.
+    End,
+}
+
+/// A reader's place in one TPACKET_V3 block: where the next frame header
+/// starts (from the block's start) and how many frames the block still
+/// claims. Each step reads only inside the block it is given, whatever the
+/// headers say, so a corrupt ring costs frames, never a read elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlockWalk {
+    next: usize,
+    left: u32,
+}
+
+impl BlockWalk {
+    /// A block with nothing (left) to read.
+    const EMPTY: BlockWalk = BlockWalk { next: 0, left: 0 };
+
+    /// Begin `block`, the whole block from its header on.
+    ///
+    /// # Errors
+    /// The number of frames the block claims when its first-frame offset
+    /// points into its header or past its end: none of them can be found.
+    fn start(block: &[u8]) -> Result<BlockWalk, u32> {
+        let (Some(left), Some(first)) = (read_u32(block, BLK_NUM_PKTS), read_u32(block, BLK_FIRST))
+        else {
+            return Err(0);
+        };
+        let first = first as usize;
+        if left > 0 && !(BLK_HDR_LEN..block.len()).contains(&first) {
+            return Err(left);
+        }
+        Ok(BlockWalk { next: first, left })
+    }
+
+    /// The next frame of `block` (the same block `start` was given).
+    fn step<'a>(&mut self, block: &'a [u8]) -> Step<'a> {
+        if self.left == 0 {
+            return Step::End;
+        }
+        let at = self.next;
+        let Some(h) = at
+            .checked_add(PKT_HDR_LEN)
+            .and_then(|end| block.get(at..end))
+        else {
+            return Step::Malformed(std::mem::take(&mut self.left));
+        };
+        // `h` holds a whole header: these reads are in bounds.
+        let r32 = |o| read_u32(h, o).unwrap_or(0);
+        let r16 = |o| read_u16(h, o).unwrap_or(0);
+        self.left -= 1;
+        // A zero link ends the block whatever its count says.
+        match (r32(PKT_NEXT) as usize, at) {
+            (0, _) => self.left = 0,
+            (next, at) => match at.checked_add(next) {
+                Some(n) => self.next = n,
+                None => self.left = 0,
+            },
+        }
+        let (mac, snap) = (usize::from(r16(PKT_MAC)), r32(PKT_SNAPLEN) as usize);
+        // The frame and the virtio-net header before it must lie after this
+        // frame's own header and end inside the block.
+        let bytes = (mac >= PKT_HDR_LEN + VNET_HDR_LEN)
+            .then(|| {
+                let start = at.checked_add(mac)?;
+                let data = block.get(start..start.checked_add(snap)?)?;
+                let vnet = block.get(start - VNET_HDR_LEN..start)?.try_into().ok()?;
+                Some((data, vnet))
+            })
+            .flatten();
+        let Some((data, vnet)) = bytes else {
+            return Step::Malformed(1);
+        };
+        let status = r32(PKT_STATUS);
+        let vlan = (status & TP_STATUS_VLAN_VALID != 0).then(|| {
+            let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                r16(PKT_VLAN_TPID)
+            } else {
+                0x8100
+            };
+            // The TCI is a u32 field holding 16 bits.
+            (tpid, (r32(PKT_VLAN_TCI) & 0xffff) as u16)
+        });
+        Step::Frame(RingFrame {
+            data,
+            vnet,
+            wire_len: r32(PKT_LEN) as usize,
+            status,
+            vlan,
+        })
+    }
+}
+
+/// The native-endian u32 at `at` in `b`, if it lies inside.
+fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+    let w = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes(w.try_into().ok()?))
+}
+
+/// The native-endian u16 at `at` in `b`, if it lies inside.
+fn read_u16(b: &[u8], at: usize) -> Option<u16> {
+    let w = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_ne_bytes(w.try_into().ok()?))
+}
+
+#[cfg(test)]
+impl AfPacketPort {
+    /// A port over a stand-in socket and ring, for tests that play the
+    /// kernel's side.
+    fn from_parts(fd: OwnedFd, ring: sys::Mapping, cfg: &AfPacketConfig) -> AfPacketPort {
+        AfPacketPort {
+            fd,
+            ring,
+            cfg: cfg.clone(),
+            caps: Capabilities::SOFTWARE,
+            block: 0,
+            walk: None,
+            stats: PortStats::default(),
+            pending: std::collections::VecDeque::new(),
+            oversize: 0,
+            gso_segmented: 0,
+            gso_failed: 0,
+            malformed: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbital_buf::{Pool, PoolConfig};
+
+    const BLOCK: usize = 4096;
+    /// Where the kernel puts a frame's MAC header: after its tpacket3_hdr,
+    /// a sockaddr_ll and the virtio-net header (what 6.x kernels use).
+    const MAC: u16 = 82;
+
+    fn put32(b: &mut [u8], at: usize, v: u32) {
+        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn put16(b: &mut [u8], at: usize, v: u16) {
+        b[at..at + 2].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// An empty block handed to user space, claiming `frames` frames from
+    /// offset `first`.
+    fn block(frames: u32, first: u32) -> Vec<u8> {
+        let mut b = vec![0; BLOCK];
+        put32(&mut b, BLK_STATUS, 1);
+        put32(&mut b, BLK_NUM_PKTS, frames);
+        put32(&mut b, BLK_FIRST, first);
+        b
+    }
+
+    /// A frame header at `at` linking to `next`, its bytes at `at + mac`
+    /// (written when they fit the block).
+    fn frame(b: &mut [u8], at: usize, next: u32, mac: u16, data: &[u8]) {
+        put32(b, at + PKT_NEXT, next);
+        put32(b, at + PKT_SNAPLEN, data.len() as u32);
+        put32(b, at + PKT_LEN, data.len() as u32);
+        put16(b, at + PKT_MAC, mac);
+        let start = at + usize::from(mac);
+        if let Some(dst) = b.get_mut(start..start + data.len()) {
+            dst.copy_from_slice(data);
+        }
+    }
+
+    fn frames_of(b: &[u8]) -> (Vec<Vec<u8>>, u32) {
+        let mut walk = BlockWalk::start(b).expect("a good block header");
+        let (mut got, mut lost) = (Vec::new(), 0);
+        loop {
+            match walk.step(b) {
+                Step::Frame(f) => got.push(f.data.to_vec()),
+                Step::Malformed(n) => lost += n,
+                Step::End => return (got, lost),
+            }
+        }
+    }
+
+    #[test]
+    fn walks_linked_frames_in_order() {
+        let mut b = block(3, 48);
+        frame(&mut b, 48, 200, MAC, b"first");
+        frame(&mut b, 248, 200, MAC, b"second");
+        frame(&mut b, 448, 0, MAC, b"third");
+        assert_eq!(
+            frames_of(&b),
+            (
+                vec![b"first".to_vec(), b"second".to_vec(), b"third".to_vec()],
+                0
+            )
+        );
+    }
+
+    #[test]
+    fn a_zero_link_ends_the_block_whatever_its_count() {
+        let mut b = block(1000, 48);
+        frame(&mut b, 48, 0, MAC, b"only");
+        assert_eq!(frames_of(&b), (vec![b"only".to_vec()], 0));
+    }
+
+    #[test]
+    fn first_offset_outside_the_block_loses_its_frames() {
+        for first in [0, 47, BLOCK as u32, BLOCK as u32 + 1, u32::MAX] {
+            assert_eq!(BlockWalk::start(&block(5, first)), Err(5), "first {first}");
+        }
+        // A header too short to hold the count: nothing claimed, nothing read.
+        assert_eq!(BlockWalk::start(&[1u8; 15]), Err(0));
+        // An empty block may say anything about where frames would start.
+        let walk = BlockWalk::start(&block(0, u32::MAX)).unwrap();
+        assert_eq!(walk.left, 0);
+    }
+
+    #[test]
+    fn a_link_past_the_block_loses_the_rest_and_reads_nothing_there() {
+        let mut b = block(4, 48);
+        frame(&mut b, 48, u32::MAX, MAC, b"kept");
+        assert_eq!(frames_of(&b), (vec![b"kept".to_vec()], 3));
+        // A header that starts inside the block but ends past it.
+        let mut b = block(2, 48);
+        frame(&mut b, 48, (BLOCK - 48 - 20) as u32, MAC, b"kept");
+        assert_eq!(frames_of(&b), (vec![b"kept".to_vec()], 1));
+    }
+
+    #[test]
+    fn frame_bytes_outside_the_block_drop_that_frame_only() {
+        let mut b = block(4, 48);
+        // Snap length running past the end.
+        frame(&mut b, 48, 200, MAC, b"x");
+        put32(&mut b, 48 + PKT_SNAPLEN, BLOCK as u32);
+        // MAC offset past the end.
+        frame(&mut b, 248, 200, u16::MAX, b"y");
+        // MAC offset inside the frame's own header (no room for vnet).
+        frame(&mut b, 448, 200, 50, b"z");
+        frame(&mut b, 648, 0, MAC, b"good");
+        assert_eq!(frames_of(&b), (vec![b"good".to_vec()], 3));
+        // Largest snap length: no overflow, just a drop.
+        let mut b = block(1, 48);
+        frame(&mut b, 48, 0, MAC, b"");
+        put32(&mut b, 48 + PKT_SNAPLEN, u32::MAX);
+        assert_eq!(frames_of(&b), (vec![], 1));
+    }
+
+    #[test]
+    fn vlan_and_lengths_come_from_the_header() {
+        let mut b = block(1, 48);
+        frame(&mut b, 48, 0, MAC, &[7; 60]);
+        put32(&mut b, 48 + PKT_LEN, 1500);
+        put32(&mut b, 48 + PKT_STATUS, TP_STATUS_VLAN_VALID);
+        put32(&mut b, 48 + PKT_VLAN_TCI, 0xdead_0064);
+        let mut walk = BlockWalk::start(&b).unwrap();
+        let Step::Frame(f) = walk.step(&b) else {
+            panic!("a frame")
+        };
+        assert_eq!((f.data.len(), f.wire_len), (60, 1500));
+        assert_eq!(f.vlan, Some((0x8100, 0x0064)));
+    }
+
+    /// Random headers: every step ends, and every frame lies inside the block.
+    #[test]
+    fn garbage_blocks_never_lead_outside() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let mut b = block((rand() % 64) as u32, 48 + (rand() % 64) as u32);
+            let mut at = 48;
+            while at + PKT_HDR_LEN < BLOCK {
+                let r = rand();
+                put32(&mut b, at + PKT_NEXT, (r % 700) as u32);
+                put32(&mut b, at + PKT_SNAPLEN, (r >> 16) as u32 % 5000);
+                put16(&mut b, at + PKT_MAC, (r >> 40) as u16 % 3000);
+                at += 1 + (r >> 50) as usize % 300;
+            }
+            let range = b.as_ptr_range();
+            let Ok(mut walk) = BlockWalk::start(&b) else {
+                continue;
+            };
+            for _ in 0..=BLOCK {
+                match walk.step(&b) {
+                    Step::Frame(f) => {
+                        let r = f.data.as_ptr_range();
+                        assert!(range.start <= r.start && r.end <= range.end);
+                    }
+                    Step::Malformed(_) => {}
+                    Step::End => break,
+                }
+            }
+            assert_eq!(walk.step(&b), Step::End, "a walk always ends");
+        }
+    }
+
+    fn port(blocks: u32) -> AfPacketPort {
+        let cfg = AfPacketConfig {
+            block_size: BLOCK as u32,
+            blocks,
+            ..AfPacketConfig::new("fake0")
+        };
+        let (a, _b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let ring = sys::Mapping::anonymous(BLOCK * blocks as usize).unwrap();
+        AfPacketPort::from_parts(OwnedFd::from(a), ring, &cfg)
+    }
+
+    #[test]
+    fn rx_burst_drops_malformed_frames_and_hands_the_block_back() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 64,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut cache = pool.cache(16);
+        let mut port = port(2);
+        let mut b = block(3, 48);
+        frame(&mut b, 48, 200, MAC, &[1; 60]);
+        frame(&mut b, 248, 200, MAC, &[2; 60]);
+        put32(&mut b, 248 + PKT_SNAPLEN, 5000);
+        frame(&mut b, 448, 0, MAC, &[3; 60]);
+        port.ring.fill(0, &b);
+        let mut batch = Batch::new();
+        assert_eq!(port.rx_burst(&mut cache, &mut batch, 64), 2);
+        assert_eq!(batch.as_slice()[0][..], [1; 60]);
+        assert_eq!(batch.as_slice()[1][..], [3; 60]);
+        assert_eq!((port.stats().rx_dropped, port.malformed), (1, 1));
+        assert_eq!(port.ring.load_acquire(BLK_STATUS), TP_STATUS_KERNEL);
+        assert_eq!(port.block, 1);
+        // Block 1 is still the kernel's: nothing to read, nothing touched.
+        assert_eq!(port.rx_burst(&mut cache, &mut batch, 64), 0);
+        // Then it arrives with a first-frame offset past its end.
+        port.ring.fill(BLOCK, &block(9, BLOCK as u32 + 8));
+        assert_eq!(port.rx_burst(&mut cache, &mut batch, 64), 0);
+        assert_eq!((port.stats().rx_dropped, port.malformed), (10, 10));
+        assert_eq!(port.ring.load_acquire(BLOCK + BLK_STATUS), TP_STATUS_KERNEL);
+        assert_eq!(port.block, 0);
+        cache.free_all(batch.drain());
+    }
+
+    #[test]
+    fn a_full_batch_keeps_the_place_in_the_block() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 64,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut cache = pool.cache(16);
+        let mut port = port(1);
+        let mut b = block(3, 48);
+        for (i, at) in [48usize, 248, 448].into_iter().enumerate() {
+            let next = if i == 2 { 0 } else { 200 };
+            frame(&mut b, at, next, MAC, &[i as u8; 60]);
+        }
+        port.ring.fill(0, &b);
+        let mut batch = Batch::new();
+        assert_eq!(port.rx_burst(&mut cache, &mut batch, 2), 2);
+        assert_eq!(port.ring.load_acquire(BLK_STATUS), 1, "still ours");
+        assert_eq!(port.rx_burst(&mut cache, &mut batch, 2), 1);
+        assert_eq!(batch.as_slice()[2][..], [2; 60]);
+        assert_eq!(port.ring.load_acquire(BLK_STATUS), TP_STATUS_KERNEL);
+        cache.free_all(batch.drain());
     }
 }

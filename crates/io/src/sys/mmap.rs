@@ -58,11 +58,11 @@ impl Mapping {
 
     fn word(&self, off: usize) -> &AtomicU32 {
         assert!(
-            off % 4 == 0 && off + 4 <= self.len,
+            off % 4 == 0 && off.checked_add(4).is_some_and(|end| end <= self.len),
             "ring offset {off} outside the mapping"
         );
-        // SAFETY: `off + 4 <= len` (asserted), so the offset pointer stays
-        // inside the mapping.
+        // SAFETY: `off + 4 <= len` (asserted, without overflow), so the
+        // offset pointer stays inside the mapping.
         let p = unsafe { self.ptr.as_ptr().add(off) };
         // SAFETY: `p` is 4-aligned (page-aligned base, asserted offset) and
         // inside the mapping, which lives as long as `self`; the kernel
@@ -78,28 +78,49 @@ impl Mapping {
     }
 
     /// Hand a status word back to the kernel (release: our reads of the
-    /// block are finished before the kernel may reuse it).
-    pub(crate) fn store_release(&self, off: usize, v: u32) {
+    /// block are finished before the kernel may reuse it). Every store takes
+    /// `&mut self`, so none can happen while a [`Mapping::tpacket_block`]
+    /// view is alive.
+    pub(crate) fn store_release(&mut self, off: usize, v: u32) {
         self.word(off).store(v, Ordering::Release)
     }
 
-    /// Bytes of the mapping. Only call for a region the kernel has handed to
-    /// user space (its block status is "user") and not yet handed back: the
-    /// kernel does not write it meanwhile.
-    pub(crate) fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
+    /// The TPACKET_V3 block at `off..off + len`, as bytes, if the kernel has
+    /// handed it to user space: its status word (at `off +`
+    /// [`TPACKET_BLOCK_STATUS`]) has TP_STATUS_USER. `None` while the kernel
+    /// owns it, or when the range is not inside the mapping.
+    ///
+    /// The kernel does not write a block it handed over until the block's
+    /// status is set back to TP_STATUS_KERNEL, and only a store through this
+    /// mapping does that; stores take `&mut self`, so none can happen while
+    /// the returned view (a borrow of `&self`) lives.
+    pub(crate) fn tpacket_block(&self, off: usize, len: usize) -> Option<&[u8]> {
         let end = off.checked_add(len)?;
-        if end > self.len {
+        if end > self.len || len < TPACKET_BLOCK_STATUS + 4 {
+            return None;
+        }
+        if self.load_acquire(off + TPACKET_BLOCK_STATUS) & TP_STATUS_USER == 0 {
             return None;
         }
         // SAFETY: `off <= end <= len` was checked, so the pointer stays inside
         // the mapping.
         let p = unsafe { self.ptr.as_ptr().add(off) };
-        // SAFETY: [off, end) lies inside the mapping, which lives as long as
-        // the returned borrow of `self`; the caller only asks for regions
-        // owned by user space (see above), so no concurrent write happens.
+        // SAFETY: [off, end) lies inside the mapping, which stays mapped as
+        // long as the returned borrow of `self`. Nothing writes those bytes
+        // meanwhile: the acquire load above saw the block handed to user
+        // space (and orders the kernel's writes to it before our reads); the
+        // kernel leaves such a block alone until its status is stored back,
+        // which needs `&mut self`; and this is the ring's only mapping
+        // (`AfPacketPort::open` maps it once).
         Some(unsafe { std::slice::from_raw_parts(p, len) })
     }
 }
+
+/// Offset of a TPACKET_V3 block's status word (tpacket_block_desc.hdr.bh1
+/// .block_status).
+pub(crate) const TPACKET_BLOCK_STATUS: usize = 8;
+/// The block belongs to user space.
+pub(crate) const TP_STATUS_USER: u32 = 1;
 
 impl Drop for Mapping {
     fn drop(&mut self) {
@@ -137,10 +158,11 @@ impl Mapping {
 
     fn word64(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
         assert!(
-            off % 8 == 0 && off + 8 <= self.len,
+            off % 8 == 0 && off.checked_add(8).is_some_and(|end| end <= self.len),
             "ring offset {off} outside the mapping"
         );
-        // SAFETY: `off + 8 <= len` (asserted): the pointer stays inside.
+        // SAFETY: `off + 8 <= len` (asserted, without overflow): the pointer
+        // stays inside.
         let p = unsafe { self.ptr.as_ptr().add(off) };
         // Descriptor slots are shared with the kernel, which hands them over
         // through the ring's producer/consumer words: an atomic view is the
@@ -163,12 +185,50 @@ impl Mapping {
 
     /// Write a 64-bit descriptor field (published by a later release store
     /// of the producer).
-    pub(crate) fn write_u64(&self, off: usize, v: u64) {
+    pub(crate) fn write_u64(&mut self, off: usize, v: u64) {
         self.word64(off).store(v, Ordering::Relaxed)
     }
 
     /// Write a 32-bit descriptor field.
-    pub(crate) fn write_u32(&self, off: usize, v: u32) {
+    pub(crate) fn write_u32(&mut self, off: usize, v: u32) {
         self.word(off).store(v, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+impl Mapping {
+    /// A private anonymous mapping standing in for a socket's ring in tests,
+    /// zero-filled.
+    pub(crate) fn anonymous(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh anonymous mapping at a kernel-chosen address
+        // aliases no Rust memory; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// Play the kernel: write `data` at `off`.
+    pub(crate) fn fill(&mut self, off: usize, data: &[u8]) {
+        let end = off.checked_add(data.len()).expect("offset overflows");
+        assert!(end <= self.len, "fill outside the mapping");
+        // SAFETY: `off <= end <= len` (asserted): the pointer stays inside.
+        let dst = unsafe { self.ptr.as_ptr().add(off) };
+        // SAFETY: [off, end) is inside the mapping and `&mut self` excludes
+        // every view of it; `data` is a borrow of other memory, so the two
+        // do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
     }
 }

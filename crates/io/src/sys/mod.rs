@@ -23,7 +23,7 @@ pub(crate) use bpf::{BpfInsn, bpf_link_xdp, bpf_load_xdp, bpf_map_update_u32, bp
 pub(crate) use ioctl::{
     ethtool_get, if_index, ioctl_socket, tun_set_iff, tun_set_offload, tun_set_vnet_hdr_size,
 };
-pub(crate) use mmap::Mapping;
+pub(crate) use mmap::{Mapping, TPACKET_BLOCK_STATUS};
 pub(crate) use socket::{
     PacketAddMembership, PacketFanout, PacketIgnoreOutgoing, PacketQdiscBypass, PacketRxRing,
     PacketVersion, PacketVnetHdr, SEND_CHUNK, bind_packet, packet_drops, packet_socket,
