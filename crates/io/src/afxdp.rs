@@ -329,16 +329,52 @@ pub struct XdpStats {
     pub csum_completed: u64,
 }
 
-/// One worker's AF_XDP socket on one queue of one interface.
+/// An AF_XDP socket and the four rings it shares with the kernel: all that
+/// must be gone before the buffers the kernel may still write go home.
 #[derive(Debug)]
-pub struct XdpPort {
-    // Field order is drop order: the rings are unmapped and the socket is
-    // closed before the ledger returns the buffers the kernel held.
+struct Xsk {
     fill: Ring,
     comp: Ring,
     rx: Ring,
     tx: Ring,
     fd: Arc<OwnedFd>,
+    /// Run as the socket goes (tests record the drop order with it).
+    #[cfg(test)]
+    on_close: Option<CloseHook>,
+}
+
+/// A test's probe of the moment an [`Xsk`] is torn down.
+#[cfg(test)]
+struct CloseHook(Box<dyn FnOnce() + Send>);
+
+#[cfg(test)]
+impl std::fmt::Debug for CloseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloseHook")
+    }
+}
+
+#[cfg(test)]
+impl Drop for Xsk {
+    /// Runs just before the fields (rings, socket) are dropped, which is
+    /// as part of the same step of the owner's drop.
+    fn drop(&mut self) {
+        if let Some(CloseHook(hook)) = self.on_close.take() {
+            hook();
+        }
+    }
+}
+
+/// One worker's AF_XDP socket on one queue of one interface.
+#[derive(Debug)]
+pub struct XdpPort {
+    // Field order is drop order, and this one is load-bearing (clause 3 of
+    // the UMEM contract, see `xdp_register_umem`): the rings are unmapped
+    // and the socket closed (`xsk`) before the ledger hands the buffers the
+    // kernel held back to the pool (`loans`), and the ledger's `Pool`
+    // handle keeps the memory alive until then. The test
+    // `the_socket_goes_before_the_buffers_it_may_write` fails if reordered.
+    xsk: Xsk,
     loans: Loans,
     _attachment: Arc<Attachment>,
     stride: u64,
@@ -399,8 +435,8 @@ impl XdpPort {
             //    `Loans::reclaim`, which refuses indices not on loan, and only
             //    for descriptors `Ring::ready` counted after its acquire load
             //    of the producer;
-            // 3. `XdpPort` declares its socket (`fd`) before `loans`, and
-            //    fields drop in declaration order;
+            // 3. `XdpPort` declares its socket (`xsk`) before `loans`, and
+            //    fields drop in declaration order (a test checks it);
             // 4. `loans` holds a `Pool` handle for as long as the socket lives.
             unsafe { sys::xdp_register_umem(&fd, &ctx.pool) }
                 .map_err(err(dev, "cannot register the buffer pool as UMEM"))?;
@@ -491,11 +527,15 @@ impl XdpPort {
             max_frame: dev_caps.max_frame.min((stride - XDP_HEADROOM) as u32),
         };
         let mut port = XdpPort {
-            fill,
-            comp,
-            rx,
-            tx,
-            fd,
+            xsk: Xsk {
+                fill,
+                comp,
+                rx,
+                tx,
+                fd,
+                #[cfg(test)]
+                on_close: None,
+            },
             loans: Loans::new(&ctx.pool),
             _attachment: attachment.clone(),
             stride: stride as u64,
@@ -514,14 +554,17 @@ impl XdpPort {
 
     /// Put as many buffers on the fill ring as it has room for.
     fn refill(&mut self, cache: &mut PoolCache) {
-        let free = self.fill.free(self.fill.size);
+        let free = self.xsk.fill.free(self.xsk.fill.size);
         let mut n = 0;
         while n < free {
             let Some(p) = cache.alloc() else { break };
             match self.loans.lend(p) {
                 Ok(index) => {
-                    let at = self.fill.slot(self.fill.local.wrapping_add(n));
-                    self.fill.map.write_u64(at, u64::from(index) * self.stride);
+                    let at = self.xsk.fill.slot(self.xsk.fill.local.wrapping_add(n));
+                    self.xsk
+                        .fill
+                        .map
+                        .write_u64(at, u64::from(index) * self.stride);
                     n += 1;
                 }
                 Err(p) => {
@@ -531,19 +574,19 @@ impl XdpPort {
             }
         }
         if n > 0 {
-            self.fill.submit(n);
+            self.xsk.fill.submit(n);
         }
     }
 
     /// Receive up to `max` frames (and at most `batch.room()`).
     pub fn rx_burst(&mut self, cache: &mut PoolCache, batch: &mut Batch, max: usize) -> usize {
         let want = max.min(batch.room()) as u32;
-        let ready = self.rx.ready(want);
+        let ready = self.xsk.rx.ready(want);
         let mut n = 0;
         for k in 0..ready {
-            let at = self.rx.slot(self.rx.local.wrapping_add(k));
-            let addr = self.rx.map.read_u64(at);
-            let len = self.rx.map.read_u64(at + 8) as u32 as usize;
+            let at = self.xsk.rx.slot(self.xsk.rx.local.wrapping_add(k));
+            let addr = self.xsk.rx.map.read_u64(at);
+            let len = self.xsk.rx.map.read_u64(at + 8) as u32 as usize;
             let index = (addr / self.stride) as u32;
             let head = (addr % self.stride) as usize;
             match self.loans.reclaim(index, head, len) {
@@ -563,12 +606,12 @@ impl XdpPort {
             }
         }
         if ready > 0 {
-            self.rx.release(ready);
+            self.xsk.rx.release(ready);
         }
         self.refill(cache);
-        if ready == 0 && self.fill.needs_wakeup() {
+        if ready == 0 && self.xsk.fill.needs_wakeup() {
             self.xdp.kicks += 1;
-            sys::xdp_kick_rx(&self.fd);
+            sys::xdp_kick_rx(&self.xsk.fd);
         }
         self.stats.rx_packets += n as u64;
         n
@@ -576,17 +619,17 @@ impl XdpPort {
 
     /// Take back the buffers the kernel finished sending.
     fn reap(&mut self, cache: &mut PoolCache) {
-        let done = self.comp.ready(self.comp.size);
+        let done = self.xsk.comp.ready(self.xsk.comp.size);
         for k in 0..done {
-            let at = self.comp.slot(self.comp.local.wrapping_add(k));
-            let addr = self.comp.map.read_u64(at);
+            let at = self.xsk.comp.slot(self.xsk.comp.local.wrapping_add(k));
+            let addr = self.xsk.comp.map.read_u64(at);
             match self.loans.reclaim((addr / self.stride) as u32, 0, 0) {
                 Some(p) => cache.free(p),
                 None => self.xdp.foreign_addrs += 1,
             }
         }
         if done > 0 {
-            self.comp.release(done);
+            self.xsk.comp.release(done);
         }
     }
 
@@ -596,7 +639,7 @@ impl XdpPort {
     pub fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
         self.reap(cache);
         let total = batch.len();
-        let room = self.tx.free(total as u32) as usize;
+        let room = self.xsk.tx.free(total as u32) as usize;
         let mut queued = 0u32;
         let mut dropped = 0;
         for p in batch.drain() {
@@ -636,7 +679,7 @@ impl XdpPort {
             }
         }
         if queued > 0 {
-            self.tx.submit(queued);
+            self.xsk.tx.submit(queued);
             self.kick_tx();
         }
         self.stats.tx_packets += u64::from(queued);
@@ -648,19 +691,19 @@ impl XdpPort {
     }
 
     fn put_tx(&mut self, k: u32, addr: u64, len: u32) {
-        let at = self.tx.slot(self.tx.local.wrapping_add(k));
-        self.tx.map.write_u64(at, addr);
-        self.tx.map.write_u32(at + 8, len);
-        self.tx.map.write_u32(at + 12, 0);
+        let at = self.xsk.tx.slot(self.xsk.tx.local.wrapping_add(k));
+        self.xsk.tx.map.write_u64(at, addr);
+        self.xsk.tx.map.write_u32(at + 8, len);
+        self.xsk.tx.map.write_u32(at + 12, 0);
     }
 
     fn kick_tx(&mut self) {
-        if !self.tx.needs_wakeup() {
+        if !self.xsk.tx.needs_wakeup() {
             return;
         }
         for _ in 0..MAX_KICKS {
             self.xdp.kicks += 1;
-            match sys::xdp_kick_tx(&self.fd) {
+            match sys::xdp_kick_tx(&self.xsk.fd) {
                 Ok(true) => continue,
                 _ => break,
             }
@@ -707,10 +750,10 @@ impl XdpPort {
     /// Idle-time bookkeeping: retry a transmit the kernel left half done,
     /// and fold the kernel's drop counters into the port's.
     pub fn maintain(&mut self) {
-        if self.tx.local != self.tx.map.load_acquire(self.tx.cons) {
+        if self.xsk.tx.local != self.xsk.tx.map.load_acquire(self.xsk.tx.cons) {
             self.kick_tx();
         }
-        if let Ok(st) = sys::xdp_statistics(&self.fd) {
+        if let Ok(st) = sys::xdp_statistics(&self.xsk.fd) {
             self.xdp.rx_dropped = st.rx_dropped;
             self.xdp.rx_ring_full = st.rx_ring_full;
             self.xdp.fill_ring_empty = st.rx_fill_ring_empty_descs;
@@ -723,7 +766,7 @@ impl XdpPort {
 
     /// The descriptor to wait on when idle.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.xsk.fd.as_raw_fd()
     }
 }
 
@@ -736,6 +779,62 @@ fn copy_into(p: &orbital_buf::Packet, cache: &mut PoolCache) -> Option<orbital_b
     } else {
         cache.free(mine);
         None
+    }
+}
+
+#[cfg(test)]
+impl Ring {
+    /// A ring over anonymous memory, for tests that play the kernel: the
+    /// producer at 0, the consumer at 64, flags at 128, descriptors at 192.
+    fn fake(size: u32, entry: usize) -> Ring {
+        let desc = 192;
+        Ring {
+            map: sys::Mapping::anonymous(desc + size as usize * entry).unwrap(),
+            prod: 0,
+            cons: 64,
+            flags: 128,
+            desc,
+            entry,
+            size,
+            local: 0,
+            seen: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+impl XdpPort {
+    /// A port over fake rings of `ring_size` and a stand-in descriptor
+    /// (/dev/null), with no kernel behind it.
+    fn fake(pool: &Pool, ring_size: u32) -> XdpPort {
+        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let attachment = Attachment {
+            map: null(),
+            _prog: null(),
+            _link: null(),
+            native: false,
+        };
+        XdpPort {
+            xsk: Xsk {
+                fill: Ring::fake(ring_size, 8),
+                comp: Ring::fake(ring_size, 8),
+                rx: Ring::fake(ring_size, 16),
+                tx: Ring::fake(ring_size, 16),
+                fd: Arc::new(null()),
+                on_close: None,
+            },
+            loans: Loans::new(pool),
+            _attachment: Arc::new(attachment),
+            stride: pool.stride() as u64,
+            caps: Capabilities::SOFTWARE,
+            zero_copy: false,
+            native: false,
+            repair_partial: false,
+            queue: 0,
+            stats: PortStats::default(),
+            xdp: XdpStats::default(),
+            kernel_seen: 0,
+        }
     }
 }
 
@@ -780,5 +879,33 @@ mod tests {
         })
         .unwrap();
         assert!(XdpContext::new(&shallow).unwrap_err().contains("headroom"));
+    }
+
+    /// Clause 3 of the UMEM contract: the socket and its rings go before the
+    /// ledger hands back the buffers the kernel may still write, and while
+    /// they go the ledger's pool handle still holds the memory. Reordering
+    /// `XdpPort`'s fields (`loans` before `xsk`) makes this fail.
+    #[test]
+    fn the_socket_goes_before_the_buffers_it_may_write() {
+        let pool = Pool::new(XdpContext::pool_config(256)).unwrap();
+        let mut cache = pool.cache(64);
+        let mut port = XdpPort::fake(&pool, 64);
+        port.refill(&mut cache);
+        assert_eq!(port.buffers_lent(), 64);
+        drop(cache);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (probe, record) = (pool.clone(), log.clone());
+        port.xsk.on_close = Some(CloseHook(Box::new(move || {
+            let s = probe.stats();
+            record.lock().unwrap().push(("socket closes", s.in_use));
+        })));
+        drop(port);
+        let after = pool.stats().in_use;
+        assert_eq!(
+            *log.lock().unwrap(),
+            [("socket closes", 64)],
+            "the socket closed while every lent buffer was still on loan"
+        );
+        assert_eq!(after, 0, "then the ledger returned them");
     }
 }
