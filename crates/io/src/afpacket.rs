@@ -313,35 +313,44 @@ impl AfPacketPort {
         self.walk = None;
     }
 
-    /// Transmit the batch with as few syscalls as it takes; what the kernel
-    /// refuses (its queue full) is freed and counted.
+    /// Transmit frames from the front of the batch with as few syscalls as
+    /// it takes, until the kernel has no room (its queue or our send buffer
+    /// full): the rest stay in the batch, in order. A frame the kernel
+    /// refuses for itself (larger than the device's MTU, the device down...)
+    /// is dropped and the ones after it still go.
     pub fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
-        let total = batch.len();
-        let mut sent = 0;
-        let mut refused = false;
+        let (mut sent, mut dropped) = (0, 0);
+        // Packets taken from the front: sent or dropped.
+        let mut done = 0;
         {
             let pkts = batch.as_slice();
             let mut frames: [&[u8]; sys::SEND_CHUNK] = [&[]; sys::SEND_CHUNK];
-            while sent < total && !refused {
-                let chunk = (total - sent).min(sys::SEND_CHUNK);
-                for (f, p) in frames.iter_mut().zip(&pkts[sent..sent + chunk]) {
+            while done < pkts.len() {
+                let chunk = (pkts.len() - done).min(sys::SEND_CHUNK);
+                for (f, p) in frames.iter_mut().zip(&pkts[done..done + chunk]) {
                     *f = &p[..];
                 }
                 match sys::send_frames(&self.fd, &VNET_HDR_NONE, &frames[..chunk]) {
                     Ok(k) if k > 0 => {
-                        for p in &pkts[sent..sent + k] {
+                        for p in &pkts[done..done + k] {
                             self.stats.tx_bytes += p.len() as u64;
                         }
                         sent += k;
+                        done += k;
                     }
-                    Ok(_) => refused = true,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => refused = true,
+                    Ok(_) => break,
+                    Err(e) if sys::is_no_room(&e) => break,
+                    // sendmmsg reports an error only when the first message
+                    // of the call failed: that frame is the one refused.
+                    Err(_) => {
+                        dropped += 1;
+                        done += 1;
+                    }
                 }
             }
         }
-        cache.free_all(batch.drain());
-        let dropped = total - sent;
+        cache.free_all(batch.drain_front(done));
         self.stats.tx_packets += sent as u64;
         self.stats.tx_dropped += dropped as u64;
         TxResult { sent, dropped }
@@ -760,5 +769,99 @@ mod tests {
         assert_eq!(batch.as_slice()[2][..], [2; 60]);
         assert_eq!(port.ring.load_acquire(BLK_STATUS), TP_STATUS_KERNEL);
         cache.free_all(batch.drain());
+    }
+
+    /// `n` frames of `len` bytes, frame `i` filled with byte `i`.
+    fn tagged(cache: &mut PoolCache, n: usize, len: usize) -> Batch {
+        let mut b = Batch::new();
+        for i in 0..n {
+            let mut p = cache.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![i as u8; len]));
+            b.push(p).unwrap();
+        }
+        b
+    }
+
+    /// Every datagram waiting on `peer`, each a `len`-byte frame after the
+    /// 10-byte vnet header (checked to be all zero): the tag byte of each.
+    fn received(peer: &std::os::unix::net::UnixDatagram, len: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        while let Ok(n) = peer.recv(&mut buf) {
+            assert_eq!(n, VNET_HDR_LEN + len);
+            assert_eq!(buf[..VNET_HDR_LEN], VNET_HDR_NONE);
+            got.push(buf[VNET_HDR_LEN]);
+        }
+        got
+    }
+
+    fn port_with_peer() -> (AfPacketPort, std::os::unix::net::UnixDatagram) {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let cfg = AfPacketConfig {
+            block_size: BLOCK as u32,
+            blocks: 1,
+            ..AfPacketConfig::new("fake0")
+        };
+        let ring = sys::Mapping::anonymous(BLOCK).unwrap();
+        (AfPacketPort::from_parts(OwnedFd::from(a), ring, &cfg), b)
+    }
+
+    #[test]
+    fn tx_sends_until_the_socket_is_full_and_keeps_the_rest_in_order() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 512,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut cache = pool.cache(64);
+        let (mut port, peer) = port_with_peer();
+        // 256 KiB: more than a Unix socket's default send buffer or queue.
+        let mut batch = tagged(&mut cache, 256, 1000);
+        let r = port.tx_burst(&mut batch, &mut cache);
+        assert!(r.sent > 0 && r.sent < 256, "sent {}", r.sent);
+        assert_eq!((r.dropped, batch.len()), (0, 256 - r.sent));
+        assert_eq!(
+            batch.as_slice()[0][0],
+            r.sent as u8,
+            "the rest, from the first unsent"
+        );
+        let mut got = received(&peer, 1000);
+        assert_eq!(got.len(), r.sent);
+        // Each retry sends more once the peer has read: all arrive in order.
+        while !batch.is_empty() {
+            let r = port.tx_burst(&mut batch, &mut cache);
+            assert!(r.sent > 0 && r.dropped == 0);
+            got.extend(received(&peer, 1000));
+        }
+        assert_eq!(got, (0..=255).collect::<Vec<u8>>());
+        let s = port.stats();
+        assert_eq!((s.tx_packets, s.tx_bytes, s.tx_dropped), (256, 256_000, 0));
+        drop(cache);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn tx_drops_a_frame_the_kernel_refuses_and_sends_the_next() {
+        // Buffers big enough for a frame no Unix socket takes (EMSGSIZE).
+        let pool = Pool::new(PoolConfig {
+            buffers: 4,
+            data_room: 8 << 20,
+            headroom: 128,
+        })
+        .unwrap();
+        let mut cache = pool.cache(4);
+        let (mut port, peer) = port_with_peer();
+        let mut batch = Batch::new();
+        for (tag, len) in [(0u8, 60), (1, 8 << 20), (2, 60)] {
+            let mut p = cache.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![tag; len]));
+            batch.push(p).unwrap();
+        }
+        let r = port.tx_burst(&mut batch, &mut cache);
+        assert_eq!((r.sent, r.dropped, batch.len()), (2, 1, 0));
+        assert_eq!(received(&peer, 60), [0, 2]);
+        assert_eq!(port.stats().tx_dropped, 1);
     }
 }

@@ -305,6 +305,15 @@ impl Ring {
         self.map.store_release(self.cons, self.local);
     }
 
+    /// Producer side of a TX ring: write descriptor `local + k` (published
+    /// by a later `submit`).
+    fn put_desc(&mut self, k: u32, addr: u64, len: u32) {
+        let at = self.slot(self.local.wrapping_add(k));
+        self.map.write_u64(at, addr);
+        self.map.write_u32(at + 8, len);
+        self.map.write_u32(at + 12, 0);
+    }
+
     fn needs_wakeup(&self) -> bool {
         self.map.load_relaxed(self.flags) & libc::XDP_RING_NEED_WAKEUP != 0
     }
@@ -633,68 +642,74 @@ impl XdpPort {
         }
     }
 
-    /// Put the batch on the transmit ring and wake the kernel if it sleeps.
-    /// Packets of another pool are copied into one of ours first; what does
-    /// not fit the ring is freed and counted.
+    /// Put packets from the front of the batch on the transmit ring, as many
+    /// as it has room for, and wake the kernel if it sleeps; the rest stay in
+    /// the batch, in order. Packets of another pool are copied into one of
+    /// ours first (one that finds no free buffer stays, for a retry). A frame
+    /// larger than the device takes, or than our buffers hold, is dropped:
+    /// the kernel would refuse its descriptor without completing it.
     pub fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
         self.reap(cache);
-        let total = batch.len();
-        let room = self.xsk.tx.free(total as u32) as usize;
-        let mut queued = 0u32;
-        let mut dropped = 0;
-        for p in batch.drain() {
-            if queued as usize >= room {
+        let want = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let room = self.xsk.tx.free(want);
+        let max_frame = usize::try_from(self.caps.max_frame).unwrap_or(usize::MAX);
+        let (tx, loans, stride) = (&mut self.xsk.tx, &mut self.loans, self.stride);
+        let (mut queued, mut dropped, mut bytes) = (0u32, 0, 0);
+        batch.hand_off(|p| {
+            if queued == room {
+                return Err(p);
+            }
+            if p.len() > max_frame || p.is_empty() {
                 dropped += 1;
                 cache.free(p);
-                continue;
+                return Ok(());
             }
-            let p = if p.is_from(self.loans.pool()) {
+            let p = if p.is_from(loans.pool()) {
                 p
             } else {
                 // A packet of another pool (a software port's) is copied
                 // into one of ours: the kernel sends only from the UMEM.
-                match copy_into(&p, cache) {
-                    Some(mine) => {
-                        cache.free(p);
-                        mine
-                    }
-                    None => {
-                        cache.free(p);
-                        dropped += 1;
-                        continue;
-                    }
-                }
-            };
-            let (head, len) = (p.headroom() as u64, p.len() as u32);
-            match self.loans.lend(p) {
-                Ok(index) => {
-                    self.put_tx(queued, u64::from(index) * self.stride + head, len);
-                    queued += 1;
-                    self.stats.tx_bytes += u64::from(len);
-                }
-                Err(p) => {
-                    cache.free(p);
+                let Some(mut mine) = cache.alloc() else {
+                    return Err(p);
+                };
+                let fits = mine.extend_from_slice(&p);
+                mine.meta = p.meta;
+                cache.free(p);
+                if !fits {
                     dropped += 1;
+                    cache.free(mine);
+                    return Ok(());
+                }
+                mine
+            };
+            // A frame is at most `max_frame` <= a buffer's size (u32).
+            let len = u32::try_from(p.len()).unwrap_or(u32::MAX);
+            let head = p.headroom() as u64;
+            match loans.lend(p) {
+                Ok(index) => {
+                    tx.put_desc(queued, u64::from(index) * stride + head, len);
+                    queued += 1;
+                    bytes += u64::from(len);
+                }
+                // The cache's pool is not the UMEM: nothing to send from.
+                Err(p) => {
+                    dropped += 1;
+                    cache.free(p);
                 }
             }
-        }
+            Ok(())
+        });
         if queued > 0 {
             self.xsk.tx.submit(queued);
             self.kick_tx();
         }
+        self.stats.tx_bytes += bytes;
         self.stats.tx_packets += u64::from(queued);
         self.stats.tx_dropped += dropped as u64;
         TxResult {
             sent: queued as usize,
             dropped,
         }
-    }
-
-    fn put_tx(&mut self, k: u32, addr: u64, len: u32) {
-        let at = self.xsk.tx.slot(self.xsk.tx.local.wrapping_add(k));
-        self.xsk.tx.map.write_u64(at, addr);
-        self.xsk.tx.map.write_u32(at + 8, len);
-        self.xsk.tx.map.write_u32(at + 12, 0);
     }
 
     fn kick_tx(&mut self) {
@@ -770,18 +785,6 @@ impl XdpPort {
     }
 }
 
-/// A copy of `p` in a buffer of `cache`'s pool.
-fn copy_into(p: &orbital_buf::Packet, cache: &mut PoolCache) -> Option<orbital_buf::Packet> {
-    let mut mine = cache.alloc()?;
-    if mine.extend_from_slice(p) {
-        mine.meta = p.meta;
-        Some(mine)
-    } else {
-        cache.free(mine);
-        None
-    }
-}
-
 #[cfg(test)]
 impl Ring {
     /// A ring over anonymous memory, for tests that play the kernel: the
@@ -826,7 +829,10 @@ impl XdpPort {
             loans: Loans::new(pool),
             _attachment: Arc::new(attachment),
             stride: pool.stride() as u64,
-            caps: Capabilities::SOFTWARE,
+            caps: Capabilities {
+                max_frame: 1514,
+                ..Capabilities::SOFTWARE
+            },
             zero_copy: false,
             native: false,
             repair_partial: false,
@@ -907,5 +913,123 @@ mod tests {
             "the socket closed while every lent buffer was still on loan"
         );
         assert_eq!(after, 0, "then the ledger returned them");
+    }
+
+    fn frames(cache: &mut PoolCache, lens: &[usize]) -> Batch {
+        let mut b = Batch::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let mut p = cache.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![i as u8; len]));
+            b.push(p).unwrap();
+        }
+        b
+    }
+
+    /// The first byte of each packet left in `b`.
+    fn left(b: &Batch) -> Vec<u8> {
+        b.as_slice().iter().map(|p| p[0]).collect()
+    }
+
+    /// Play the kernel: it sent everything on the TX ring and completes it.
+    fn kernel_sends_all(port: &mut XdpPort) {
+        let tx = &mut port.xsk.tx;
+        let (done, cons) = (tx.local, tx.cons);
+        let mut addrs = Vec::new();
+        for k in 0..done {
+            addrs.push(tx.map.read_u64(tx.slot(k)));
+        }
+        tx.map.store_release(cons, done);
+        let comp = &mut port.xsk.comp;
+        for (k, a) in (0u32..).zip(addrs) {
+            let at = comp.slot(k);
+            comp.map.write_u64(at, a);
+        }
+        let prod = comp.prod;
+        comp.map.store_release(prod, done);
+    }
+
+    #[test]
+    fn tx_takes_what_the_ring_has_room_for_and_leaves_the_rest_in_order() {
+        let pool = Pool::new(XdpContext::pool_config(512)).unwrap();
+        let mut cache = pool.cache(256);
+        let mut port = XdpPort::fake(&pool, 64);
+        let mut b = frames(&mut cache, &[60; 70]);
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped), (64, 0));
+        assert_eq!(left(&b), (64..70).collect::<Vec<u8>>());
+        assert_eq!((port.buffers_lent(), port.stats().tx_dropped), (64, 0));
+        // Descriptors in order, each at its buffer's frame, 60 bytes long.
+        let tx = &port.xsk.tx;
+        for k in 0..64 {
+            let at = tx.slot(k);
+            let addr = tx.map.read_u64(at);
+            assert_eq!(addr % port.stride, XDP_HEADROOM as u64);
+            assert_eq!(tx.map.read_u64(at + 8) as u32, 60);
+        }
+        // Nothing freed up: the leftovers stay where they are.
+        assert_eq!(port.tx_burst(&mut b, &mut cache).sent, 0);
+        assert_eq!(b.len(), 6);
+        kernel_sends_all(&mut port);
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (6, 0, 0));
+        assert_eq!(port.buffers_lent(), 6, "the 64 completed went home");
+        drop(port);
+        drop(cache);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn tx_drops_only_what_it_could_never_send() {
+        let pool = Pool::new(XdpContext::pool_config(512)).unwrap();
+        let other = Pool::new(orbital_buf::PoolConfig::default()).unwrap();
+        let mut cache = pool.cache(256);
+        let mut port = XdpPort::fake(&pool, 64);
+        // Ours: a good frame, one over the device's 1514, an empty one.
+        let mut b = frames(&mut cache, &[60, 1600, 60]);
+        b.as_mut_slice()[2].truncate(0);
+        // Another pool's: a small frame (copied) and one over the device's.
+        let mut oc = other.cache(8);
+        for (tag, len) in [(3u8, 100), (4, 1700)] {
+            let mut p = oc.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![tag; len]));
+            b.push(p).unwrap();
+        }
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (2, 3, 0));
+        assert_eq!(port.stats().tx_dropped, 3);
+        let tx = &port.xsk.tx;
+        assert_eq!(tx.map.read_u64(tx.slot(1) + 8) as u32, 100, "the copy");
+        drop(oc);
+        assert_eq!(other.stats().in_use, 0, "foreign buffers all went home");
+    }
+
+    #[test]
+    fn a_foreign_packet_with_no_buffer_to_copy_into_waits_in_order() {
+        let pool = Pool::new(XdpContext::pool_config(64)).unwrap();
+        let other = Pool::new(orbital_buf::PoolConfig::default()).unwrap();
+        let mut cache = pool.cache(64);
+        let mut port = XdpPort::fake(&pool, 64);
+        let mut b = frames(&mut cache, &[60]);
+        let mut p = other.alloc().unwrap();
+        assert!(p.extend_from_slice(&[1; 60]));
+        b.push(p).unwrap();
+        let mut q = cache.alloc().unwrap();
+        assert!(q.extend_from_slice(&[2; 60]));
+        b.push(q).unwrap();
+        // Every other buffer of ours is held elsewhere.
+        let mut held = Vec::new();
+        while let Some(p) = cache.alloc() {
+            held.push(p);
+        }
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped), (1, 0));
+        assert_eq!(left(&b), [1, 2]);
+        assert!(
+            !b.as_slice()[0].is_from(&pool),
+            "the foreign packet, untouched"
+        );
+        cache.free_all(held);
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (2, 0, 0));
     }
 }

@@ -26,8 +26,8 @@ pub(crate) use ioctl::{
 pub(crate) use mmap::{Mapping, TPACKET_BLOCK_STATUS};
 pub(crate) use socket::{
     PacketAddMembership, PacketFanout, PacketIgnoreOutgoing, PacketQdiscBypass, PacketRxRing,
-    PacketVersion, PacketVnetHdr, SEND_CHUNK, bind_packet, packet_drops, packet_socket,
-    send_frames, setsockopt, wait_readable,
+    PacketVersion, PacketVnetHdr, SEND_CHUNK, bind_packet, is_no_room, packet_drops, packet_socket,
+    send_frames, setsockopt, wait_readable, write_frame,
 };
 pub(crate) use xdp::{
     XdpRxRing, XdpTxRing, XdpUmemCompletionRing, XdpUmemFillRing, bind_xdp, bind_xdp_shared,

@@ -2,7 +2,7 @@
 //! and `poll`.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::check;
 
@@ -272,6 +272,33 @@ pub(crate) fn send_frames(fd: &OwnedFd, prefix: &[u8], frames: &[&[u8]]) -> io::
         )
     };
     check(r).map(|r| r as usize)
+}
+
+/// Write one frame after `prefix` (a virtio-net header, or nothing) with one
+/// writev(2), to a descriptor that takes one frame per write (a TAP fd).
+/// Returns the bytes written.
+pub(crate) fn write_frame(fd: BorrowedFd<'_>, prefix: &[u8], frame: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: prefix.as_ptr() as *mut libc::c_void,
+            iov_len: prefix.len(),
+        },
+        libc::iovec {
+            iov_base: frame.as_ptr() as *mut libc::c_void,
+            iov_len: frame.len(),
+        },
+    ];
+    // SAFETY: both iovecs point at live borrowed slices of the lengths given,
+    // which the kernel only reads during the call; the count is 2.
+    let r = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) };
+    usize::try_from(r).map_err(|_| io::Error::last_os_error())
+}
+
+/// Whether a send failed only because the device or socket has no room now
+/// (its queue or send buffer is full): the frame was not taken and may be
+/// offered again later. Any other error is about that frame, or lasting.
+pub(crate) fn is_no_room(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
 /// poll(2) for readability of `fds`, at most `timeout_ms`. Returns the
