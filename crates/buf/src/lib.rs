@@ -34,6 +34,7 @@
 //! only by value, through `sys`, so no safe code elsewhere can forge a
 //! second owner of a buffer.
 #![deny(unsafe_code)]
+#![deny(clippy::cast_possible_truncation)]
 
 mod batch;
 mod loan;

@@ -206,8 +206,10 @@ impl Packet {
         if n > self.tailroom() {
             return None;
         }
+        // n <= tailroom < stride, which fits a u32 (checked by Pool::new).
+        let grow = u32::try_from(n).ok()?;
         let start = (self.head + self.len) as usize;
-        self.len += n as u32;
+        self.len += grow;
         Some(&mut self.buf.bytes_mut()[start..start + n])
     }
 
@@ -226,8 +228,9 @@ impl Packet {
     /// Shorten the frame to `len` bytes (no effect if already shorter).
     #[inline]
     pub fn truncate(&mut self, len: usize) {
-        if len < self.len as usize {
-            self.len = len as u32;
+        match u32::try_from(len) {
+            Ok(len) if len < self.len => self.len = len,
+            _ => {}
         }
     }
 
@@ -244,12 +247,15 @@ impl Packet {
     /// Returns false if the frame would not fit.
     pub fn set_headroom(&mut self, headroom: usize) -> bool {
         let len = self.len as usize;
-        if headroom + len > self.stride() {
+        let Ok(head) = u32::try_from(headroom) else {
+            return false;
+        };
+        if headroom.checked_add(len).is_none_or(|end| end > self.stride()) {
             return false;
         }
         let from = self.head as usize;
         self.buf.bytes_mut().copy_within(from..from + len, headroom);
-        self.head = headroom as u32;
+        self.head = head;
         true
     }
 }
@@ -341,10 +347,10 @@ mod tests {
         let mut all: Vec<_> = (0..8).map(|_| pool.alloc().unwrap()).collect();
         for (i, p) in all.iter_mut().enumerate() {
             let room = p.tailroom();
-            p.append(room).unwrap().fill(i as u8);
+            p.append(room).unwrap().fill(u8::try_from(i).unwrap());
         }
         for (i, p) in all.iter().enumerate() {
-            assert!(p.iter().all(|&b| b == i as u8));
+            assert!(p.iter().all(|&b| usize::from(b) == i));
         }
         let idx: std::collections::HashSet<_> = all.iter().map(|p| p.buffer_index()).collect();
         assert_eq!(idx.len(), 8);

@@ -36,7 +36,8 @@ impl Default for PoolConfig {
 pub enum PoolError {
     /// A pool needs at least one buffer.
     NoBuffers,
-    /// Headroom + data room must fit a 32-bit offset and be non-zero.
+    /// Headroom + data room, rounded up to a cache line, must fit a 32-bit
+    /// offset and be non-zero.
     BadBufferSize,
     /// The allocation failed.
     OutOfMemory,
@@ -106,7 +107,12 @@ impl Pool {
             .checked_add(config.data_room)
             .filter(|&s| s > 0 && u32::try_from(s).is_ok())
             .ok_or(PoolError::BadBufferSize)?;
-        let stride = size.div_ceil(CACHE_LINE) * CACHE_LINE;
+        // Offsets inside a buffer are u32s: the whole stride must fit one.
+        let stride = size
+            .div_ceil(CACHE_LINE)
+            .checked_mul(CACHE_LINE)
+            .filter(|&s| u32::try_from(s).is_ok())
+            .ok_or(PoolError::BadBufferSize)?;
         // Both fit: their sum `size` was checked to fit a u32.
         let (Ok(headroom), Ok(data_room)) = (
             u32::try_from(config.headroom),
@@ -336,6 +342,8 @@ mod tests {
         assert_eq!(bad(0, 2048, 128), PoolError::NoBuffers);
         assert_eq!(bad(1, 0, 0), PoolError::BadBufferSize);
         assert_eq!(bad(1, usize::MAX, 1), PoolError::BadBufferSize);
+        // Fits a u32, but not once rounded up to a cache line.
+        assert_eq!(bad(1, u32::MAX as usize, 0), PoolError::BadBufferSize);
     }
 
     #[test]

@@ -467,7 +467,9 @@ impl Drop for Ledger {
             while bits != 0 {
                 let b = bits.trailing_zeros();
                 bits &= bits - 1;
-                // Bits are set only for indices < count, which fit a u32.
+                // Bits are set only for indices < count, a u32: the index
+                // and the word's first index (no larger) both fit.
+                #[allow(clippy::cast_possible_truncation)]
                 let index = (w * 64) as u32 + b;
                 let pushed = shared.free.push(index);
                 debug_assert!(pushed.is_ok(), "free list overflow: a buffer held twice");
@@ -544,12 +546,12 @@ mod tests {
         let h = handle(4);
         let mut bufs: Vec<Buf> = (0..4).map(|_| h.take().unwrap()).collect();
         for b in &mut bufs {
-            let i = b.index() as u8;
+            let i = u8::try_from(b.index()).unwrap();
             b.bytes_mut().fill(i);
         }
         let (start, len) = h.raw_region();
         for b in &bufs {
-            let i = b.index() as u8;
+            let i = u8::try_from(b.index()).unwrap();
             assert!(b.bytes().iter().all(|&x| x == i));
             let at = b.bytes().as_ptr() as usize - start.as_ptr() as usize;
             assert_eq!(at, b.index() as usize * 64);

@@ -54,6 +54,13 @@ const PKT_VLAN_TPID: usize = 36;
 /// sizeof(struct tpacket3_hdr): a frame's bytes start after it.
 const PKT_HDR_LEN: usize = 48;
 
+/// PACKET_MR_PROMISC as packet_mreq's u16 `mr_type`.
+#[allow(clippy::cast_possible_truncation)] // 1, asserted to fit just below
+const MR_PROMISC: u16 = {
+    assert!(libc::PACKET_MR_PROMISC >= 0 && libc::PACKET_MR_PROMISC <= 0xffff);
+    libc::PACKET_MR_PROMISC as u16
+};
+
 /// Ring geometry and behaviour of an AF_PACKET port.
 #[derive(Debug, Clone)]
 pub struct AfPacketConfig {
@@ -150,8 +157,12 @@ impl AfPacketPort {
         sys::bind_packet(&fd, ifindex).map_err(err(dev, "cannot bind"))?;
         if cfg.promiscuous {
             let mreq = libc::packet_mreq {
-                mr_ifindex: ifindex as i32,
-                mr_type: libc::PACKET_MR_PROMISC as u16,
+                mr_ifindex: i32::try_from(ifindex).map_err(|_| {
+                    err(dev, "interface index out of range")(io::Error::from_raw_os_error(
+                        libc::ENODEV,
+                    ))
+                })?,
+                mr_type: MR_PROMISC,
                 mr_alen: 0,
                 mr_address: [0; 8],
             };
@@ -165,7 +176,9 @@ impl AfPacketPort {
             sys::setsockopt::<sys::PacketFanout>(&fd, &v)
                 .map_err(err(dev, "cannot join the fanout group"))?;
         }
-        let caps = crate::ethtool::capabilities(&fd, dev, workers as u16);
+        // More workers than a u16 counts are still "many queues".
+        let queues = u16::try_from(workers).unwrap_or(u16::MAX);
+        let caps = crate::ethtool::capabilities(&fd, dev, queues);
         Ok(AfPacketPort {
             fd,
             ring,
@@ -534,6 +547,9 @@ impl AfPacketPort {
 }
 
 #[cfg(test)]
+// Fixtures: tags, offsets and lengths are small constants or masked values
+// chosen to fit; a truncation would fail the assertions that use them.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use orbital_buf::{Pool, PoolConfig};

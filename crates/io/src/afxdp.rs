@@ -245,9 +245,21 @@ impl Ring {
         size: u32,
         entry: usize,
     ) -> io::Result<Ring> {
-        let len = off.desc as usize + size as usize * entry;
+        // Offsets come from the kernel: refuse any this machine cannot
+        // address (the mapping then bounds-checks every access to them).
+        let at =
+            |o: u64| usize::try_from(o).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
+        let (prod, cons, flags, desc) = (
+            at(off.producer)?,
+            at(off.consumer)?,
+            at(off.flags)?,
+            at(off.desc)?,
+        );
+        let len = (size as usize)
+            .checked_mul(entry)
+            .and_then(|d| d.checked_add(desc))
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
         let map = sys::Mapping::new_at(fd, len, pgoff)?;
-        let (prod, cons) = (off.producer as usize, off.consumer as usize);
         let local_is_prod =
             pgoff == libc::XDP_UMEM_PGOFF_FILL_RING || pgoff == libc::XDP_PGOFF_TX_RING as u64;
         let (local, seen) = if local_is_prod {
@@ -259,8 +271,8 @@ impl Ring {
             map,
             prod,
             cons,
-            flags: off.flags as usize,
-            desc: off.desc as usize,
+            flags,
+            desc,
             entry,
             size,
             local,
@@ -533,7 +545,10 @@ impl XdpPort {
             gso: false,
             ntuple: dev_caps.ntuple,
             queues: dev_caps.queues,
-            max_frame: dev_caps.max_frame.min((stride - XDP_HEADROOM) as u32),
+            // The stride is 2 or 4 KiB (checked by XdpContext::new).
+            max_frame: dev_caps
+                .max_frame
+                .min(u32::try_from(stride - XDP_HEADROOM).unwrap_or(u32::MAX)),
         };
         let mut port = XdpPort {
             xsk: Xsk {
@@ -589,15 +604,21 @@ impl XdpPort {
 
     /// Receive up to `max` frames (and at most `batch.room()`).
     pub fn rx_burst(&mut self, cache: &mut PoolCache, batch: &mut Batch, max: usize) -> usize {
-        let want = max.min(batch.room()) as u32;
+        // At most MAX_BURST (a batch's room).
+        let want = u32::try_from(max.min(batch.room())).unwrap_or(u32::MAX);
         let ready = self.xsk.rx.ready(want);
         let mut n = 0;
         for k in 0..ready {
             let at = self.xsk.rx.slot(self.xsk.rx.local.wrapping_add(k));
             let addr = self.xsk.rx.map.read_u64(at);
-            let len = self.xsk.rx.map.read_u64(at + 8) as u32 as usize;
-            let index = (addr / self.stride) as u32;
-            let head = (addr % self.stride) as usize;
+            // struct xdp_desc { u64 addr; u32 len; u32 options; }
+            let len = self.xsk.rx.map.load_relaxed(at + 8) as usize;
+            // An address past u32::MAX chunks is no buffer of ours: u32::MAX
+            // is never lent (indices are < the pool's u32 count), so the
+            // ledger refuses it as foreign.
+            let index = u32::try_from(addr / self.stride).unwrap_or(u32::MAX);
+            // Less than the stride, itself a usize.
+            let head = usize::try_from(addr % self.stride).unwrap_or(usize::MAX);
             match self.loans.reclaim(index, head, len) {
                 Some(mut p) if p.len() == len && len > 0 => {
                     if self.repair_partial && crate::csum::complete_if_partial(&mut p) {
@@ -632,7 +653,9 @@ impl XdpPort {
         for k in 0..done {
             let at = self.xsk.comp.slot(self.xsk.comp.local.wrapping_add(k));
             let addr = self.xsk.comp.map.read_u64(at);
-            match self.loans.reclaim((addr / self.stride) as u32, 0, 0) {
+            // As in rx_burst: out of range means foreign.
+            let index = u32::try_from(addr / self.stride).unwrap_or(u32::MAX);
+            match self.loans.reclaim(index, 0, 0) {
                 Some(p) => cache.free(p),
                 None => self.xdp.foreign_addrs += 1,
             }
@@ -845,6 +868,9 @@ impl XdpPort {
 }
 
 #[cfg(test)]
+// Fixtures: tags, offsets and lengths are small constants or masked values
+// chosen to fit; a truncation would fail the assertions that use them.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 
@@ -964,7 +990,7 @@ mod tests {
             let at = tx.slot(k);
             let addr = tx.map.read_u64(at);
             assert_eq!(addr % port.stride, XDP_HEADROOM as u64);
-            assert_eq!(tx.map.read_u64(at + 8) as u32, 60);
+            assert_eq!(tx.map.load_relaxed(at + 8), 60);
         }
         // Nothing freed up: the leftovers stay where they are.
         assert_eq!(port.tx_burst(&mut b, &mut cache).sent, 0);
@@ -998,7 +1024,7 @@ mod tests {
         assert_eq!((r.sent, r.dropped, b.len()), (2, 3, 0));
         assert_eq!(port.stats().tx_dropped, 3);
         let tx = &port.xsk.tx;
-        assert_eq!(tx.map.read_u64(tx.slot(1) + 8) as u32, 100, "the copy");
+        assert_eq!(tx.map.load_relaxed(tx.slot(1) + 8), 100, "the copy");
         drop(oc);
         assert_eq!(other.stats().in_use, 0, "foreign buffers all went home");
     }

@@ -32,6 +32,7 @@
 //! [`AnyPort`] dispatches over the backends with a `match` per burst, not a
 //! `dyn` call per packet.
 #![deny(unsafe_code)]
+#![deny(clippy::cast_possible_truncation)]
 
 pub mod afpacket;
 pub mod afxdp;

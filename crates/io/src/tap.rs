@@ -17,12 +17,22 @@ use orbital_buf::{Batch, PoolCache};
 use crate::sys;
 use crate::{Capabilities, OpenError, PortStats, TxResult, open_error as err};
 
-/// struct virtio_net_hdr (no mergeable buffers).
-const VNET_HDR: usize = 10;
+/// struct virtio_net_hdr (no mergeable buffers): its size, as TUNSETVNETHDRSZ
+/// takes it and as we index with it.
+const VNET_HDR_SIZE: libc::c_int = 10;
+const VNET_HDR: usize = VNET_HDR_SIZE as usize;
 /// What we send in front of each frame: no checksum or GSO request.
 const VNET_HDR_NONE: [u8; VNET_HDR] = [0; VNET_HDR];
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 const TUN_F_CSUM: libc::c_uint = 0x01;
+
+/// IFF_TAP | IFF_NO_PI | IFF_VNET_HDR as ifreq's short `ifr_flags`.
+#[allow(clippy::cast_possible_truncation)] // 0x5002, asserted to fit below
+const TAP_FLAGS: libc::c_short = {
+    let f = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
+    assert!(f >= 0 && f <= libc::c_short::MAX as libc::c_int);
+    f as libc::c_short
+};
 
 /// One TAP device.
 #[derive(Debug)]
@@ -47,9 +57,9 @@ impl TapPort {
             .open("/dev/net/tun")
             .map_err(err(name, "cannot open /dev/net/tun"))?;
         let fd = OwnedFd::from(file);
-        let flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
+        let flags = TAP_FLAGS;
         sys::tun_set_iff(&fd, name, flags).map_err(err(name, "TUNSETIFF refused"))?;
-        sys::tun_set_vnet_hdr_size(&fd, VNET_HDR as libc::c_int)
+        sys::tun_set_vnet_hdr_size(&fd, VNET_HDR_SIZE)
             .map_err(err(name, "TUNSETVNETHDRSZ refused"))?;
         sys::tun_set_offload(&fd, TUN_F_CSUM).map_err(err(name, "TUNSETOFFLOAD refused"))?;
         Ok(TapPort {

@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::check;
+use super::{check, size_u32};
 
 const BPF_MAP_CREATE: libc::c_int = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
@@ -85,10 +85,11 @@ unsafe fn bpf<A>(cmd: libc::c_int, attr: &mut A) -> io::Result<libc::c_int> {
             libc::SYS_bpf,
             cmd,
             (attr as *mut A).cast::<libc::c_void>(),
-            std::mem::size_of::<A>() as libc::c_uint,
+            size_u32::<A>(),
         )
     };
-    check(r as libc::c_int)
+    // bpf(2) returns an int widened to a long: anything else is not an fd.
+    check(libc::c_int::try_from(r).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?)
 }
 
 fn name16(name: &str) -> [u8; 16] {
@@ -136,14 +137,21 @@ pub(crate) fn bpf_map_update_u32(map: &OwnedFd, key: u32, value: u32) -> io::Res
 pub(crate) fn bpf_load_xdp(name: &str, insns: &[BpfInsn]) -> io::Result<OwnedFd> {
     let license = c"Dual MIT/GPL";
     let mut log = vec![0u8; 64 * 1024];
+    let insn_cnt =
+        u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
     let load = |log_level: u32, log: &mut Vec<u8>| {
         let mut a = ProgLoadAttr {
             prog_type: BPF_PROG_TYPE_XDP,
-            insn_cnt: insns.len() as u32,
+            insn_cnt,
             insns: insns.as_ptr() as u64,
             license: license.as_ptr() as u64,
             log_level,
-            log_size: if log_level > 0 { log.len() as u32 } else { 0 },
+            // Understating the buffer is safe; u32::MAX only if it is larger.
+            log_size: if log_level > 0 {
+                u32::try_from(log.len()).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
             log_buf: if log_level > 0 {
                 log.as_mut_ptr() as u64
             } else {

@@ -34,6 +34,15 @@ pub(crate) use xdp::{
     xdp_kick_rx, xdp_kick_tx, xdp_mmap_offsets, xdp_register_umem, xdp_socket, xdp_statistics,
 };
 
+/// `size_of::<T>()` as the u32 length (socklen_t, c_uint) a system call
+/// takes with a struct of ours: all are tens of bytes, and each use asserts
+/// at compile time that its type fits.
+#[allow(clippy::cast_possible_truncation)] // asserted <= 4096 just below
+const fn size_u32<T>() -> u32 {
+    const { assert!(std::mem::size_of::<T>() <= 4096) };
+    std::mem::size_of::<T>() as u32
+}
+
 /// A libc return value as a Result: negative is the thread's `errno`.
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {

@@ -4,11 +4,25 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use super::check;
+use super::{check, size_u32};
+
+/// ETH_P_ALL (every protocol) in network order, as sockaddr_ll's u16 field.
+#[allow(clippy::cast_possible_truncation)] // 3, asserted to fit just below
+const ETH_P_ALL_BE: u16 = {
+    assert!(libc::ETH_P_ALL >= 0 && libc::ETH_P_ALL <= 0xffff);
+    (libc::ETH_P_ALL as u16).to_be()
+};
+
+/// AF_PACKET as sockaddr_ll's u16 family field.
+#[allow(clippy::cast_possible_truncation)] // 17, asserted to fit just below
+const AF_PACKET_FAMILY: u16 = {
+    assert!(libc::AF_PACKET >= 0 && libc::AF_PACKET <= 0xffff);
+    libc::AF_PACKET as u16
+};
 
 /// A raw AF_PACKET socket receiving every protocol, non-blocking.
 pub(crate) fn packet_socket() -> io::Result<OwnedFd> {
-    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
+    let proto = libc::c_int::from(ETH_P_ALL_BE);
     // SAFETY: socket(2) takes no pointers; a non-negative result is a new
     // descriptor that nothing else owns, so OwnedFd may take it.
     let fd = check(unsafe {
@@ -170,7 +184,7 @@ pub(crate) fn setsockopt<O: SockOpt>(fd: &OwnedFd, value: &O::Value) -> io::Resu
             O::LEVEL,
             O::NAME,
             (value as *const O::Value).cast(),
-            socklen_of::<O::Value>(),
+            size_u32::<O::Value>(),
         )
     })
     .map(drop)
@@ -180,7 +194,7 @@ pub(crate) fn setsockopt<O: SockOpt>(fd: &OwnedFd, value: &O::Value) -> io::Resu
 pub(crate) fn getsockopt<O: SockOpt>(fd: &OwnedFd) -> io::Result<O::Value> {
     // SAFETY: all-zero is a valid `O::Value` (SockOpt contract).
     let mut v: O::Value = unsafe { std::mem::zeroed() };
-    let mut len = socklen_of::<O::Value>();
+    let mut len = size_u32::<O::Value>();
     // SAFETY: `v` and `len` are live and writable for the call, `len` is
     // `v`'s size, and the kernel writes at most `len` bytes; whatever bytes
     // it writes are a valid `O::Value` (SockOpt contract).
@@ -196,20 +210,14 @@ pub(crate) fn getsockopt<O: SockOpt>(fd: &OwnedFd) -> io::Result<O::Value> {
     Ok(v)
 }
 
-/// `size_of::<T>()` as a socklen_t, for the option and address structs here
-/// (tens of bytes; checked at compile time by each use's monomorphisation).
-pub(super) const fn socklen_of<T>() -> libc::socklen_t {
-    const { assert!(std::mem::size_of::<T>() <= 256) };
-    std::mem::size_of::<T>() as libc::socklen_t
-}
-
 /// Bind a packet socket to one interface.
 pub(crate) fn bind_packet(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    sa.sll_ifindex = ifindex as i32;
+    sa.sll_family = AF_PACKET_FAMILY;
+    sa.sll_protocol = ETH_P_ALL_BE;
+    sa.sll_ifindex =
+        i32::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
     bind(fd, &sa)
 }
 
@@ -233,8 +241,7 @@ pub(super) fn bind<A: SockAddr>(fd: &OwnedFd, sa: &A) -> io::Result<()> {
     // SAFETY: `sa` is live for the call and the length passed is its size,
     // the length its family expects (SockAddr contract); the kernel reads it
     // and, by the same contract, gains access to no memory of ours.
-    check(unsafe { libc::bind(fd.as_raw_fd(), (sa as *const A).cast(), socklen_of::<A>()) })
-        .map(drop)
+    check(unsafe { libc::bind(fd.as_raw_fd(), (sa as *const A).cast(), size_u32::<A>()) }).map(drop)
 }
 
 /// Frames sent per sendmmsg(2) call.
@@ -267,7 +274,8 @@ pub(crate) fn send_frames(fd: &OwnedFd, prefix: &[u8], frames: &[&[u8]]) -> io::
         libc::sendmmsg(
             fd.as_raw_fd(),
             msgs.as_mut_ptr(),
-            n as libc::c_uint,
+            // n <= SEND_CHUNK (64).
+            u32::try_from(n).unwrap_or(0),
             libc::MSG_DONTWAIT,
         )
     };
@@ -350,11 +358,11 @@ mod tests {
     #[test]
     fn option_values_have_the_kernels_sizes() {
         // The lengths the kernel checks (include/uapi/linux/if_packet.h).
-        assert_eq!(socklen_of::<<PacketRxRing as SockOpt>::Value>(), 28);
-        assert_eq!(socklen_of::<<PacketAddMembership as SockOpt>::Value>(), 16);
-        assert_eq!(socklen_of::<<PacketStatistics as SockOpt>::Value>(), 12);
-        assert_eq!(socklen_of::<<PacketFanout as SockOpt>::Value>(), 4);
-        assert_eq!(socklen_of::<libc::sockaddr_ll>(), 20);
+        assert_eq!(size_u32::<<PacketRxRing as SockOpt>::Value>(), 28);
+        assert_eq!(size_u32::<<PacketAddMembership as SockOpt>::Value>(), 16);
+        assert_eq!(size_u32::<<PacketStatistics as SockOpt>::Value>(), 12);
+        assert_eq!(size_u32::<<PacketFanout as SockOpt>::Value>(), 4);
+        assert_eq!(size_u32::<libc::sockaddr_ll>(), 20);
     }
 
     /// What `PacketRxRing`'s SAFETY comment rests on: once a ring exists the

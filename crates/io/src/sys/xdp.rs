@@ -5,7 +5,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::check;
-use super::socket::{SockOpt, getsockopt, socklen_of};
+use super::size_u32;
+use super::socket::{SockOpt, getsockopt};
 
 /// A raw AF_XDP socket.
 pub(crate) fn xdp_socket() -> io::Result<OwnedFd> {
@@ -67,7 +68,7 @@ pub(crate) unsafe fn xdp_register_umem(fd: &OwnedFd, pool: &orbital_buf::Pool) -
             libc::SOL_XDP,
             libc::XDP_UMEM_REG,
             (&reg as *const libc::xdp_umem_reg).cast(),
-            socklen_of::<libc::xdp_umem_reg>(),
+            size_u32::<libc::xdp_umem_reg>(),
         )
     })
     .map(drop)
@@ -163,7 +164,7 @@ unsafe fn bind_xdp_addr(fd: &OwnedFd, sa: &libc::sockaddr_xdp) -> io::Result<()>
         libc::bind(
             fd.as_raw_fd(),
             (sa as *const libc::sockaddr_xdp).cast(),
-            socklen_of::<libc::sockaddr_xdp>(),
+            size_u32::<libc::sockaddr_xdp>(),
         )
     })
     .map(drop)
@@ -211,9 +212,12 @@ pub(crate) unsafe fn bind_xdp_shared(
     unsafe { bind_xdp_addr(fd, &sa) }
 }
 
-/// AF_XDP as sockaddr_xdp's family field (44, well inside a u16).
-#[allow(clippy::cast_possible_truncation)]
-const AF_XDP_FAMILY: u16 = libc::AF_XDP as u16;
+/// AF_XDP as sockaddr_xdp's u16 family field.
+#[allow(clippy::cast_possible_truncation)] // 44, asserted to fit just below
+const AF_XDP_FAMILY: u16 = {
+    assert!(libc::AF_XDP >= 0 && libc::AF_XDP <= 0xffff);
+    libc::AF_XDP as u16
+};
 
 /// Ask the kernel to transmit what is on the socket's TX ring (copy mode
 /// sends from this call). `Ok(true)` when it stopped early with more left.
@@ -266,10 +270,10 @@ mod tests {
     fn xdp_values_have_the_kernels_sizes() {
         // include/uapi/linux/if_xdp.h: four rings of producer, consumer,
         // desc and flags offsets; six statistics counters.
-        assert_eq!(socklen_of::<<XdpMmapOffsets as SockOpt>::Value>(), 128);
-        assert_eq!(socklen_of::<<XdpStatistics as SockOpt>::Value>(), 48);
-        assert_eq!(socklen_of::<<XdpRxRing as SockOpt>::Value>(), 4);
-        assert_eq!(socklen_of::<libc::sockaddr_xdp>(), 16);
+        assert_eq!(size_u32::<<XdpMmapOffsets as SockOpt>::Value>(), 128);
+        assert_eq!(size_u32::<<XdpStatistics as SockOpt>::Value>(), 48);
+        assert_eq!(size_u32::<<XdpRxRing as SockOpt>::Value>(), 4);
+        assert_eq!(size_u32::<libc::sockaddr_xdp>(), 16);
     }
 
     /// What the ring-size options' SAFETY comment rests on: a ring, once
