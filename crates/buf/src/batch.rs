@@ -77,6 +77,34 @@ impl Batch {
         self.pkts.drain(..)
     }
 
+    /// Take the first `n` packets (all, if fewer), in order; the rest move to
+    /// the front, in order.
+    #[inline]
+    pub fn drain_front(&mut self, n: usize) -> std::vec::Drain<'_, Packet> {
+        let n = n.min(self.pkts.len());
+        self.pkts.drain(..n)
+    }
+
+    /// Hand the packets to `take` from the front, in order, until it gives
+    /// one back: that one and every packet after it stay in the batch, in
+    /// order. Returns how many `take` kept. What a port's `tx_burst` uses to
+    /// send as much as the device has room for.
+    pub fn hand_off(&mut self, mut take: impl FnMut(Packet) -> Result<(), Packet>) -> usize {
+        // Popping from the back of the reversed list takes the front without
+        // shifting the rest once per packet.
+        self.pkts.reverse();
+        let mut kept = 0;
+        while let Some(p) = self.pkts.pop() {
+            if let Err(p) = take(p) {
+                self.pkts.push(p);
+                break;
+            }
+            kept += 1;
+        }
+        self.pkts.reverse();
+        kept
+    }
+
     /// Remove and return the packet at `i`, moving the last one into its place.
     #[inline]
     pub fn swap_remove(&mut self, i: usize) -> Packet {
@@ -87,5 +115,63 @@ impl Batch {
     #[inline]
     pub fn pop(&mut self) -> Option<Packet> {
         self.pkts.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Pool, PoolConfig};
+
+    fn batch_of(pool: &Pool, n: u8) -> Batch {
+        let mut b = Batch::new();
+        for i in 0..n {
+            let mut p = pool.alloc().unwrap();
+            assert!(p.extend_from_slice(&[i]));
+            b.push(p).unwrap();
+        }
+        b
+    }
+
+    fn firsts(b: &Batch) -> Vec<u8> {
+        b.as_slice().iter().map(|p| p[0]).collect()
+    }
+
+    #[test]
+    fn hand_off_stops_at_the_first_refusal_and_keeps_order() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 16,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut b = batch_of(&pool, 6);
+        let mut taken = Vec::new();
+        let kept = b.hand_off(|p| {
+            if taken.len() == 4 {
+                return Err(p);
+            }
+            taken.push(p[0]);
+            Ok(())
+        });
+        assert_eq!((kept, taken), (4, vec![0, 1, 2, 3]));
+        assert_eq!(firsts(&b), [4, 5]);
+        assert_eq!(b.hand_off(|_| Ok(())), 2);
+        assert!(b.is_empty());
+        assert_eq!(b.hand_off(|_| Ok(())), 0);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn drain_front_takes_a_prefix() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 16,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut b = batch_of(&pool, 5);
+        let front: Vec<u8> = b.drain_front(2).map(|p| p[0]).collect();
+        assert_eq!((front, firsts(&b)), (vec![0, 1], vec![2, 3, 4]));
+        assert_eq!(b.drain_front(10).count(), 3);
+        assert!(b.is_empty());
     }
 }

@@ -22,13 +22,19 @@
 //! goes up. Nothing here ever blocks.
 //!
 //! # Safety
-//! All raw memory access is in the private `sys` module. Soundness rests on
-//! one invariant: *each buffer index is owned by exactly one holder at a time*
-//! (the free list, a cache, or a packet). The free list is a bounded queue that
-//! holds each index at most once; caches and packets move indices by value.
-//! The pool's memory lives as long as anyone holds a reference to it, where
-//! every [`Pool`] handle and every buffer outside the free list counts as one
-//! (counted in bulk, so the fast path does no per-packet atomic).
+//! The crate denies `unsafe` everywhere but its private `sys` module, which
+//! holds every raw pointer: the region, the reference count that keeps it
+//! alive, and the ownership of buffer indices. Soundness rests on one
+//! invariant that module keeps by itself: *each buffer index is held by
+//! exactly one holder at a time* (the shared free list, a cache's stock, a
+//! device ledger, or one packet), and each holder but the free list counts
+//! as one reference to the pool per index, beside every [`Pool`] handle. The
+//! pool's memory lives until that count reaches zero (counted in bulk, so
+//! the fast path does no per-packet atomic). Indices move between holders
+//! only by value, through `sys`, so no safe code elsewhere can forge a
+//! second owner of a buffer.
+#![deny(unsafe_code)]
+#![deny(clippy::cast_possible_truncation)]
 
 mod batch;
 mod loan;

@@ -15,21 +15,20 @@
 use std::fmt;
 
 use crate::packet::Packet;
-use crate::pool::{Pool, PoolInner};
+use crate::pool::Pool;
+use crate::sys::Ledger;
 
 /// The buffers one device endpoint holds, by index, with the pool references
 /// they carry. One per AF_XDP socket; not shared between threads.
 pub struct Loans {
     pool: Pool,
-    /// One bit per pool buffer: set while lent.
-    lent: Vec<u64>,
-    outstanding: usize,
+    ledger: Ledger,
 }
 
 impl fmt::Debug for Loans {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Loans")
-            .field("outstanding", &self.outstanding)
+            .field("outstanding", &self.ledger.outstanding())
             .finish()
     }
 }
@@ -39,8 +38,7 @@ impl Loans {
     pub fn new(pool: &Pool) -> Loans {
         Loans {
             pool: pool.clone(),
-            lent: vec![0; (pool.capacity() as usize).div_ceil(64)],
-            outstanding: 0,
+            ledger: Ledger::new(pool.handle()),
         }
     }
 
@@ -51,7 +49,7 @@ impl Loans {
 
     /// Buffers currently lent.
     pub fn outstanding(&self) -> usize {
-        self.outstanding
+        self.ledger.outstanding()
     }
 
     /// Lend `pkt`'s buffer: the packet is gone, its index (and its reference
@@ -62,65 +60,30 @@ impl Loans {
     /// The packet itself, when it does not belong to this ledger's pool.
     #[inline]
     pub fn lend(&mut self, pkt: Packet) -> Result<u32, Packet> {
-        if pkt.pool_ptr() != self.pool.ptr() {
+        if !pkt.is_from(&self.pool) {
             return Err(pkt);
         }
-        let index = pkt.into_index();
-        let (w, b) = (index as usize / 64, index % 64);
-        debug_assert!(self.lent[w] & (1 << b) == 0, "buffer {index} lent twice");
-        self.lent[w] |= 1 << b;
-        self.outstanding += 1;
-        Ok(index)
+        // Cannot be refused: the pool was just checked.
+        self.ledger.lend(pkt.into_buf()).map_err(Packet::new)
     }
 
     /// Take back buffer `index` as a packet whose frame is the `len` bytes
     /// at `head` in the buffer. `None`, changing nothing, when the index is
-    /// not on loan here (out of range, never lent, already returned) or the
-    /// window does not fit the buffer; a returned buffer whose window is bad
-    /// comes back as an empty packet instead (`len` 0 at the headroom), so it
-    /// is not lost.
+    /// not on loan here (out of range, never lent, already returned); a
+    /// returned buffer whose window does not fit comes back as an empty
+    /// packet instead (`len` 0 at the headroom), so it is not lost.
     #[inline]
     pub fn reclaim(&mut self, index: u32, head: usize, len: usize) -> Option<Packet> {
-        let (w, b) = (index as usize / 64, index % 64);
-        let word = self.lent.get_mut(w)?;
-        if *word & (1 << b) == 0 {
-            return None;
-        }
-        *word &= !(1 << b);
-        self.outstanding -= 1;
-        let stride = self.pool.stride();
-        let mut p = Packet::new(self.pool.ptr(), index, self.pool.headroom() as u32);
-        if head.checked_add(len).is_some_and(|end| end <= stride) {
-            p.set_window(head as u32, len as u32);
+        let mut p = Packet::new(self.ledger.reclaim(index)?);
+        if let (Ok(head), Ok(len)) = (u32::try_from(head), u32::try_from(len)) {
+            p.set_window(head, len);
         }
         Some(p)
     }
 
     /// Whether `index` is on loan here.
     pub fn is_lent(&self, index: u32) -> bool {
-        let (w, b) = (index as usize / 64, index % 64);
-        self.lent.get(w).is_some_and(|x| x & (1 << b) != 0)
-    }
-}
-
-impl Drop for Loans {
-    /// Buffers still on loan go home. The device must be done with them by
-    /// now (its socket closed): the port that owns both drops them in that
-    /// order.
-    fn drop(&mut self) {
-        for (w, word) in self.lent.iter_mut().enumerate() {
-            let mut bits = std::mem::take(word);
-            while bits != 0 {
-                let b = bits.trailing_zeros();
-                bits &= bits - 1;
-                let index = (w * 64) as u32 + b;
-                // SAFETY: the bit says this ledger owns `index` and the pool
-                // reference it carried (taken over from a packet in `lend`);
-                // the bit is cleared, so it is handed back exactly once.
-                unsafe { PoolInner::return_one(self.pool.ptr(), index) }
-            }
-        }
-        self.outstanding = 0;
+        self.ledger.is_lent(index)
     }
 }
 

@@ -1,11 +1,9 @@
 //! The packet handle: one owned buffer, its frame window, and metadata.
 
 use std::fmt;
-use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 
-use crate::pool::PoolInner;
+use crate::sys::Buf;
 
 /// Offload state of a packet (spec §10): what the NIC already did or left for
 /// software. Set by ports, read by the stages that must finish the job.
@@ -85,26 +83,17 @@ pub struct Meta {
 /// (through the shared free list; workers return packets to their
 /// [`crate::PoolCache`] instead, which costs no atomic).
 pub struct Packet {
-    pool: NonNull<PoolInner>,
-    index: u32,
+    buf: Buf,
     head: u32,
     len: u32,
     /// Metadata.
     pub meta: Meta,
 }
 
-// SAFETY: a Packet is the only owner of its buffer index, so moving it to
-// another thread moves that exclusive access with it; the pool it points at is
-// Sync (atomics and a lock-free queue) and kept alive by this packet's
-// reference.
-unsafe impl Send for Packet {}
-// SAFETY: `&Packet` only gives shared reads of the packet's own bytes.
-unsafe impl Sync for Packet {}
-
 impl fmt::Debug for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Packet")
-            .field("index", &self.index)
+            .field("index", &self.buf.index())
             .field("head", &self.head)
             .field("len", &self.len)
             .field("meta", &self.meta)
@@ -113,65 +102,50 @@ impl fmt::Debug for Packet {
 }
 
 impl Packet {
-    pub(crate) fn new(pool: NonNull<PoolInner>, index: u32, headroom: u32) -> Packet {
+    /// An empty packet in `buf`, at the pool's headroom.
+    pub(crate) fn new(buf: Buf) -> Packet {
         Packet {
-            pool,
-            index,
-            head: headroom,
+            head: buf.info().headroom,
+            buf,
             len: 0,
             meta: Meta::default(),
         }
     }
 
     #[inline]
-    fn inner(&self) -> &PoolInner {
-        // SAFETY: this packet's buffer counts as a reference to the pool, so
-        // the inner outlives the packet.
-        unsafe { self.pool.as_ref() }
-    }
-
-    #[inline]
-    fn slot(&self) -> &[u8] {
-        // SAFETY: this packet owns `index` exclusively; `&self` forbids a
-        // simultaneous `slot_mut` through this same packet.
-        unsafe { self.inner().region.slot(self.index) }
-    }
-
-    #[inline]
-    fn slot_mut(&mut self) -> &mut [u8] {
-        // SAFETY: exclusive owner of `index`, and `&mut self` guarantees no
-        // other view of the slot lives through this packet.
-        unsafe { self.inner().region.slot_mut(self.index) }
+    fn stride(&self) -> usize {
+        self.buf.stride()
     }
 
     /// Set the frame window (a device wrote the frame there). The caller
-    /// checked `head + len <= stride`.
-    pub(crate) fn set_window(&mut self, head: u32, len: u32) {
-        debug_assert!((head + len) as usize <= self.inner().region.stride());
-        self.head = head;
-        self.len = len;
+    /// checked `head + len <= stride`; a window that does not fit is refused
+    /// (the packet stays as it was) rather than trusted.
+    pub(crate) fn set_window(&mut self, head: u32, len: u32) -> bool {
+        let fits = head
+            .checked_add(len)
+            .is_some_and(|end| end as usize <= self.stride());
+        if fits {
+            self.head = head;
+            self.len = len;
+        }
+        fits
     }
 
-    pub(crate) fn pool_ptr(&self) -> NonNull<PoolInner> {
-        self.pool
-    }
-
-    /// Give up the buffer index without returning it; the caller takes over
-    /// the packet's reference to the pool.
-    pub(crate) fn into_index(self) -> u32 {
-        ManuallyDrop::new(self).index
+    /// Give up the buffer (to a cache or a ledger), without returning it.
+    pub(crate) fn into_buf(self) -> Buf {
+        self.buf
     }
 
     /// Whether this packet's buffer belongs to `pool`.
     #[inline]
     pub fn is_from(&self, pool: &crate::Pool) -> bool {
-        self.pool == pool.ptr()
+        self.buf.is_of(pool.handle())
     }
 
     /// Index of the buffer in its pool.
     #[inline]
     pub fn buffer_index(&self) -> u32 {
-        self.index
+        self.buf.index()
     }
 
     /// Frame length in bytes.
@@ -195,7 +169,7 @@ impl Packet {
     /// Free bytes after the frame.
     #[inline]
     pub fn tailroom(&self) -> usize {
-        self.inner().region.stride() - (self.head + self.len) as usize
+        self.stride() - (self.head + self.len) as usize
     }
 
     /// Grow the frame at the front by `n` bytes (into the headroom) and return
@@ -207,7 +181,7 @@ impl Packet {
         self.head -= n;
         self.len += n;
         let h = self.head as usize;
-        Some(&mut self.slot_mut()[h..h + n as usize])
+        Some(&mut self.buf.bytes_mut()[h..h + n as usize])
     }
 
     /// Remove `n` bytes from the front (e.g. a decapsulated header). Returns
@@ -232,9 +206,11 @@ impl Packet {
         if n > self.tailroom() {
             return None;
         }
+        // n <= tailroom < stride, which fits a u32 (checked by Pool::new).
+        let grow = u32::try_from(n).ok()?;
         let start = (self.head + self.len) as usize;
-        self.len += n as u32;
-        Some(&mut self.slot_mut()[start..start + n])
+        self.len += grow;
+        Some(&mut self.buf.bytes_mut()[start..start + n])
     }
 
     /// Append a copy of `data`; false if it does not fit.
@@ -252,15 +228,16 @@ impl Packet {
     /// Shorten the frame to `len` bytes (no effect if already shorter).
     #[inline]
     pub fn truncate(&mut self, len: usize) {
-        if len < self.len as usize {
-            self.len = len as u32;
+        match u32::try_from(len) {
+            Ok(len) if len < self.len => self.len = len,
+            _ => {}
         }
     }
 
     /// Empty the frame and restore the full headroom, keeping the buffer.
     #[inline]
     pub fn reset(&mut self) {
-        self.head = self.inner().headroom;
+        self.head = self.buf.info().headroom;
         self.len = 0;
         self.meta = Meta::default();
     }
@@ -270,12 +247,15 @@ impl Packet {
     /// Returns false if the frame would not fit.
     pub fn set_headroom(&mut self, headroom: usize) -> bool {
         let len = self.len as usize;
-        if headroom + len > self.inner().region.stride() {
+        let Ok(head) = u32::try_from(headroom) else {
+            return false;
+        };
+        if headroom.checked_add(len).is_none_or(|end| end > self.stride()) {
             return false;
         }
         let from = self.head as usize;
-        self.slot_mut().copy_within(from..from + len, headroom);
-        self.head = headroom as u32;
+        self.buf.bytes_mut().copy_within(from..from + len, headroom);
+        self.head = head;
         true
     }
 }
@@ -286,7 +266,7 @@ impl Deref for Packet {
     #[inline]
     fn deref(&self) -> &[u8] {
         let h = self.head as usize;
-        &self.slot()[h..h + self.len as usize]
+        &self.buf.bytes()[h..h + self.len as usize]
     }
 }
 
@@ -295,7 +275,7 @@ impl DerefMut for Packet {
     fn deref_mut(&mut self) -> &mut [u8] {
         let h = self.head as usize;
         let l = self.len as usize;
-        &mut self.slot_mut()[h..h + l]
+        &mut self.buf.bytes_mut()[h..h + l]
     }
 }
 
@@ -308,14 +288,6 @@ impl AsRef<[u8]> for Packet {
 impl AsMut<[u8]> for Packet {
     fn as_mut(&mut self) -> &mut [u8] {
         self
-    }
-}
-
-impl Drop for Packet {
-    fn drop(&mut self) {
-        // SAFETY: we own `index` and one pool reference; both are handed back
-        // here and the packet is gone afterwards.
-        unsafe { PoolInner::return_one(self.pool, self.index) }
     }
 }
 
@@ -363,15 +335,22 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_is_one_cache_line_and_crosses_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Packet>();
+        assert_eq!(std::mem::size_of::<crate::Packet>(), 64);
+    }
+
+    #[test]
     fn buffers_do_not_overlap() {
         let pool = pool();
         let mut all: Vec<_> = (0..8).map(|_| pool.alloc().unwrap()).collect();
         for (i, p) in all.iter_mut().enumerate() {
             let room = p.tailroom();
-            p.append(room).unwrap().fill(i as u8);
+            p.append(room).unwrap().fill(u8::try_from(i).unwrap());
         }
         for (i, p) in all.iter().enumerate() {
-            assert!(p.iter().all(|&b| b == i as u8));
+            assert!(p.iter().all(|&b| usize::from(b) == i));
         }
         let idx: std::collections::HashSet<_> = all.iter().map(|p| p.buffer_index()).collect();
         assert_eq!(idx.len(), 8);

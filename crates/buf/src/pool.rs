@@ -2,12 +2,10 @@
 
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
-
-use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::packet::Packet;
-use crate::sys::Region;
+use crate::sys::{Handle, Stash};
 
 /// Cache-line size the buffers are aligned to.
 pub const CACHE_LINE: usize = 64;
@@ -38,7 +36,8 @@ impl Default for PoolConfig {
 pub enum PoolError {
     /// A pool needs at least one buffer.
     NoBuffers,
-    /// Headroom + data room must fit a 32-bit offset and be non-zero.
+    /// Headroom + data room, rounded up to a cache line, must fit a 32-bit
+    /// offset and be non-zero.
     BadBufferSize,
     /// The allocation failed.
     OutOfMemory,
@@ -56,55 +55,12 @@ impl fmt::Display for PoolError {
 
 impl std::error::Error for PoolError {}
 
-/// Shared state of a pool. Reached from packets through a raw pointer that the
-/// reference count keeps valid.
-pub(crate) struct PoolInner {
-    pub(crate) region: Region,
-    free: ArrayQueue<u32>,
-    /// Pool handles + buffers outside `free`. The inner is freed at zero.
-    refs: AtomicUsize,
+/// A pool's configuration and shared counters, kept beside its memory.
+#[derive(Debug)]
+pub(crate) struct PoolInfo {
     pub(crate) headroom: u32,
-    data_room: u32,
-    count: u32,
-    alloc_failures: AtomicU64,
-}
-
-impl PoolInner {
-    /// Give a buffer back to the free list and drop the reference it held.
-    ///
-    /// # Safety
-    /// `this` points at a live `PoolInner`, `index` is owned by the caller and
-    /// counted in `refs`; neither is used afterwards by the caller.
-    pub(crate) unsafe fn return_one(this: NonNull<PoolInner>, index: u32) {
-        // SAFETY: the caller's buffer counts as a reference, so the inner is
-        // alive until `release` below.
-        let inner = unsafe { this.as_ref() };
-        let pushed = inner.free.push(index);
-        debug_assert!(
-            pushed.is_ok(),
-            "free list overflow: buffer {index} returned twice"
-        );
-        // SAFETY: we drop exactly the one reference our buffer held.
-        unsafe { release(this, 1) };
-    }
-}
-
-/// Drop `n` references; free the pool when none remain.
-///
-/// # Safety
-/// The caller owns `n` references to the live `PoolInner` at `this` and does
-/// not use the pointer afterwards.
-unsafe fn release(this: NonNull<PoolInner>, n: usize) {
-    // SAFETY: the caller still holds `n` >= 1 references, so it is alive.
-    let refs = unsafe { &this.as_ref().refs };
-    if refs.fetch_sub(n, Ordering::Release) == n {
-        // Pairs with the Release above in every other holder (as in Arc), so
-        // all their writes to buffers happen-before the free.
-        fence(Ordering::Acquire);
-        // SAFETY: the count reached zero: no handle, cache or packet can reach
-        // the inner any more, and it came from `Box::into_raw` in `Pool::new`.
-        drop(unsafe { Box::from_raw(this.as_ptr()) });
-    }
+    pub(crate) data_room: u32,
+    pub(crate) alloc_failures: AtomicU64,
 }
 
 /// Snapshot of a pool's accounting.
@@ -123,15 +79,10 @@ pub struct PoolStats {
 /// A handle to a pool of fixed-size packet buffers. Cloning is cheap (one
 /// atomic increment); the memory lives until the last handle, cache and
 /// packet are gone.
+#[derive(Clone)]
 pub struct Pool {
-    inner: NonNull<PoolInner>,
+    handle: Handle,
 }
-
-// SAFETY: PoolInner's shared state is atomics and a lock-free queue; its
-// buffer memory is only reached through owned indices (see crate docs).
-unsafe impl Send for Pool {}
-// SAFETY: as above; `&Pool` offers only thread-safe operations.
-unsafe impl Sync for Pool {}
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,62 +107,59 @@ impl Pool {
             .checked_add(config.data_room)
             .filter(|&s| s > 0 && u32::try_from(s).is_ok())
             .ok_or(PoolError::BadBufferSize)?;
-        let stride = size.div_ceil(CACHE_LINE) * CACHE_LINE;
-        let region = Region::new(config.buffers, stride).ok_or(PoolError::OutOfMemory)?;
-        let free = ArrayQueue::new(config.buffers as usize);
-        for i in 0..config.buffers {
-            let _ = free.push(i);
-        }
-        let inner = Box::new(PoolInner {
-            region,
-            free,
-            refs: AtomicUsize::new(1),
-            headroom: config.headroom as u32,
-            data_room: config.data_room as u32,
-            count: config.buffers,
+        // Offsets inside a buffer are u32s: the whole stride must fit one.
+        let stride = size
+            .div_ceil(CACHE_LINE)
+            .checked_mul(CACHE_LINE)
+            .filter(|&s| u32::try_from(s).is_ok())
+            .ok_or(PoolError::BadBufferSize)?;
+        // Both fit: their sum `size` was checked to fit a u32.
+        let (Ok(headroom), Ok(data_room)) = (
+            u32::try_from(config.headroom),
+            u32::try_from(config.data_room),
+        ) else {
+            return Err(PoolError::BadBufferSize);
+        };
+        let info = PoolInfo {
+            headroom,
+            data_room,
             alloc_failures: AtomicU64::new(0),
-        });
-        Ok(Pool {
-            inner: NonNull::from(Box::leak(inner)),
-        })
-    }
-
-    #[inline]
-    fn inner(&self) -> &PoolInner {
-        // SAFETY: this handle is one of the references keeping the inner alive.
-        unsafe { self.inner.as_ref() }
+        };
+        let handle = Handle::new(config.buffers, stride, info).ok_or(PoolError::OutOfMemory)?;
+        Ok(Pool { handle })
     }
 
     /// Number of buffers.
     pub fn capacity(&self) -> u32 {
-        self.inner().count
+        self.handle.count()
     }
 
     /// Headroom of every buffer.
     pub fn headroom(&self) -> usize {
-        self.inner().headroom as usize
+        self.handle.info().headroom as usize
     }
 
     /// Data room of every buffer (largest frame without using headroom).
     pub fn data_room(&self) -> usize {
-        self.inner().data_room as usize
+        self.handle.info().data_room as usize
     }
 
     /// Distance between buffer starts (headroom + data room, rounded up to a
     /// cache line).
     pub fn stride(&self) -> usize {
-        self.inner().region.stride()
+        self.handle.stride()
     }
 
     /// Accounting snapshot. Buffers in caches count as in use.
     pub fn stats(&self) -> PoolStats {
-        let i = self.inner();
-        let free = i.free.len() as u32;
+        let total = self.handle.count();
+        // The free list holds at most `total` indices.
+        let free = u32::try_from(self.handle.free_len()).unwrap_or(total);
         PoolStats {
-            total: i.count,
+            total,
             free,
-            in_use: i.count - free,
-            alloc_failures: i.alloc_failures.load(Ordering::Relaxed),
+            in_use: total - free,
+            alloc_failures: self.handle.info().alloc_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -221,7 +169,7 @@ impl Pool {
         let size = size.max(2);
         PoolCache {
             pool: self.clone(),
-            local: Vec::with_capacity(size + size / 2),
+            stash: Stash::new(&self.handle, size + size / 2),
             capacity: size,
             bulk: size / 2,
             stats: CacheStats::default(),
@@ -231,14 +179,13 @@ impl Pool {
     /// Take one buffer straight from the shared free list. For the slow path
     /// and tests; workers use a [`PoolCache`].
     pub fn alloc(&self) -> Option<Packet> {
-        let i = self.inner();
-        match i.free.pop() {
-            Some(index) => {
-                i.refs.fetch_add(1, Ordering::Relaxed);
-                Some(Packet::new(self.inner, index, i.headroom))
-            }
+        match self.handle.take() {
+            Some(buf) => Some(Packet::new(buf)),
             None => {
-                i.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                self.handle
+                    .info()
+                    .alloc_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 None
             }
         }
@@ -247,25 +194,11 @@ impl Pool {
     /// Start and length of the pool's memory, for registering it with the
     /// kernel (AF_XDP UMEM). Buffer `i` starts at `start + i * stride()`.
     pub fn region(&self) -> (NonNull<u8>, usize) {
-        self.inner().region.raw_parts()
+        self.handle.raw_region()
     }
 
-    pub(crate) fn ptr(&self) -> NonNull<PoolInner> {
-        self.inner
-    }
-}
-
-impl Clone for Pool {
-    fn clone(&self) -> Self {
-        self.inner().refs.fetch_add(1, Ordering::Relaxed);
-        Pool { inner: self.inner }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // SAFETY: this handle owns one reference and is going away.
-        unsafe { release(self.inner, 1) }
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
     }
 }
 
@@ -280,11 +213,11 @@ pub struct CacheStats {
     pub alloc_failures: u64,
 }
 
-/// A worker's private stock of buffers. Not `Sync`: one owner, no locks, no
-/// atomics on the per-packet path.
+/// A worker's private stock of buffers. One owner, no locks, no atomics on
+/// the per-packet path.
 pub struct PoolCache {
     pool: Pool,
-    local: Vec<u32>,
+    stash: Stash,
     capacity: usize,
     bulk: usize,
     stats: CacheStats,
@@ -293,7 +226,7 @@ pub struct PoolCache {
 impl fmt::Debug for PoolCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolCache")
-            .field("cached", &self.local.len())
+            .field("cached", &self.stash.len())
             .field("capacity", &self.capacity)
             .field("stats", &self.stats)
             .finish()
@@ -308,7 +241,7 @@ impl PoolCache {
 
     /// Buffers currently held by the cache.
     pub fn cached(&self) -> usize {
-        self.local.len()
+        self.stash.len()
     }
 
     /// This cache's counters.
@@ -320,15 +253,10 @@ impl PoolCache {
     /// when empty. `None` (and a counted failure) when the pool is exhausted.
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
-        if self.local.is_empty() && !self.refill() {
+        if self.stash.len() == 0 && !self.refill() {
             return None;
         }
-        let index = self.local.pop()?;
-        Some(Packet::new(
-            self.pool.ptr(),
-            index,
-            self.pool.inner().headroom,
-        ))
+        self.stash.pop().map(Packet::new)
     }
 
     /// Allocate up to `n` packets into `out`; returns how many were added.
@@ -344,23 +272,15 @@ impl PoolCache {
 
     #[cold]
     fn refill(&mut self) -> bool {
-        let inner = self.pool.inner();
-        let mut got = 0;
-        while got < self.bulk {
-            match inner.free.pop() {
-                Some(i) => {
-                    self.local.push(i);
-                    got += 1;
-                }
-                None => break,
-            }
-        }
-        if got == 0 {
+        if self.stash.refill(self.bulk) == 0 {
             self.stats.alloc_failures += 1;
-            inner.alloc_failures.fetch_add(1, Ordering::Relaxed);
+            self.pool
+                .handle
+                .info()
+                .alloc_failures
+                .fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        inner.refs.fetch_add(got, Ordering::Relaxed);
         self.stats.refills += 1;
         true
     }
@@ -368,12 +288,8 @@ impl PoolCache {
     /// Take a packet back. A packet of another pool goes home on its own.
     #[inline]
     pub fn free(&mut self, pkt: Packet) {
-        if pkt.pool_ptr() != self.pool.ptr() {
-            drop(pkt);
-            return;
-        }
-        self.local.push(pkt.into_index());
-        if self.local.len() > self.capacity {
+        // A foreign buffer handed back is dropped: it returns to its own pool.
+        if self.stash.put(pkt.into_buf()).is_ok() && self.stash.len() > self.capacity {
             self.flush(self.bulk);
         }
     }
@@ -387,33 +303,16 @@ impl PoolCache {
 
     #[cold]
     fn flush(&mut self, n: usize) {
-        let n = n.min(self.local.len());
-        if n == 0 {
+        if n.min(self.stash.len()) == 0 {
             return;
         }
-        let inner = self.pool.inner();
-        for i in self.local.drain(self.local.len() - n..) {
-            let pushed = inner.free.push(i);
-            debug_assert!(
-                pushed.is_ok(),
-                "free list overflow: buffer {i} returned twice"
-            );
-        }
-        // SAFETY: these `n` buffers each held a reference; the cache's own
-        // pool handle keeps the count above zero.
-        unsafe { release(self.pool.ptr(), n) };
+        self.stash.flush(n);
         self.stats.flushes += 1;
     }
 
     /// Return every cached buffer to the shared list.
     pub fn flush_all(&mut self) {
-        self.flush(self.local.len());
-    }
-}
-
-impl Drop for PoolCache {
-    fn drop(&mut self) {
-        self.flush_all();
+        self.flush(self.stash.len());
     }
 }
 
@@ -443,6 +342,8 @@ mod tests {
         assert_eq!(bad(0, 2048, 128), PoolError::NoBuffers);
         assert_eq!(bad(1, 0, 0), PoolError::BadBufferSize);
         assert_eq!(bad(1, usize::MAX, 1), PoolError::BadBufferSize);
+        // Fits a u32, but not once rounded up to a cache line.
+        assert_eq!(bad(1, u32::MAX as usize, 0), PoolError::BadBufferSize);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! broken by a caller: reading the TSC and prefetching touch no memory, and
 //! pinning takes a plain CPU number.
 #![deny(unsafe_code)]
+#![deny(clippy::cast_possible_truncation)]
 
 mod sys;
 

@@ -70,6 +70,8 @@ drop_reasons! {
     PuntQueueFull => "punt-queue-full", "slow-path punt ring full";
     /// Transmit queue full.
     TxQueueFull => "tx-queue-full", "port transmit queue full";
+    /// The port refused the frame itself.
+    TxError => "tx-error", "the port refused the frame (larger than the device takes, or a device error)";
     /// Inject ring full (slow path side).
     InjectQueueFull => "inject-queue-full", "slow-path inject ring full";
     /// Too many packets waiting for one neighbour.

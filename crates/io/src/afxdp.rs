@@ -245,9 +245,21 @@ impl Ring {
         size: u32,
         entry: usize,
     ) -> io::Result<Ring> {
-        let len = off.desc as usize + size as usize * entry;
+        // Offsets come from the kernel: refuse any this machine cannot
+        // address (the mapping then bounds-checks every access to them).
+        let at =
+            |o: u64| usize::try_from(o).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
+        let (prod, cons, flags, desc) = (
+            at(off.producer)?,
+            at(off.consumer)?,
+            at(off.flags)?,
+            at(off.desc)?,
+        );
+        let len = (size as usize)
+            .checked_mul(entry)
+            .and_then(|d| d.checked_add(desc))
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
         let map = sys::Mapping::new_at(fd, len, pgoff)?;
-        let (prod, cons) = (off.producer as usize, off.consumer as usize);
         let local_is_prod =
             pgoff == libc::XDP_UMEM_PGOFF_FILL_RING || pgoff == libc::XDP_PGOFF_TX_RING as u64;
         let (local, seen) = if local_is_prod {
@@ -259,8 +271,8 @@ impl Ring {
             map,
             prod,
             cons,
-            flags: off.flags as usize,
-            desc: off.desc as usize,
+            flags,
+            desc,
             entry,
             size,
             local,
@@ -305,6 +317,15 @@ impl Ring {
         self.map.store_release(self.cons, self.local);
     }
 
+    /// Producer side of a TX ring: write descriptor `local + k` (published
+    /// by a later `submit`).
+    fn put_desc(&mut self, k: u32, addr: u64, len: u32) {
+        let at = self.slot(self.local.wrapping_add(k));
+        self.map.write_u64(at, addr);
+        self.map.write_u32(at + 8, len);
+        self.map.write_u32(at + 12, 0);
+    }
+
     fn needs_wakeup(&self) -> bool {
         self.map.load_relaxed(self.flags) & libc::XDP_RING_NEED_WAKEUP != 0
     }
@@ -329,16 +350,52 @@ pub struct XdpStats {
     pub csum_completed: u64,
 }
 
-/// One worker's AF_XDP socket on one queue of one interface.
+/// An AF_XDP socket and the four rings it shares with the kernel: all that
+/// must be gone before the buffers the kernel may still write go home.
 #[derive(Debug)]
-pub struct XdpPort {
-    // Field order is drop order: the rings are unmapped and the socket is
-    // closed before the ledger returns the buffers the kernel held.
+struct Xsk {
     fill: Ring,
     comp: Ring,
     rx: Ring,
     tx: Ring,
     fd: Arc<OwnedFd>,
+    /// Run as the socket goes (tests record the drop order with it).
+    #[cfg(test)]
+    on_close: Option<CloseHook>,
+}
+
+/// A test's probe of the moment an [`Xsk`] is torn down.
+#[cfg(test)]
+struct CloseHook(Box<dyn FnOnce() + Send>);
+
+#[cfg(test)]
+impl std::fmt::Debug for CloseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloseHook")
+    }
+}
+
+#[cfg(test)]
+impl Drop for Xsk {
+    /// Runs just before the fields (rings, socket) are dropped, which is
+    /// as part of the same step of the owner's drop.
+    fn drop(&mut self) {
+        if let Some(CloseHook(hook)) = self.on_close.take() {
+            hook();
+        }
+    }
+}
+
+/// One worker's AF_XDP socket on one queue of one interface.
+#[derive(Debug)]
+pub struct XdpPort {
+    // Field order is drop order, and this one is load-bearing (clause 3 of
+    // the UMEM contract, see `xdp_register_umem`): the rings are unmapped
+    // and the socket closed (`xsk`) before the ledger hands the buffers the
+    // kernel held back to the pool (`loans`), and the ledger's `Pool`
+    // handle keeps the memory alive until then. The test
+    // `the_socket_goes_before_the_buffers_it_may_write` fails if reordered.
+    xsk: Xsk,
     loans: Loans,
     _attachment: Arc<Attachment>,
     stride: u64,
@@ -388,22 +445,31 @@ impl XdpPort {
         let fd = sys::xdp_socket().map_err(err(dev, "cannot create an AF_XDP socket"))?;
         let owner = inner.owner.upgrade();
         if owner.is_none() {
-            // The promises `xdp_register_umem` asks for, as this port keeps
-            // them: only buffers in a `Loans` ledger go on its rings; packets
-            // are rebuilt only from addresses the ledger confirms, after the
-            // acquire load in `Ring::ready`; field order closes `fd` before
-            // `loans` drops; `ctx.pool` and each ledger keep the pool alive.
             #[allow(unsafe_code)]
-            // SAFETY: this port keeps every promise listed just above.
+            // SAFETY: the UMEM contract of `xdp_register_umem`, clause by
+            // clause, as this type keeps it for `fd` and for every socket
+            // later bound to share the UMEM (each one an `XdpPort` too):
+            // 1. `refill` and `tx_burst` write a ring address only for an
+            //    index `Loans::lend` just returned: a buffer of this pool the
+            //    ledger holds and no `Packet` owns;
+            // 2. `rx_burst` and `reap` rebuild packets only through
+            //    `Loans::reclaim`, which refuses indices not on loan, and only
+            //    for descriptors `Ring::ready` counted after its acquire load
+            //    of the producer;
+            // 3. `XdpPort` declares its socket (`xsk`) before `loans`, and
+            //    fields drop in declaration order (a test checks it);
+            // 4. `loans` holds a `Pool` handle for as long as the socket lives.
             unsafe { sys::xdp_register_umem(&fd, &ctx.pool) }
                 .map_err(err(dev, "cannot register the buffer pool as UMEM"))?;
         }
-        let n = cfg.ring_size as libc::c_int;
-        let set = |opt, what| sys::setsockopt(&fd, libc::SOL_XDP, opt, &n).map_err(err(dev, what));
-        set(libc::XDP_UMEM_FILL_RING, "fill ring refused")?;
-        set(libc::XDP_UMEM_COMPLETION_RING, "completion ring refused")?;
-        set(libc::XDP_RX_RING, "receive ring refused")?;
-        set(libc::XDP_TX_RING, "transmit ring refused")?;
+        let n = libc::c_int::try_from(cfg.ring_size).map_err(|_| {
+            err(dev, "ring size too large")(io::Error::from_raw_os_error(libc::EINVAL))
+        })?;
+        sys::setsockopt::<sys::XdpUmemFillRing>(&fd, &n).map_err(err(dev, "fill ring refused"))?;
+        sys::setsockopt::<sys::XdpUmemCompletionRing>(&fd, &n)
+            .map_err(err(dev, "completion ring refused"))?;
+        sys::setsockopt::<sys::XdpRxRing>(&fd, &n).map_err(err(dev, "receive ring refused"))?;
+        sys::setsockopt::<sys::XdpTxRing>(&fd, &n).map_err(err(dev, "transmit ring refused"))?;
         let off = sys::xdp_mmap_offsets(&fd).map_err(err(dev, "cannot read ring offsets"))?;
         let map = |o, pg, entry, what| {
             Ring::open(&fd, o, pg, cfg.ring_size, entry).map_err(err(dev, what))
@@ -434,7 +500,12 @@ impl XdpPort {
         )?;
         let zero_copy = match &owner {
             Some(o) => {
-                sys::bind_xdp(&fd, ifindex, queue, 0, Some(o.as_raw_fd())).map_err(err(
+                #[allow(unsafe_code)]
+                // SAFETY: this port keeps the UMEM contract for `fd`, as
+                // listed where the owner registered it above: the same code
+                // (this type's refill, rx_burst, reap, tx_burst and field
+                // order) drives every socket of the UMEM.
+                unsafe { sys::bind_xdp_shared(&fd, ifindex, queue, o) }.map_err(err(
                     dev,
                     "cannot bind the AF_XDP socket (does the device have a queue per worker?)",
                 ))?;
@@ -443,9 +514,9 @@ impl XdpPort {
             None => {
                 let wake = libc::XDP_USE_NEED_WAKEUP;
                 let zc = cfg.zero_copy
-                    && sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_ZEROCOPY, None).is_ok();
+                    && sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_ZEROCOPY).is_ok();
                 if !zc {
-                    sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_COPY, None).map_err(err(
+                    sys::bind_xdp(&fd, ifindex, queue, wake | libc::XDP_COPY).map_err(err(
                         dev,
                         "cannot bind the AF_XDP socket (does the device have a queue per worker?)",
                     ))?;
@@ -474,14 +545,21 @@ impl XdpPort {
             gso: false,
             ntuple: dev_caps.ntuple,
             queues: dev_caps.queues,
-            max_frame: dev_caps.max_frame.min((stride - XDP_HEADROOM) as u32),
+            // The stride is 2 or 4 KiB (checked by XdpContext::new).
+            max_frame: dev_caps
+                .max_frame
+                .min(u32::try_from(stride - XDP_HEADROOM).unwrap_or(u32::MAX)),
         };
         let mut port = XdpPort {
-            fill,
-            comp,
-            rx,
-            tx,
-            fd,
+            xsk: Xsk {
+                fill,
+                comp,
+                rx,
+                tx,
+                fd,
+                #[cfg(test)]
+                on_close: None,
+            },
             loans: Loans::new(&ctx.pool),
             _attachment: attachment.clone(),
             stride: stride as u64,
@@ -500,14 +578,17 @@ impl XdpPort {
 
     /// Put as many buffers on the fill ring as it has room for.
     fn refill(&mut self, cache: &mut PoolCache) {
-        let free = self.fill.free(self.fill.size);
+        let free = self.xsk.fill.free(self.xsk.fill.size);
         let mut n = 0;
         while n < free {
             let Some(p) = cache.alloc() else { break };
             match self.loans.lend(p) {
                 Ok(index) => {
-                    let at = self.fill.slot(self.fill.local.wrapping_add(n));
-                    self.fill.map.write_u64(at, u64::from(index) * self.stride);
+                    let at = self.xsk.fill.slot(self.xsk.fill.local.wrapping_add(n));
+                    self.xsk
+                        .fill
+                        .map
+                        .write_u64(at, u64::from(index) * self.stride);
                     n += 1;
                 }
                 Err(p) => {
@@ -517,21 +598,27 @@ impl XdpPort {
             }
         }
         if n > 0 {
-            self.fill.submit(n);
+            self.xsk.fill.submit(n);
         }
     }
 
     /// Receive up to `max` frames (and at most `batch.room()`).
     pub fn rx_burst(&mut self, cache: &mut PoolCache, batch: &mut Batch, max: usize) -> usize {
-        let want = max.min(batch.room()) as u32;
-        let ready = self.rx.ready(want);
+        // At most MAX_BURST (a batch's room).
+        let want = u32::try_from(max.min(batch.room())).unwrap_or(u32::MAX);
+        let ready = self.xsk.rx.ready(want);
         let mut n = 0;
         for k in 0..ready {
-            let at = self.rx.slot(self.rx.local.wrapping_add(k));
-            let addr = self.rx.map.read_u64(at);
-            let len = self.rx.map.read_u64(at + 8) as u32 as usize;
-            let index = (addr / self.stride) as u32;
-            let head = (addr % self.stride) as usize;
+            let at = self.xsk.rx.slot(self.xsk.rx.local.wrapping_add(k));
+            let addr = self.xsk.rx.map.read_u64(at);
+            // struct xdp_desc { u64 addr; u32 len; u32 options; }
+            let len = self.xsk.rx.map.load_relaxed(at + 8) as usize;
+            // An address past u32::MAX chunks is no buffer of ours: u32::MAX
+            // is never lent (indices are < the pool's u32 count), so the
+            // ledger refuses it as foreign.
+            let index = u32::try_from(addr / self.stride).unwrap_or(u32::MAX);
+            // Less than the stride, itself a usize.
+            let head = usize::try_from(addr % self.stride).unwrap_or(usize::MAX);
             match self.loans.reclaim(index, head, len) {
                 Some(mut p) if p.len() == len && len > 0 => {
                     if self.repair_partial && crate::csum::complete_if_partial(&mut p) {
@@ -549,12 +636,12 @@ impl XdpPort {
             }
         }
         if ready > 0 {
-            self.rx.release(ready);
+            self.xsk.rx.release(ready);
         }
         self.refill(cache);
-        if ready == 0 && self.fill.needs_wakeup() {
+        if ready == 0 && self.xsk.fill.needs_wakeup() {
             self.xdp.kicks += 1;
-            sys::xdp_kick_rx(&self.fd);
+            sys::xdp_kick_rx(&self.xsk.fd);
         }
         self.stats.rx_packets += n as u64;
         n
@@ -562,69 +649,84 @@ impl XdpPort {
 
     /// Take back the buffers the kernel finished sending.
     fn reap(&mut self, cache: &mut PoolCache) {
-        let done = self.comp.ready(self.comp.size);
+        let done = self.xsk.comp.ready(self.xsk.comp.size);
         for k in 0..done {
-            let at = self.comp.slot(self.comp.local.wrapping_add(k));
-            let addr = self.comp.map.read_u64(at);
-            match self.loans.reclaim((addr / self.stride) as u32, 0, 0) {
+            let at = self.xsk.comp.slot(self.xsk.comp.local.wrapping_add(k));
+            let addr = self.xsk.comp.map.read_u64(at);
+            // As in rx_burst: out of range means foreign.
+            let index = u32::try_from(addr / self.stride).unwrap_or(u32::MAX);
+            match self.loans.reclaim(index, 0, 0) {
                 Some(p) => cache.free(p),
                 None => self.xdp.foreign_addrs += 1,
             }
         }
         if done > 0 {
-            self.comp.release(done);
+            self.xsk.comp.release(done);
         }
     }
 
-    /// Put the batch on the transmit ring and wake the kernel if it sleeps.
-    /// Packets of another pool are copied into one of ours first; what does
-    /// not fit the ring is freed and counted.
+    /// Put packets from the front of the batch on the transmit ring, as many
+    /// as it has room for, and wake the kernel if it sleeps; the rest stay in
+    /// the batch, in order. Packets of another pool are copied into one of
+    /// ours first (one that finds no free buffer stays, for a retry). A frame
+    /// larger than the device takes, or than our buffers hold, is dropped:
+    /// the kernel would refuse its descriptor without completing it.
     pub fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
         self.reap(cache);
-        let total = batch.len();
-        let room = self.tx.free(total as u32) as usize;
-        let mut queued = 0u32;
-        let mut dropped = 0;
-        for p in batch.drain() {
-            if queued as usize >= room {
+        let want = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let room = self.xsk.tx.free(want);
+        let max_frame = usize::try_from(self.caps.max_frame).unwrap_or(usize::MAX);
+        let (tx, loans, stride) = (&mut self.xsk.tx, &mut self.loans, self.stride);
+        let (mut queued, mut dropped, mut bytes) = (0u32, 0, 0);
+        batch.hand_off(|p| {
+            if queued == room {
+                return Err(p);
+            }
+            if p.len() > max_frame || p.is_empty() {
                 dropped += 1;
                 cache.free(p);
-                continue;
+                return Ok(());
             }
-            let p = if p.is_from(self.loans.pool()) {
+            let p = if p.is_from(loans.pool()) {
                 p
             } else {
                 // A packet of another pool (a software port's) is copied
                 // into one of ours: the kernel sends only from the UMEM.
-                match copy_into(&p, cache) {
-                    Some(mine) => {
-                        cache.free(p);
-                        mine
-                    }
-                    None => {
-                        cache.free(p);
-                        dropped += 1;
-                        continue;
-                    }
-                }
-            };
-            let (head, len) = (p.headroom() as u64, p.len() as u32);
-            match self.loans.lend(p) {
-                Ok(index) => {
-                    self.put_tx(queued, u64::from(index) * self.stride + head, len);
-                    queued += 1;
-                    self.stats.tx_bytes += u64::from(len);
-                }
-                Err(p) => {
-                    cache.free(p);
+                let Some(mut mine) = cache.alloc() else {
+                    return Err(p);
+                };
+                let fits = mine.extend_from_slice(&p);
+                mine.meta = p.meta;
+                cache.free(p);
+                if !fits {
                     dropped += 1;
+                    cache.free(mine);
+                    return Ok(());
+                }
+                mine
+            };
+            // A frame is at most `max_frame` <= a buffer's size (u32).
+            let len = u32::try_from(p.len()).unwrap_or(u32::MAX);
+            let head = p.headroom() as u64;
+            match loans.lend(p) {
+                Ok(index) => {
+                    tx.put_desc(queued, u64::from(index) * stride + head, len);
+                    queued += 1;
+                    bytes += u64::from(len);
+                }
+                // The cache's pool is not the UMEM: nothing to send from.
+                Err(p) => {
+                    dropped += 1;
+                    cache.free(p);
                 }
             }
-        }
+            Ok(())
+        });
         if queued > 0 {
-            self.tx.submit(queued);
+            self.xsk.tx.submit(queued);
             self.kick_tx();
         }
+        self.stats.tx_bytes += bytes;
         self.stats.tx_packets += u64::from(queued);
         self.stats.tx_dropped += dropped as u64;
         TxResult {
@@ -633,20 +735,13 @@ impl XdpPort {
         }
     }
 
-    fn put_tx(&mut self, k: u32, addr: u64, len: u32) {
-        let at = self.tx.slot(self.tx.local.wrapping_add(k));
-        self.tx.map.write_u64(at, addr);
-        self.tx.map.write_u32(at + 8, len);
-        self.tx.map.write_u32(at + 12, 0);
-    }
-
     fn kick_tx(&mut self) {
-        if !self.tx.needs_wakeup() {
+        if !self.xsk.tx.needs_wakeup() {
             return;
         }
         for _ in 0..MAX_KICKS {
             self.xdp.kicks += 1;
-            match sys::xdp_kick_tx(&self.fd) {
+            match sys::xdp_kick_tx(&self.xsk.fd) {
                 Ok(true) => continue,
                 _ => break,
             }
@@ -693,10 +788,10 @@ impl XdpPort {
     /// Idle-time bookkeeping: retry a transmit the kernel left half done,
     /// and fold the kernel's drop counters into the port's.
     pub fn maintain(&mut self) {
-        if self.tx.local != self.tx.map.load_acquire(self.tx.cons) {
+        if self.xsk.tx.local != self.xsk.tx.map.load_acquire(self.xsk.tx.cons) {
             self.kick_tx();
         }
-        if let Ok(st) = sys::xdp_statistics(&self.fd) {
+        if let Ok(st) = sys::xdp_statistics(&self.xsk.fd) {
             self.xdp.rx_dropped = st.rx_dropped;
             self.xdp.rx_ring_full = st.rx_ring_full;
             self.xdp.fill_ring_empty = st.rx_fill_ring_empty_descs;
@@ -709,23 +804,73 @@ impl XdpPort {
 
     /// The descriptor to wait on when idle.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-/// A copy of `p` in a buffer of `cache`'s pool.
-fn copy_into(p: &orbital_buf::Packet, cache: &mut PoolCache) -> Option<orbital_buf::Packet> {
-    let mut mine = cache.alloc()?;
-    if mine.extend_from_slice(p) {
-        mine.meta = p.meta;
-        Some(mine)
-    } else {
-        cache.free(mine);
-        None
+        self.xsk.fd.as_raw_fd()
     }
 }
 
 #[cfg(test)]
+impl Ring {
+    /// A ring over anonymous memory, for tests that play the kernel: the
+    /// producer at 0, the consumer at 64, flags at 128, descriptors at 192.
+    fn fake(size: u32, entry: usize) -> Ring {
+        let desc = 192;
+        Ring {
+            map: sys::Mapping::anonymous(desc + size as usize * entry).unwrap(),
+            prod: 0,
+            cons: 64,
+            flags: 128,
+            desc,
+            entry,
+            size,
+            local: 0,
+            seen: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+impl XdpPort {
+    /// A port over fake rings of `ring_size` and a stand-in descriptor
+    /// (/dev/null), with no kernel behind it.
+    fn fake(pool: &Pool, ring_size: u32) -> XdpPort {
+        let null = || OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let attachment = Attachment {
+            map: null(),
+            _prog: null(),
+            _link: null(),
+            native: false,
+        };
+        XdpPort {
+            xsk: Xsk {
+                fill: Ring::fake(ring_size, 8),
+                comp: Ring::fake(ring_size, 8),
+                rx: Ring::fake(ring_size, 16),
+                tx: Ring::fake(ring_size, 16),
+                fd: Arc::new(null()),
+                on_close: None,
+            },
+            loans: Loans::new(pool),
+            _attachment: Arc::new(attachment),
+            stride: pool.stride() as u64,
+            caps: Capabilities {
+                max_frame: 1514,
+                ..Capabilities::SOFTWARE
+            },
+            zero_copy: false,
+            native: false,
+            repair_partial: false,
+            queue: 0,
+            stats: PortStats::default(),
+            xdp: XdpStats::default(),
+            kernel_seen: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+// Fixtures: tags, offsets and lengths are small constants or masked values
+// chosen to fit; a truncation would fail the assertions that use them.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 
@@ -766,5 +911,151 @@ mod tests {
         })
         .unwrap();
         assert!(XdpContext::new(&shallow).unwrap_err().contains("headroom"));
+    }
+
+    /// Clause 3 of the UMEM contract: the socket and its rings go before the
+    /// ledger hands back the buffers the kernel may still write, and while
+    /// they go the ledger's pool handle still holds the memory. Reordering
+    /// `XdpPort`'s fields (`loans` before `xsk`) makes this fail.
+    #[test]
+    fn the_socket_goes_before_the_buffers_it_may_write() {
+        let pool = Pool::new(XdpContext::pool_config(256)).unwrap();
+        let mut cache = pool.cache(64);
+        let mut port = XdpPort::fake(&pool, 64);
+        port.refill(&mut cache);
+        assert_eq!(port.buffers_lent(), 64);
+        drop(cache);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (probe, record) = (pool.clone(), log.clone());
+        port.xsk.on_close = Some(CloseHook(Box::new(move || {
+            let s = probe.stats();
+            record.lock().unwrap().push(("socket closes", s.in_use));
+        })));
+        drop(port);
+        let after = pool.stats().in_use;
+        assert_eq!(
+            *log.lock().unwrap(),
+            [("socket closes", 64)],
+            "the socket closed while every lent buffer was still on loan"
+        );
+        assert_eq!(after, 0, "then the ledger returned them");
+    }
+
+    fn frames(cache: &mut PoolCache, lens: &[usize]) -> Batch {
+        let mut b = Batch::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let mut p = cache.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![i as u8; len]));
+            b.push(p).unwrap();
+        }
+        b
+    }
+
+    /// The first byte of each packet left in `b`.
+    fn left(b: &Batch) -> Vec<u8> {
+        b.as_slice().iter().map(|p| p[0]).collect()
+    }
+
+    /// Play the kernel: it sent everything on the TX ring and completes it.
+    fn kernel_sends_all(port: &mut XdpPort) {
+        let tx = &mut port.xsk.tx;
+        let (done, cons) = (tx.local, tx.cons);
+        let mut addrs = Vec::new();
+        for k in 0..done {
+            addrs.push(tx.map.read_u64(tx.slot(k)));
+        }
+        tx.map.store_release(cons, done);
+        let comp = &mut port.xsk.comp;
+        for (k, a) in (0u32..).zip(addrs) {
+            let at = comp.slot(k);
+            comp.map.write_u64(at, a);
+        }
+        let prod = comp.prod;
+        comp.map.store_release(prod, done);
+    }
+
+    #[test]
+    fn tx_takes_what_the_ring_has_room_for_and_leaves_the_rest_in_order() {
+        let pool = Pool::new(XdpContext::pool_config(512)).unwrap();
+        let mut cache = pool.cache(256);
+        let mut port = XdpPort::fake(&pool, 64);
+        let mut b = frames(&mut cache, &[60; 70]);
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped), (64, 0));
+        assert_eq!(left(&b), (64..70).collect::<Vec<u8>>());
+        assert_eq!((port.buffers_lent(), port.stats().tx_dropped), (64, 0));
+        // Descriptors in order, each at its buffer's frame, 60 bytes long.
+        let tx = &port.xsk.tx;
+        for k in 0..64 {
+            let at = tx.slot(k);
+            let addr = tx.map.read_u64(at);
+            assert_eq!(addr % port.stride, XDP_HEADROOM as u64);
+            assert_eq!(tx.map.load_relaxed(at + 8), 60);
+        }
+        // Nothing freed up: the leftovers stay where they are.
+        assert_eq!(port.tx_burst(&mut b, &mut cache).sent, 0);
+        assert_eq!(b.len(), 6);
+        kernel_sends_all(&mut port);
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (6, 0, 0));
+        assert_eq!(port.buffers_lent(), 6, "the 64 completed went home");
+        drop(port);
+        drop(cache);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn tx_drops_only_what_it_could_never_send() {
+        let pool = Pool::new(XdpContext::pool_config(512)).unwrap();
+        let other = Pool::new(orbital_buf::PoolConfig::default()).unwrap();
+        let mut cache = pool.cache(256);
+        let mut port = XdpPort::fake(&pool, 64);
+        // Ours: a good frame, one over the device's 1514, an empty one.
+        let mut b = frames(&mut cache, &[60, 1600, 60]);
+        b.as_mut_slice()[2].truncate(0);
+        // Another pool's: a small frame (copied) and one over the device's.
+        let mut oc = other.cache(8);
+        for (tag, len) in [(3u8, 100), (4, 1700)] {
+            let mut p = oc.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![tag; len]));
+            b.push(p).unwrap();
+        }
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (2, 3, 0));
+        assert_eq!(port.stats().tx_dropped, 3);
+        let tx = &port.xsk.tx;
+        assert_eq!(tx.map.load_relaxed(tx.slot(1) + 8), 100, "the copy");
+        drop(oc);
+        assert_eq!(other.stats().in_use, 0, "foreign buffers all went home");
+    }
+
+    #[test]
+    fn a_foreign_packet_with_no_buffer_to_copy_into_waits_in_order() {
+        let pool = Pool::new(XdpContext::pool_config(64)).unwrap();
+        let other = Pool::new(orbital_buf::PoolConfig::default()).unwrap();
+        let mut cache = pool.cache(64);
+        let mut port = XdpPort::fake(&pool, 64);
+        let mut b = frames(&mut cache, &[60]);
+        let mut p = other.alloc().unwrap();
+        assert!(p.extend_from_slice(&[1; 60]));
+        b.push(p).unwrap();
+        let mut q = cache.alloc().unwrap();
+        assert!(q.extend_from_slice(&[2; 60]));
+        b.push(q).unwrap();
+        // Every other buffer of ours is held elsewhere.
+        let mut held = Vec::new();
+        while let Some(p) = cache.alloc() {
+            held.push(p);
+        }
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped), (1, 0));
+        assert_eq!(left(&b), [1, 2]);
+        assert!(
+            !b.as_slice()[0].is_from(&pool),
+            "the foreign packet, untouched"
+        );
+        cache.free_all(held);
+        let r = port.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (2, 0, 0));
     }
 }

@@ -60,9 +60,12 @@ pub fn segment(
         _ => return Err(GsoError::Malformed),
     };
     let room = cache.pool().data_room();
-    if mss == 0 || hdr + mss > room {
+    // Every length written below is at most hdr - l3 + mss: an IP total
+    // length (or IPv6 payload length + 40) that must fit 16 bits.
+    if mss == 0 || hdr + mss > room || u16::try_from(hdr - l3 + mss).is_err() {
         return Err(GsoError::BadSize);
     }
+    let len16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
     let payload = &frame[hdr..end];
     let count = payload.len().div_ceil(mss).max(1);
     let mut made = Vec::with_capacity(count);
@@ -81,23 +84,29 @@ pub fn segment(
         let _ = p.extend_from_slice(&frame[..hdr]) && p.extend_from_slice(chunk);
         let l4_len = hdr - l4 + chunk.len();
         if v4 {
-            let tot = (hdr - l3 + chunk.len()) as u16;
+            let tot = len16(hdr - l3 + chunk.len());
             p[l3 + 2..l3 + 4].copy_from_slice(&tot.to_be_bytes());
-            let id = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]).wrapping_add(i as u16);
+            // IDs count on modulo 2^16: the masked narrowing is that modulo.
+            #[allow(clippy::cast_possible_truncation)]
+            let id = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]])
+                .wrapping_add((i & 0xffff) as u16);
             p[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
             p[l3 + 10..l3 + 12].fill(0);
             let hl = usize::from(info.l3_header_len);
             let c = checksum::checksum(&p[l3..l3 + hl]);
             p[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
         } else {
-            let plen = (hdr - l3 - 40 + chunk.len()) as u16;
+            let plen = len16(hdr - l3 - 40 + chunk.len());
             p[l3 + 4..l3 + 6].copy_from_slice(&plen.to_be_bytes());
         }
         let last = i + 1 == count;
         let field = if proto == IpProtocol::Tcp {
+            // Sequence numbers are modulo 2^32 (RFC 9293 §3.4): the masked
+            // narrowing is that modulo.
+            #[allow(clippy::cast_possible_truncation)]
             let seq =
                 u32::from_be_bytes([frame[l4 + 4], frame[l4 + 5], frame[l4 + 6], frame[l4 + 7]])
-                    .wrapping_add((i * mss) as u32);
+                    .wrapping_add(((i * mss) & 0xffff_ffff) as u32);
             p[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
             const FIN: u8 = 0x01;
             const PSH: u8 = 0x08;
@@ -110,23 +119,23 @@ pub fn segment(
             }
             16
         } else {
-            p[l4 + 4..l4 + 6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+            p[l4 + 4..l4 + 6].copy_from_slice(&len16(l4_len).to_be_bytes());
             6
         };
         p[l4 + field..l4 + field + 2].fill(0);
         let pseudo = if v4 {
             checksum::pseudo_header_v4(
-                std::net::Ipv4Addr::from_bits(info.src as u32),
-                std::net::Ipv4Addr::from_bits(info.dst as u32),
+                std::net::Ipv4Addr::from_bits(crate::csum::v4_bits(info.src)),
+                std::net::Ipv4Addr::from_bits(crate::csum::v4_bits(info.dst)),
                 proto,
-                l4_len as u32,
+                u32::from(len16(l4_len)),
             )
         } else {
             checksum::pseudo_header_v6(
                 std::net::Ipv6Addr::from_bits(info.src),
                 std::net::Ipv6Addr::from_bits(info.dst),
                 proto,
-                l4_len as u32,
+                u32::from(len16(l4_len)),
             )
         };
         let mut c = checksum::transport(pseudo, &p[l4..l4 + l4_len]);
@@ -145,6 +154,9 @@ pub fn segment(
 }
 
 #[cfg(test)]
+// Fixtures: tags, offsets and lengths are small constants or masked values
+// chosen to fit; a truncation would fail the assertions that use them.
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use orbital_buf::{Pool, PoolConfig};

@@ -2,10 +2,13 @@
 //! lock-free rings that carry them between threads (spec §5).
 //!
 //! A [`Port`] is one worker's endpoint of one NIC queue pair: `rx_burst` fills
-//! a batch with packets in pool buffers, `tx_burst` takes a batch away. Both
-//! work on whole bursts and never block; a full transmit queue drops and
-//! counts (spec §12). The shape is that of AF_XDP and AF_PACKET rings: the
-//! kernel-facing backends (issue "Real I/O") implement the same trait.
+//! a batch with packets in pool buffers, `tx_burst` sends packets from the
+//! front of a batch. Both work on whole bursts and never block. A port never
+//! silently drops what its device cannot take right now: those packets stay
+//! in the batch, in order, and the caller decides whether to retry them or to
+//! drop and count them (spec §12). The shape is that of AF_XDP and AF_PACKET
+//! rings: the kernel-facing backends (issue "Real I/O") implement the same
+//! trait.
 //!
 //! Backends here:
 //! - [`memory`]: a pair of SPSC rings, for tests, benchmarks and handoffs;
@@ -19,14 +22,17 @@
 //! - [`tap`]: a TAP device, the host's own stack as a port.
 //!
 //! The kernel-facing backends need system calls on shared memory and
-//! ioctls; that code is in `sys.rs`, where each `unsafe` block carries its
-//! proof. The one exception is the call in `afxdp.rs` that registers the
-//! pool as UMEM: its proof is about how that port uses its rings, so it
-//! sits there. The rest of the crate is safe.
+//! ioctls; that code is in `sys/` (one file per concern: sockets, mappings,
+//! ioctls, AF_XDP, bpf), where each `unsafe` block carries its proof. Two
+//! calls are `unsafe fn`s called from `afxdp.rs`: registering the pool as
+//! UMEM and binding a socket to share it. Both let the kernel write into
+//! pool buffers, so their proof is about how that port uses its rings, and
+//! it sits there. The rest of the crate is safe.
 //!
 //! [`AnyPort`] dispatches over the backends with a `match` per burst, not a
 //! `dyn` call per packet.
 #![deny(unsafe_code)]
+#![deny(clippy::cast_possible_truncation)]
 
 pub mod afpacket;
 pub mod afxdp;
@@ -96,13 +102,15 @@ pub struct PortStats {
     pub tx_packets: u64,
     /// Bytes sent.
     pub tx_bytes: u64,
-    /// Packets the transmit queue refused (full).
+    /// Packets the port discarded for a reason other than lack of room (too
+    /// large for the device, refused by the kernel); packets it left in the
+    /// batch for lack of room are not counted here.
     pub tx_dropped: u64,
 }
 
 impl PortStats {
-    /// "Transmit" a batch by freeing it, counted as sent: what sinks and
-    /// unwired ports do.
+    /// "Transmit" a whole batch by freeing it, counted as sent: what sinks
+    /// and unwired ports do (they always have room).
     pub fn discard(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
         let n = batch.len();
         for p in batch.drain() {
@@ -127,12 +135,16 @@ impl PortStats {
     }
 }
 
-/// What happened to a transmitted burst.
+/// What happened to the packets a transmitted burst took from its batch.
+/// Packets it did not take (no room in the device now) are still in the
+/// batch and in neither count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TxResult {
     /// Packets handed to the device.
     pub sent: usize,
-    /// Packets refused (queue full) and freed.
+    /// Packets the port discarded and freed for a reason other than lack of
+    /// room: a frame too large for the device, a kernel error on that frame,
+    /// a port with no transmit side.
     pub dropped: usize,
 }
 
@@ -176,8 +188,15 @@ pub trait Port {
     /// them to `batch`. Returns how many were added. Never blocks.
     fn rx_burst(&mut self, cache: &mut PoolCache, batch: &mut Batch, max: usize) -> usize;
 
-    /// Transmit every packet of `batch`, leaving it empty: what the device
-    /// cannot take is freed and counted. Never blocks.
+    /// Transmit packets from the front of `batch`, in order, as many as the
+    /// device has room for, removing them from the batch; packets the device
+    /// cannot take now stay in `batch`, in order, for the caller to retry
+    /// later or drop. Returns how many were sent.
+    ///
+    /// A packet the port has to discard for a reason other than lack of room
+    /// (a frame too large for the device, a kernel error on that frame) is
+    /// removed too, freed to `cache`, and counted in [`TxResult::dropped`];
+    /// the packets after it are still sent in order. Never blocks.
     fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult;
 
     /// Device capabilities.

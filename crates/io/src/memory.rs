@@ -127,24 +127,30 @@ impl Port for MemoryPort {
         n
     }
 
+    /// Push packets into the transmit ring until it is full; the rest stay
+    /// in the batch. A port without a transmit ring discards everything
+    /// (counted as dropped: there is no device to wait for).
     #[inline]
     fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
         let mut r = TxResult::default();
         match &mut self.tx {
             Some(tx) => {
-                for p in batch.drain() {
-                    let len = p.len() as u64;
-                    match tx.push(p) {
-                        Ok(()) => {
-                            r.sent += 1;
-                            self.stats.tx_bytes += len;
-                        }
-                        Err(p) => {
-                            r.dropped += 1;
-                            cache.free(p);
-                        }
+                // Room only grows while we push (the consumer frees slots),
+                // so stopping at the room seen now never has a push refused
+                // (which the ring would count as a drop).
+                let room = tx.room();
+                let (mut bytes, mut n) = (0, 0);
+                r.sent = batch.hand_off(|p| {
+                    if n == room {
+                        return Err(p);
                     }
-                }
+                    let len = p.len() as u64;
+                    tx.push(p).map(|()| {
+                        bytes += len;
+                        n += 1;
+                    })
+                });
+                self.stats.tx_bytes += bytes;
                 tx.observe_depth();
             }
             None => {
@@ -172,7 +178,7 @@ mod tests {
     use orbital_buf::{Pool, PoolConfig};
 
     #[test]
-    fn frames_go_round_and_full_rings_drop() {
+    fn frames_go_round_and_a_full_ring_leaves_the_rest_in_the_batch() {
         let pool = Pool::new(PoolConfig {
             buffers: 64,
             ..PoolConfig::default()
@@ -193,23 +199,72 @@ mod tests {
             p.extend_from_slice(&[9; 60]);
             b.push(p).unwrap();
         }
-        // 6 packets into a 4-slot ring: 4 sent, 2 dropped and freed.
+        // 6 packets into a 4-slot ring: 4 sent, the last 2 left, in order.
         assert_eq!(
             port.tx_burst(&mut b, &mut cache),
             TxResult {
                 sent: 4,
-                dropped: 2
+                dropped: 0
             }
         );
-        assert!(b.is_empty());
+        assert_eq!(b.len(), 2);
+        assert_eq!((b.as_slice()[0][0], b.as_slice()[1][0]), (9, 9));
         let s = port.stats();
-        assert_eq!((s.rx_packets, s.tx_packets, s.tx_dropped), (3, 4, 2));
-        let mut got = 0;
+        assert_eq!((s.rx_packets, s.tx_packets, s.tx_dropped), (3, 4, 0));
+        let mut got = Vec::new();
         while let Some(p) = peer.from_port.pop() {
-            got += 1;
+            got.push(p[0]);
             cache.free(p);
         }
-        assert_eq!(got, 4);
+        assert_eq!(got, [0, 1, 2, 9]);
+        // Room again: the leftovers go, in order.
+        assert_eq!(port.tx_burst(&mut b, &mut cache).sent, 2);
+        assert!(b.is_empty());
+        while let Some(p) = peer.from_port.pop() {
+            cache.free(p);
+        }
+        drop(cache);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+}
+
+#[cfg(test)]
+mod sink_tests {
+    use super::*;
+    use orbital_buf::{Pool, PoolConfig};
+
+    fn batch(cache: &mut PoolCache, n: usize) -> Batch {
+        let mut b = Batch::new();
+        for _ in 0..n {
+            let mut p = cache.alloc().unwrap();
+            p.extend_from_slice(&[1; 60]);
+            b.push(p).unwrap();
+        }
+        b
+    }
+
+    #[test]
+    fn sinks_take_everything_and_portless_memory_drops_it() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 64,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut cache = pool.cache(16);
+        let mut b = batch(&mut cache, 5);
+        let mut traffic = TrafficPort::new(std::sync::Arc::new(Vec::new()), 0);
+        let r = traffic.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (5, 0, 0));
+        assert_eq!(traffic.stats().tx_bytes, 300);
+        let mut b = batch(&mut cache, 3);
+        let mut null = crate::NullPort::default();
+        assert_eq!(null.tx_burst(&mut b, &mut cache).sent, 3);
+        assert!(b.is_empty());
+        let mut b = batch(&mut cache, 4);
+        let mut rx_only = MemoryPort::new(None, None);
+        let r = rx_only.tx_burst(&mut b, &mut cache);
+        assert_eq!((r.sent, r.dropped, b.len()), (0, 4, 0));
+        assert_eq!(rx_only.stats().tx_dropped, 4);
         drop(cache);
         assert_eq!(pool.stats().in_use, 0);
     }

@@ -141,7 +141,9 @@ impl PcapRx {
     }
 }
 
-/// Frames sent on a port, written out in replay order.
+/// Frames sent on a port, written out in replay order. Not a [`crate::Port`]:
+/// the replay driver hands it packets one at a time ([`PcapTx::record`]) and
+/// a file always has room, so nothing is ever left over or dropped.
 #[derive(Debug)]
 pub struct PcapTx {
     path: PathBuf,

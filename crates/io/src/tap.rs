@@ -8,8 +8,8 @@
 //! fine for the host-stack path it exists for, not for line rate.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use orbital_buf::{Batch, PoolCache};
@@ -17,10 +17,22 @@ use orbital_buf::{Batch, PoolCache};
 use crate::sys;
 use crate::{Capabilities, OpenError, PortStats, TxResult, open_error as err};
 
-/// struct virtio_net_hdr (no mergeable buffers).
-const VNET_HDR: usize = 10;
+/// struct virtio_net_hdr (no mergeable buffers): its size, as TUNSETVNETHDRSZ
+/// takes it and as we index with it.
+const VNET_HDR_SIZE: libc::c_int = 10;
+const VNET_HDR: usize = VNET_HDR_SIZE as usize;
+/// What we send in front of each frame: no checksum or GSO request.
+const VNET_HDR_NONE: [u8; VNET_HDR] = [0; VNET_HDR];
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 const TUN_F_CSUM: libc::c_uint = 0x01;
+
+/// IFF_TAP | IFF_NO_PI | IFF_VNET_HDR as ifreq's short `ifr_flags`.
+#[allow(clippy::cast_possible_truncation)] // 0x5002, asserted to fit below
+const TAP_FLAGS: libc::c_short = {
+    let f = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
+    assert!(f >= 0 && f <= libc::c_short::MAX as libc::c_int);
+    f as libc::c_short
+};
 
 /// One TAP device.
 #[derive(Debug)]
@@ -45,9 +57,9 @@ impl TapPort {
             .open("/dev/net/tun")
             .map_err(err(name, "cannot open /dev/net/tun"))?;
         let fd = OwnedFd::from(file);
-        let flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
+        let flags = TAP_FLAGS;
         sys::tun_set_iff(&fd, name, flags).map_err(err(name, "TUNSETIFF refused"))?;
-        sys::tun_set_vnet_hdr_size(&fd, VNET_HDR as libc::c_int)
+        sys::tun_set_vnet_hdr_size(&fd, VNET_HDR_SIZE)
             .map_err(err(name, "TUNSETVNETHDRSZ refused"))?;
         sys::tun_set_offload(&fd, TUN_F_CSUM).map_err(err(name, "TUNSETOFFLOAD refused"))?;
         Ok(TapPort {
@@ -91,26 +103,31 @@ impl TapPort {
         n
     }
 
-    /// Write every frame (with an all-zero virtio header: nothing to offload).
+    /// Write frames from the front of the batch, each after an all-zero
+    /// virtio header (nothing to offload), until the device has no room:
+    /// the rest stay in the batch, in order. A frame the device refuses for
+    /// itself is dropped and the ones after it still go.
     pub fn tx_burst(&mut self, batch: &mut Batch, cache: &mut PoolCache) -> TxResult {
-        let (mut sent, mut dropped) = (0, 0);
-        for mut p in batch.drain() {
-            let len = p.len();
-            let ok = match p.prepend(VNET_HDR) {
-                Some(h) => {
-                    h.fill(0);
-                    self.file.write(&p).is_ok()
+        let (mut sent, mut dropped, mut done) = (0, 0, 0);
+        let fd = self.file.as_fd();
+        for p in batch.as_slice() {
+            let r = loop {
+                match sys::write_frame(fd, &VNET_HDR_NONE, p) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r,
                 }
-                None => false,
             };
-            if ok {
-                sent += 1;
-                self.stats.tx_bytes += len as u64;
-            } else {
-                dropped += 1;
+            match r {
+                Ok(_) => {
+                    sent += 1;
+                    self.stats.tx_bytes += p.len() as u64;
+                }
+                Err(e) if sys::is_no_room(&e) => break,
+                Err(_) => dropped += 1,
             }
-            cache.free(p);
+            done += 1;
         }
+        cache.free_all(batch.drain_front(done));
         self.stats.tx_packets += sent as u64;
         self.stats.tx_dropped += dropped as u64;
         TxResult { sent, dropped }
@@ -139,5 +156,90 @@ impl TapPort {
     /// The descriptor to wait on when idle.
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbital_buf::{Pool, PoolConfig};
+    use std::os::unix::net::UnixDatagram;
+
+    /// A TAP port whose "device" is one end of a datagram socket pair: one
+    /// frame per write, and a queue that fills.
+    fn port_with_peer() -> (TapPort, UnixDatagram) {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        let port = TapPort {
+            file: File::from(OwnedFd::from(a)),
+            name: "fake0".into(),
+            scratch: vec![0; VNET_HDR + 65_536],
+            stats: PortStats::default(),
+        };
+        (port, b)
+    }
+
+    fn received(peer: &UnixDatagram) -> Vec<(u8, usize)> {
+        let mut got = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        while let Ok(n) = peer.recv(&mut buf) {
+            assert_eq!(buf[..VNET_HDR], VNET_HDR_NONE);
+            got.push((buf[VNET_HDR], n - VNET_HDR));
+        }
+        got
+    }
+
+    #[test]
+    fn tx_writes_until_the_device_is_full_then_resumes_in_order() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 512,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let mut cache = pool.cache(64);
+        let (mut port, peer) = port_with_peer();
+        let mut batch = Batch::new();
+        for i in 0..=255u8 {
+            let mut p = cache.alloc().unwrap();
+            assert!(p.extend_from_slice(&[i; 1000]));
+            batch.push(p).unwrap();
+        }
+        let r = port.tx_burst(&mut batch, &mut cache);
+        assert!(r.sent > 0 && r.sent < 256, "sent {}", r.sent);
+        assert_eq!((r.dropped, batch.len()), (0, 256 - r.sent));
+        // The frames left were not touched: no header was prepended to them.
+        assert!(batch.as_slice().iter().all(|p| p.len() == 1000));
+        let mut got = received(&peer);
+        while !batch.is_empty() {
+            assert!(port.tx_burst(&mut batch, &mut cache).sent > 0);
+            got.extend(received(&peer));
+        }
+        let want: Vec<(u8, usize)> = (0..=255).map(|i| (i, 1000)).collect();
+        assert_eq!(got, want);
+        assert_eq!(port.stats().tx_packets, 256);
+        drop(cache);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn a_frame_the_device_refuses_is_dropped_and_the_next_goes() {
+        let pool = Pool::new(PoolConfig {
+            buffers: 4,
+            data_room: 8 << 20,
+            headroom: 128,
+        })
+        .unwrap();
+        let mut cache = pool.cache(4);
+        let (mut port, peer) = port_with_peer();
+        let mut batch = Batch::new();
+        for (tag, len) in [(0u8, 60), (1, 8 << 20), (2, 60)] {
+            let mut p = cache.alloc().unwrap();
+            assert!(p.extend_from_slice(&vec![tag; len]));
+            batch.push(p).unwrap();
+        }
+        let r = port.tx_burst(&mut batch, &mut cache);
+        assert_eq!((r.sent, r.dropped, batch.len()), (2, 1, 0));
+        assert_eq!(received(&peer), [(0, 60), (2, 60)]);
     }
 }

@@ -16,7 +16,8 @@
 //!
 //! Position: [`Position::Egress`](orbital_graph::Position::Egress). Reads:
 //! `ctx.egress.port`. Sets: verdicts (drops). Drops: unknown-port,
-//! tx-queue-full.
+//! tx-queue-full (a queue at its limit), tx-error (the port refused a frame
+//! itself: larger than the device takes, a device error).
 
 use std::collections::VecDeque;
 
@@ -129,7 +130,7 @@ impl Egress {
                     s.drops += r.dropped as u64;
                 }
                 for _ in 0..r.dropped {
-                    local.drop(Reason::TxQueueFull.into());
+                    local.drop(Reason::TxError.into());
                 }
                 // Refill the front from the backlog, behind what the port
                 // left (order kept).
