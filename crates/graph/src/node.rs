@@ -238,19 +238,23 @@ impl Position {
     #[inline]
     pub fn selects(self, c: &PacketCtx) -> bool {
         match self {
-            Position::Rx => c.origin == Origin::Rx && c.verdict == Verdict::Continue,
-            Position::Receive => c.verdict == Verdict::Continue,
+            // `matches!`, not `==`: the derived comparison of the verdict
+            // compares payloads too, several instructions per packet per node.
+            Position::Rx => {
+                matches!(c.origin, Origin::Rx) && matches!(c.verdict, Verdict::Continue)
+            }
+            Position::Receive => matches!(c.verdict, Verdict::Continue),
             Position::Input => {
                 matches!(c.verdict, Verdict::Punt(PuntReason::Local | PuntReason::Nd))
             }
             Position::Forward => {
-                c.verdict == Verdict::Tx
+                matches!(c.verdict, Verdict::Tx)
                     && c.egress.routed
                     && matches!(c.origin, Origin::Rx | Origin::Resolved)
             }
-            Position::Output => c.verdict == Verdict::Tx && c.origin == Origin::Local,
+            Position::Output => matches!(c.verdict, Verdict::Tx) && c.origin == Origin::Local,
             Position::Postrouting => {
-                c.verdict == Verdict::Tx
+                matches!(c.verdict, Verdict::Tx)
                     && match c.origin {
                         Origin::Rx | Origin::Resolved => c.egress.routed,
                         Origin::Local => true,
@@ -258,12 +262,12 @@ impl Position {
                     }
             }
             Position::Rewrite => {
-                c.verdict == Verdict::Tx
+                matches!(c.verdict, Verdict::Tx)
                     && c.egress.routed
                     && !c.rewritten
                     && !matches!(c.origin, Origin::Local | Origin::Created)
             }
-            Position::Egress => c.verdict == Verdict::Tx,
+            Position::Egress => matches!(c.verdict, Verdict::Tx),
         }
     }
 }

@@ -440,6 +440,9 @@ impl<F: Features> Worker<F> {
             if tracing && entry != Entry::Rx {
                 rn.adopt_traced();
             }
+            // A burst the fused path took whole has nothing left for the
+            // nodes up to rewrite: their selections would all be empty.
+            let mut all_fast = false;
             if entry <= Entry::Rx {
                 let fast = cfg.fast_path
                     && !tracing
@@ -448,22 +451,25 @@ impl<F: Features> Worker<F> {
                     && !postrouting.active(&cx);
                 if fast {
                     rn.run::<F, _>(l.ip4_fast, Position::Rx, &mut nodes.ip4_fast, state, &mut cx);
+                    all_fast = nodes.ip4_fast.taken() == n;
                 }
+            }
+            if entry <= Entry::Rx && !all_fast {
                 rn.run::<F, _>(l.parse, Position::Rx, &mut nodes.parse, state, &mut cx);
                 if tracing {
                     rn.begin_trace("parse");
                 }
                 rn.run::<F, _>(l.l2, Position::Receive, &mut nodes.l2, state, &mut cx);
             }
-            if entry <= Entry::Prerouting {
+            if entry <= Entry::Prerouting && !all_fast {
                 prerouting.run(Hook::Prerouting, l.prerouting, &mut rn, state, &mut cx);
                 rn.run::<F, _>(l.route, Position::Receive, &mut nodes.route, state, &mut cx);
                 input.run(Hook::Input, l.input, &mut rn, state, &mut cx);
             }
-            if entry <= Entry::Forward {
+            if entry <= Entry::Forward && !all_fast {
                 forward.run(Hook::Forward, l.forward, &mut rn, state, &mut cx);
             }
-            if entry <= Entry::Output {
+            if entry <= Entry::Output && !all_fast {
                 output.run(Hook::Output, l.output, &mut rn, state, &mut cx);
                 postrouting.run(Hook::Postrouting, l.postrouting, &mut rn, state, &mut cx);
                 rn.run::<F, _>(

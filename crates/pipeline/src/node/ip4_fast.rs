@@ -33,6 +33,7 @@ pub struct Ip4Fast {
     addr: [u32; MAX_BURST],
     idx: [u8; MAX_BURST],
     found: [u32; MAX_BURST],
+    taken: usize,
 }
 
 impl Default for Ip4Fast {
@@ -41,6 +42,7 @@ impl Default for Ip4Fast {
             addr: [0; MAX_BURST],
             idx: [0; MAX_BURST],
             found: [0; MAX_BURST],
+            taken: 0,
         }
     }
 }
@@ -56,11 +58,17 @@ impl<F: Features> Node<F> for Ip4Fast {
     }
 }
 
-/// The summary of a plain IPv4 frame (IHL 5, not a fragment), or `None`
-/// when it is anything else. Every field of `PacketInfo` is written, as
-/// `orbital_wire::parse` would for this frame.
+/// The summary of a plain IPv4 frame (IHL 5, not a fragment) into `info`,
+/// every field as `orbital_wire::parse` would write it; false (and `info`
+/// partly written, for the full parse to overwrite) when it is anything
+/// else. In place: the summary is 80 bytes, too dear to move per packet.
 #[inline(always)]
-fn quick_parse(frame: &[u8], csum_verified: bool) -> Option<PacketInfo> {
+fn quick_parse(frame: &[u8], csum_verified: bool, info: &mut PacketInfo) -> bool {
+    quick(frame, csum_verified, info).is_some()
+}
+
+#[inline(always)]
+fn quick(frame: &[u8], csum_verified: bool, info: &mut PacketInfo) -> Option<()> {
     let f: &[u8; 34] = frame.get(..34)?.try_into().ok()?;
     if f[12] != 0x08 || f[13] != 0x00 || f[14] != 0x45 {
         return None;
@@ -114,7 +122,7 @@ fn quick_parse(frame: &[u8], csum_verified: bool) -> Option<PacketInfo> {
         }
         _ => return None,
     };
-    Some(PacketInfo {
+    *info = PacketInfo {
         l3_offset: 14,
         l4_offset: 34,
         payload_offset: (34 + hlen4) as u16,
@@ -134,7 +142,8 @@ fn quick_parse(frame: &[u8], csum_verified: bool) -> Option<PacketInfo> {
         src_port,
         dst_port,
         l4_flags,
-    })
+    };
+    Some(())
 }
 
 impl Ip4Fast {
@@ -142,6 +151,7 @@ impl Ip4Fast {
     fn fast<P>(&mut self, cx: &mut NodeCx<'_, P>, b: &mut Burst<'_>) {
         let snap = cx.snap;
         let t: &Tables = &snap.fib;
+        let routed = &t.ifs.routed[..];
         let mut n = 0;
         let sel = b.sel;
         for &i in sel {
@@ -149,24 +159,27 @@ impl Ip4Fast {
             else {
                 continue;
             };
-            let Some(&Some((iface, mac))) = t.ifs.routed.get(usize::from(p.meta.port)) else {
+            let Some(&Some((iface, mac))) = routed.get(usize::from(p.meta.port)) else {
                 continue;
             };
-            if p.get(0..6) != Some(&mac.0[..]) {
+            if p.get(0..6) != Some(&mac.0[..])
+                || !quick_parse(
+                    p,
+                    p.meta.offload.contains(Offload::RX_CSUM_GOOD),
+                    &mut c.info,
+                )
+            {
                 continue;
             }
-            let Some(info) = quick_parse(p, p.meta.offload.contains(Offload::RX_CSUM_GOOD)) else {
-                continue;
-            };
-            c.info = info;
             c.iface_in = iface;
             if p.meta.flow_hash == 0 {
                 p.meta.flow_hash = cx.rss.hash_packet(&c.info);
             }
-            self.addr[n] = info.dst as u32;
+            self.addr[n] = c.info.dst as u32;
             self.idx[n] = i;
             n += 1;
         }
+        let mut taken = 0;
         t.fib4
             .lookup_bulk(&self.addr[..n], &mut self.found[..n]);
         for k in 0..n {
@@ -190,8 +203,15 @@ impl Ip4Fast {
                 e.fragment = false;
                 c.rewritten = true;
                 c.verdict = Verdict::Tx;
+                taken += 1;
             }
         }
+        self.taken = taken;
+    }
+
+    /// Packets the last run took (the rest are for the full path).
+    pub fn taken(&self) -> usize {
+        self.taken
     }
 }
 
