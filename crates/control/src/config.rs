@@ -187,6 +187,8 @@ pub struct Compiled {
     pub engine: EngineSettings,
     engine_spans: Vec<(&'static str, Range<usize>)>,
     engine_at: Range<usize>,
+    route_files: Vec<(PathBuf, Range<usize>)>,
+    ifaces: Vec<(String, IfId)>,
     spans: Vec<Range<usize>>,
     source: String,
     file: PathBuf,
@@ -221,9 +223,36 @@ impl Compiled {
     /// The first update the tables refuse, located in the file.
     pub fn builder(&self) -> Result<TablesBuilder, ConfigError> {
         let mut b = TablesBuilder::new();
+        self.apply_to(&mut b)?;
+        Ok(b)
+    }
+
+    /// Apply this configuration to a fresh builder: its updates, then its
+    /// route files (read now, streamed in chunks).
+    ///
+    /// # Errors
+    /// The first update the tables refuse, or a route file's error, located
+    /// in its file.
+    pub fn apply_to(&self, b: &mut TablesBuilder) -> Result<(), ConfigError> {
         b.apply(&self.updates)
             .map_err(|e| self.locate(e.index, e.kind.to_string()))?;
-        Ok(b)
+        let iface = |n: &str| self.ifaces.iter().find(|(m, _)| m == n).map(|&(_, id)| id);
+        for (path, span) in &self.route_files {
+            crate::route_file::apply(path, b, &iface).map_err(|e| {
+                if e.line == 0 {
+                    // Unreadable: point at where the configuration names it.
+                    error_at(
+                        &self.file,
+                        &self.source,
+                        span.clone(),
+                        format!("{}: {}", path.display(), e.message),
+                    )
+                } else {
+                    e
+                }
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -237,6 +266,8 @@ struct File {
     bridges: Vec<BridgeSection>,
     #[serde(default, rename = "route")]
     routes: Vec<Spanned<RouteSection>>,
+    #[serde(default)]
+    route_files: Vec<Spanned<String>>,
     #[serde(default, rename = "neighbor")]
     neighbors: Vec<Spanned<NeighborSection>>,
 }
@@ -575,12 +606,13 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
     for r in &f.routes {
         let span = r.span();
         let r = r.get_ref();
-        let prefix = vocab::prefix(r.prefix.get_ref()).or_else(|e| cx.err(r.prefix.span(), e))?;
         let via: Vec<String> = match r.via.as_ref().map(Spanned::get_ref) {
             None => Vec::new(),
             Some(Via::One(g)) => vec![g.clone()],
             Some(Via::Many(gs)) => gs.clone(),
         };
+        let prefix = vocab::prefix_or_default(r.prefix.get_ref(), via.first().map(String::as_str))
+            .or_else(|e| cx.err(r.prefix.span(), e))?;
         let spec = vocab::RouteSpec {
             via: &via,
             dev: r.dev.as_ref().map(|d| d.get_ref().as_str()),
@@ -625,6 +657,29 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
     if ports.is_empty() {
         return cx.err(0..0, "the configuration has no [[port]]");
     }
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let route_files = f
+        .route_files
+        .iter()
+        .map(|p| (dir.join(p.get_ref()), p.span()))
+        .collect();
+    let mut ifaces: Vec<(String, IfId)> = Vec::new();
+    for (i, p) in f.ports.iter().enumerate() {
+        if matches!(
+            p.mode.as_ref().map(|m| m.get_ref().as_str()),
+            None | Some("routed")
+        ) {
+            ifaces.push((p.name.get_ref().clone(), IfId(i as u16)));
+        }
+    }
+    for (b, id) in f.bridges.iter().zip(&bvi_ids) {
+        if let Some(id) = id {
+            ifaces.push((format!("bvi{}", b.vlan.get_ref()), *id));
+            if let Some(n) = &b.name {
+                ifaces.push((n.clone(), *id));
+            }
+        }
+    }
     let (engine, engine_spans) = f
         .engine
         .as_ref()
@@ -636,6 +691,8 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         engine,
         engine_spans,
         engine_at: f.engine.as_ref().map_or(0..0, Spanned::span),
+        route_files,
+        ifaces,
         spans: cx.spans,
         source: source.to_string(),
         file: file.to_path_buf(),
@@ -768,6 +825,47 @@ port = "wan0"
         let e = err(&xdp("ring_size = 1000"));
         assert!(e.message.contains("power of two"), "{e}");
         assert_eq!(e.line, 10, "{e}");
+    }
+
+    #[test]
+    fn route_files_load_and_their_errors_point_into_them() {
+        let dir = std::env::temp_dir().join(format!("orbital-routes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("t.routes"),
+            "# upstream\n1.0.0.0/24 via 192.0.2.254\n2001:db8:ff::/48 via 2001:db8::9\n\n8.8.0.0/16 blackhole\n",
+        )
+        .unwrap();
+        let cfg = format!("route_files = [\"t.routes\"]\n{GOOD}");
+        std::fs::write(dir.join("r.toml"), &cfg).unwrap();
+        let (_, b) = load(&dir.join("r.toml")).unwrap();
+        let n = b
+            .routes()
+            .iter()
+            .filter(|r| r.origin == orbital_fib::tables::RouteOrigin::Static)
+            .count();
+        assert_eq!(n, 3 + 3, "the file's routes beside the configuration's");
+        std::fs::write(
+            dir.join("t.routes"),
+            "1.0.0.0/24 via 192.0.2.254\n5.0.0.0/8 via 8.8.8.8\n",
+        )
+        .unwrap();
+        let e = load(&dir.join("r.toml")).unwrap_err();
+        assert!(e.to_string().contains("t.routes:2:1:"), "{e}");
+        assert!(e.message.contains("not on any connected subnet"), "{e}");
+        std::fs::write(
+            dir.join("r.toml"),
+            cfg.replace("t.routes", "missing.routes"),
+        )
+        .unwrap();
+        let e = load(&dir.join("r.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:1:", dir.join("r.toml").display())),
+            "{e}"
+        );
+        assert!(e.message.contains("missing.routes"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -34,6 +34,10 @@
 //! port = "wan0"
 //! ```
 //!
+//! A large table goes in route files, one route per line in `ip route`'s
+//! syntax ([`route_file`]): `route_files = ["fulltable.routes"]`, paths
+//! relative to the configuration.
+//!
 //! Ports may instead be bridge members (`mode = "access"`, `vlan = 10`, or
 //! `mode = "trunk"`, `vlans = [10, 20]`, `native = 1`), and `[[bridge]]`
 //! sections (`vlan`, `aging`, and optionally `mac` + `addresses` for the
@@ -42,6 +46,7 @@
 
 pub mod api;
 mod config;
+pub mod route_file;
 pub mod vocab;
 
 pub use config::{

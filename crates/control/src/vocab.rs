@@ -69,6 +69,24 @@ pub fn prefix(s: &str) -> Result<IpPrefix, String> {
     s.parse::<IpPrefix>().map_err(|e| format!("`{s}`: {e}"))
 }
 
+/// A prefix, or `default`: the default route of the family of `gateway`
+/// (`ip route add default via GW`).
+///
+/// # Errors
+/// As [`prefix`]; `default` without a gateway to tell the family.
+pub fn prefix_or_default(s: &str, gateway: Option<&str>) -> Result<IpPrefix, String> {
+    if s != "default" {
+        return prefix(s);
+    }
+    match gateway.map(address) {
+        Some(Ok(IpAddr::V4(_))) => prefix("0.0.0.0/0"),
+        Some(Ok(IpAddr::V6(_))) => prefix("::/0"),
+        _ => Err(
+            "`default` takes its family from a gateway; without one give 0.0.0.0/0 or ::/0".into(),
+        ),
+    }
+}
+
 /// A station MAC (a neighbour's or a port's): unicast only.
 ///
 /// # Errors

@@ -328,9 +328,7 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
         }
     }
     let mut fresh = TablesBuilder::new();
-    fresh
-        .apply(&compiled.updates)
-        .map_err(|e| compiled.locate(e.index, e.kind.to_string()).to_string())?;
+    compiled.apply_to(&mut fresh).map_err(|e| e.to_string())?;
     let settings = crate::replay::live_settings(&compiled.engine);
     let (version, ()) = d.handle.publisher.update(|st| {
         fresh.continue_after(st.builder.current().version);
