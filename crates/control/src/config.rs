@@ -4,7 +4,6 @@ use core::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use orbital_fib::interface::VlanSet;
 use orbital_fib::{
     Attach, IfId, NeighborState, PortConfig, PortId, PortMode, TableUpdate, TablesBuilder,
 };
@@ -404,39 +403,45 @@ impl Ctx<'_> {
     }
 }
 
-/// The interface a name stands for: a routed port, or a bridge's interface
-/// (by its name or `bviVLAN`).
-fn iface_id(f: &File, bvi_ids: &[Option<IfId>], name: &str) -> Option<IfId> {
-    if let Some(i) = f.ports.iter().position(|p| p.name.get_ref() == name) {
-        return u16::try_from(i).ok().map(IfId);
+/// The interfaces the configuration names: each routed port (its own
+/// name) and each bridge with an interface (`bviVLAN`, and its name). Routes,
+/// neighbours and route files resolve names through this one list.
+fn interface_names(f: &File, bvi_ids: &[Option<IfId>]) -> Vec<(String, IfId)> {
+    let mut ifaces = Vec::new();
+    for (i, p) in f.ports.iter().enumerate() {
+        let routed = matches!(
+            p.mode.as_ref().map(|m| m.get_ref().as_str()),
+            None | Some("routed")
+        );
+        if let (true, Ok(i)) = (routed, u16::try_from(i)) {
+            ifaces.push((p.name.get_ref().clone(), IfId(i)));
+        }
     }
-    f.bridges
-        .iter()
-        .zip(bvi_ids)
-        .find(|(b, _)| {
-            b.name.as_deref() == Some(name) || format!("bvi{}", b.vlan.get_ref()) == name
-        })
-        .and_then(|(_, id)| *id)
+    for (b, id) in f.bridges.iter().zip(bvi_ids) {
+        if let Some(id) = id {
+            ifaces.push((format!("bvi{}", b.vlan.get_ref()), *id));
+            if let Some(n) = &b.name {
+                ifaces.push((n.clone(), *id));
+            }
+        }
+    }
+    ifaces
 }
 
-/// Turn a parsed file into ports and updates.
-fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> {
-    let mut cx = Ctx {
-        file,
-        source,
-        updates: Vec::new(),
-        spans: Vec::new(),
-    };
-    let mut ports = Vec::new();
-    // Bridges first: port modes refer to them.
-    let n_ports = f.ports.len();
+fn iface_named(ifaces: &[(String, IfId)], name: &str) -> Option<IfId> {
+    ifaces.iter().find(|(n, _)| n == name).map(|&(_, id)| id)
+}
+
+/// The bridge domains (before the ports: port modes refer to them); each
+/// bridge's interface id, if it has one.
+fn bridges(cx: &mut Ctx<'_>, f: &File) -> Result<Vec<Option<IfId>>, ConfigError> {
     let mut bvi_ids = Vec::new();
     for (i, b) in f.bridges.iter().enumerate() {
         let vlan = *b.vlan.get_ref();
         if !(1..=4094).contains(&vlan) {
             return cx.err(b.vlan.span(), format!("VLAN {vlan} is outside 1-4094"));
         }
-        let bvi = b.mac.as_ref().map(|_| IfId((n_ports + i) as u16));
+        let bvi = b.mac.as_ref().map(|_| IfId((f.ports.len() + i) as u16));
         bvi_ids.push(bvi);
         cx.push(
             TableUpdate::SetBridge {
@@ -447,127 +452,153 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             b.vlan.span(),
         );
     }
-    for (i, p) in f.ports.iter().enumerate() {
-        let id = PortId(i as u16);
-        let name = p.name.get_ref().clone();
-        if f.ports[..i].iter().any(|q| q.name.get_ref() == &name) {
-            return cx.err(p.name.span(), format!("port `{name}` is defined twice"));
-        }
-        let mac = cx.mac(&p.mac)?;
-        let backend = match p.backend.as_ref().map(|b| b.get_ref().as_str()) {
-            None | Some("pcap") => Backend::Pcap,
-            Some("memory") => Backend::Memory,
-            Some("af_xdp") | Some("af-xdp") | Some("xdp") => Backend::AfXdp,
-            Some("af_packet") | Some("af-packet") | Some("packet") => Backend::AfPacket,
-            Some("tap") => Backend::Tap,
-            Some(other) => {
-                let span = p.backend.as_ref().map_or(0..0, |b| b.span());
-                return cx.err(
-                    span,
-                    format!("unknown backend `{other}` (pcap, memory, af_xdp, af_packet, tap)"),
-                );
-            }
-        };
-        let xdp_mode = match p
-            .xdp_mode
-            .as_ref()
-            .map(|m| (m.get_ref().as_str(), m.span()))
-        {
-            None | Some(("auto", _)) => XdpAttach::Auto,
-            Some(("native", _)) => XdpAttach::Native,
-            Some(("generic", _)) => XdpAttach::Generic,
-            Some((other, span)) => {
-                return cx.err(
-                    span,
-                    format!("unknown xdp_mode `{other}` (auto, native, generic)"),
-                );
-            }
-        };
-        let ring_size = match &p.ring_size {
-            Some(r) if !(r.get_ref().is_power_of_two() && (64..=32768).contains(r.get_ref())) => {
-                return cx.err(
-                    r.span(),
-                    format!(
-                        "ring_size {} must be a power of two from 64 to 32768",
-                        r.get_ref()
-                    ),
-                );
-            }
-            r => r.as_ref().map(|r| *r.get_ref()),
-        };
-        let mode_name = p.mode.as_ref().map_or("routed", |m| m.get_ref().as_str());
-        let mode_span = p.mode.as_ref().map_or(p.name.span(), |m| m.span());
-        let mode = match mode_name {
-            "routed" => PortMode::Routed { iface: IfId(id.0) },
-            "access" => match &p.vlan {
-                Some(v) => PortMode::Access { vlan: *v.get_ref() },
-                None => return cx.err(mode_span, "an access port needs `vlan`"),
-            },
-            "trunk" => PortMode::Trunk {
-                vlans: p
-                    .vlans
-                    .as_ref()
-                    .map(|v| v.get_ref().iter().copied().collect())
-                    .unwrap_or_else(VlanSet::default),
-                native: p.native.as_ref().map(|n| *n.get_ref()),
-            },
-            other => {
-                return cx.err(
-                    mode_span,
-                    format!("unknown mode `{other}` (routed, access, trunk)"),
-                );
-            }
-        };
-        let routed = matches!(mode, PortMode::Routed { .. });
-        cx.push(
-            TableUpdate::SetPort(PortConfig {
-                id,
-                name: name.clone(),
-                mode,
-            }),
-            p.name.span(),
-        );
-        if routed {
-            let mtu = p.mtu.as_ref().map_or(1500, |m| *m.get_ref());
-            cx.push(
-                TableUpdate::SetInterface {
-                    id: IfId(id.0),
-                    name: name.clone(),
-                    mac,
-                    mtu,
-                    attach: Attach::Port(id),
-                },
-                p.mtu.as_ref().map_or(p.name.span(), |m| m.span()),
-            );
-            for a in &p.addresses {
-                let (addr, len) = cx.addr_len(a)?;
-                cx.push(
-                    TableUpdate::AddAddress {
-                        iface: IfId(id.0),
-                        addr,
-                        len,
-                    },
-                    a.span(),
-                );
-            }
-        } else if let Some(a) = p.addresses.first() {
+    Ok(bvi_ids)
+}
+
+/// How a port reaches the wire: backend, XDP attach mode, ring size.
+fn port_io(
+    cx: &Ctx<'_>,
+    p: &PortSection,
+) -> Result<(Backend, XdpAttach, Option<u32>), ConfigError> {
+    let backend = match p.backend.as_ref().map(|b| b.get_ref().as_str()) {
+        None | Some("pcap") => Backend::Pcap,
+        Some("memory") => Backend::Memory,
+        Some("af_xdp") | Some("af-xdp") | Some("xdp") => Backend::AfXdp,
+        Some("af_packet") | Some("af-packet") | Some("packet") => Backend::AfPacket,
+        Some("tap") => Backend::Tap,
+        Some(other) => {
+            let span = p.backend.as_ref().map_or(0..0, |b| b.span());
             return cx.err(
-                a.span(),
-                "a bridged port has no addresses; give them to its [[bridge]]",
+                span,
+                format!("unknown backend `{other}` (pcap, memory, af_xdp, af_packet, tap)"),
             );
         }
-        ports.push(PortSpec {
-            id,
-            name,
-            mac,
-            backend,
-            device: p.device.clone(),
-            queues: p.queues.unwrap_or(1),
-            xdp_mode,
-            ring_size,
-        });
+    };
+    let xdp_mode = match p
+        .xdp_mode
+        .as_ref()
+        .map(|m| (m.get_ref().as_str(), m.span()))
+    {
+        None | Some(("auto", _)) => XdpAttach::Auto,
+        Some(("native", _)) => XdpAttach::Native,
+        Some(("generic", _)) => XdpAttach::Generic,
+        Some((other, span)) => {
+            return cx.err(
+                span,
+                format!("unknown xdp_mode `{other}` (auto, native, generic)"),
+            );
+        }
+    };
+    let ring_size = match &p.ring_size {
+        Some(r) if !(r.get_ref().is_power_of_two() && (64..=32768).contains(r.get_ref())) => {
+            return cx.err(
+                r.span(),
+                format!(
+                    "ring_size {} must be a power of two from 64 to 32768",
+                    r.get_ref()
+                ),
+            );
+        }
+        r => r.as_ref().map(|r| *r.get_ref()),
+    };
+    Ok((backend, xdp_mode, ring_size))
+}
+
+/// A port's mode: routed (its own interface), access or trunk.
+fn port_mode(cx: &Ctx<'_>, p: &PortSection, id: PortId) -> Result<PortMode, ConfigError> {
+    let mode_name = p.mode.as_ref().map_or("routed", |m| m.get_ref().as_str());
+    let mode_span = p.mode.as_ref().map_or(p.name.span(), |m| m.span());
+    let mode = match mode_name {
+        "routed" => PortMode::Routed { iface: IfId(id.0) },
+        "access" => match &p.vlan {
+            Some(v) => PortMode::Access { vlan: *v.get_ref() },
+            None => return cx.err(mode_span, "an access port needs `vlan`"),
+        },
+        "trunk" => PortMode::Trunk {
+            vlans: p
+                .vlans
+                .as_ref()
+                .map(|v| v.get_ref().iter().copied().collect())
+                .unwrap_or_default(),
+            native: p.native.as_ref().map(|n| *n.get_ref()),
+        },
+        other => {
+            return cx.err(
+                mode_span,
+                format!("unknown mode `{other}` (routed, access, trunk)"),
+            );
+        }
+    };
+    Ok(mode)
+}
+
+/// Port `i`: its table updates, and what the runtime needs to open it.
+fn port(cx: &mut Ctx<'_>, f: &File, i: usize, p: &PortSection) -> Result<PortSpec, ConfigError> {
+    let id = PortId(i as u16);
+    let name = p.name.get_ref().clone();
+    if f.ports[..i].iter().any(|q| q.name.get_ref() == &name) {
+        return cx.err(p.name.span(), format!("port `{name}` is defined twice"));
     }
-    for (b, bvi) in f.bridges.iter().zip(&bvi_ids) {
+    let mac = cx.mac(&p.mac)?;
+    let (backend, xdp_mode, ring_size) = port_io(cx, p)?;
+    let mode = port_mode(cx, p, id)?;
+    let routed = matches!(mode, PortMode::Routed { .. });
+    cx.push(
+        TableUpdate::SetPort(PortConfig {
+            id,
+            name: name.clone(),
+            mode,
+        }),
+        p.name.span(),
+    );
+    if routed {
+        let mtu = p.mtu.as_ref().map_or(1500, |m| *m.get_ref());
+        cx.push(
+            TableUpdate::SetInterface {
+                id: IfId(id.0),
+                name: name.clone(),
+                mac,
+                mtu,
+                attach: Attach::Port(id),
+            },
+            p.mtu.as_ref().map_or(p.name.span(), |m| m.span()),
+        );
+        for a in &p.addresses {
+            let (addr, len) = cx.addr_len(a)?;
+            cx.push(
+                TableUpdate::AddAddress {
+                    iface: IfId(id.0),
+                    addr,
+                    len,
+                },
+                a.span(),
+            );
+        }
+    } else if let Some(a) = p.addresses.first() {
+        return cx.err(
+            a.span(),
+            "a bridged port has no addresses; give them to its [[bridge]]",
+        );
+    }
+    Ok(PortSpec {
+        id,
+        name,
+        mac,
+        backend,
+        device: p.device.clone(),
+        queues: p.queues.unwrap_or(1),
+        xdp_mode,
+        ring_size,
+    })
+}
+
+/// The bridges' own L3 interfaces and their addresses.
+fn bridge_interfaces(
+    cx: &mut Ctx<'_>,
+    f: &File,
+    bvi_ids: &[Option<IfId>],
+) -> Result<(), ConfigError> {
+    for (b, bvi) in f.bridges.iter().zip(bvi_ids) {
         let (Some(id), Some(mac)) = (bvi, &b.mac) else {
             continue;
         };
@@ -594,15 +625,11 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             );
         }
     }
-    let iface_of = |cx: &Ctx<'_>, name: &Spanned<String>| -> Result<IfId, ConfigError> {
-        match iface_id(&f, &bvi_ids, name.get_ref()) {
-            Some(id) => Ok(id),
-            None => cx.err(
-                name.span(),
-                format!("no port or bridge interface named `{}`", name.get_ref()),
-            ),
-        }
-    };
+    Ok(())
+}
+
+/// The `[[route]]` sections.
+fn routes(cx: &mut Ctx<'_>, f: &File, ifaces: &[(String, IfId)]) -> Result<(), ConfigError> {
     for r in &f.routes {
         let span = r.span();
         let r = r.get_ref();
@@ -618,18 +645,22 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             dev: r.dev.as_ref().map(|d| d.get_ref().as_str()),
             kind: r.kind.as_ref().map(|k| k.get_ref().as_str()),
         };
-        let target =
-            vocab::route_target(spec, |name| iface_id(&f, &bvi_ids, name)).or_else(|e| {
-                let at = match e.part {
-                    vocab::Part::Via(_) => r.via.as_ref().map(Spanned::span),
-                    vocab::Part::Dev => r.dev.as_ref().map(Spanned::span),
-                    vocab::Part::Kind => r.kind.as_ref().map(Spanned::span),
-                    vocab::Part::Item => None,
-                };
-                cx.err(at.unwrap_or_else(|| span.clone()), e.message)
-            })?;
+        let target = vocab::route_target(spec, |name| iface_named(ifaces, name)).or_else(|e| {
+            let at = match e.part {
+                vocab::Part::Via(_) => r.via.as_ref().map(Spanned::span),
+                vocab::Part::Dev => r.dev.as_ref().map(Spanned::span),
+                vocab::Part::Kind => r.kind.as_ref().map(Spanned::span),
+                vocab::Part::Item => None,
+            };
+            cx.err(at.unwrap_or_else(|| span.clone()), e.message)
+        })?;
         cx.push(TableUpdate::AddRoute { prefix, target }, r.prefix.span());
     }
+    Ok(())
+}
+
+/// The `[[neighbor]]` sections (static neighbours).
+fn neighbors(cx: &mut Ctx<'_>, f: &File, ifaces: &[(String, IfId)]) -> Result<(), ConfigError> {
     for n in &f.neighbors {
         let span = n.span();
         let n = n.get_ref();
@@ -643,7 +674,15 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             }
         };
         let mac = cx.mac(&n.mac)?;
-        let iface = iface_of(&cx, &n.port)?;
+        let iface = match iface_named(ifaces, n.port.get_ref()) {
+            Some(id) => id,
+            None => {
+                return cx.err(
+                    n.port.span(),
+                    format!("no port or bridge interface named `{}`", n.port.get_ref()),
+                );
+            }
+        };
         cx.push(
             TableUpdate::AddNeighbor {
                 addr,
@@ -654,6 +693,26 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             span,
         );
     }
+    Ok(())
+}
+
+/// Turn a parsed file into ports and updates.
+fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> {
+    let mut cx = Ctx {
+        file,
+        source,
+        updates: Vec::new(),
+        spans: Vec::new(),
+    };
+    let bvi_ids = bridges(&mut cx, &f)?;
+    let mut ports = Vec::new();
+    for (i, p) in f.ports.iter().enumerate() {
+        ports.push(port(&mut cx, &f, i, p)?);
+    }
+    bridge_interfaces(&mut cx, &f, &bvi_ids)?;
+    let ifaces = interface_names(&f, &bvi_ids);
+    routes(&mut cx, &f, &ifaces)?;
+    neighbors(&mut cx, &f, &ifaces)?;
     if ports.is_empty() {
         return cx.err(0..0, "the configuration has no [[port]]");
     }
@@ -663,23 +722,6 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         .iter()
         .map(|p| (dir.join(p.get_ref()), p.span()))
         .collect();
-    let mut ifaces: Vec<(String, IfId)> = Vec::new();
-    for (i, p) in f.ports.iter().enumerate() {
-        if matches!(
-            p.mode.as_ref().map(|m| m.get_ref().as_str()),
-            None | Some("routed")
-        ) {
-            ifaces.push((p.name.get_ref().clone(), IfId(i as u16)));
-        }
-    }
-    for (b, id) in f.bridges.iter().zip(&bvi_ids) {
-        if let Some(id) = id {
-            ifaces.push((format!("bvi{}", b.vlan.get_ref()), *id));
-            if let Some(n) = &b.name {
-                ifaces.push((n.clone(), *id));
-            }
-        }
-    }
     let (engine, engine_spans) = f
         .engine
         .as_ref()

@@ -80,7 +80,10 @@ fn bytes(f: &Frame, i: usize) -> Vec<u8> {
     b
 }
 
-fn run(frames: &[Frame], fast_path: bool) -> (Vec<Vec<(u64, u16, Vec<u8>)>>, Vec<u64>) {
+/// Per port, the frames sent as (seq, sub, bytes).
+type Sent = Vec<Vec<(u64, u16, Vec<u8>)>>;
+
+fn run(frames: &[Frame], fast_path: bool) -> (Sent, Vec<u64>) {
     let mut rig = Rig::<Plain>::with(EngineConfig {
         worker: WorkerConfig {
             fast_path,
@@ -92,7 +95,7 @@ fn run(frames: &[Frame], fast_path: bool) -> (Vec<Vec<(u64, u16, Vec<u8>)>>, Vec
         rig.send(0, 0, &bytes(f, i));
     }
     rig.step();
-    let mut outs: Vec<Vec<(u64, u16, Vec<u8>)>> = (0..2).map(|p| rig.out(p)).collect();
+    let mut outs: Sent = (0..2).map(|p| rig.out(p)).collect();
     for o in &mut outs {
         o.sort();
     }
