@@ -25,7 +25,8 @@
 use orbital_buf::{MAX_BURST, Offload, Packet};
 use orbital_fib::{Tables, rfc1812};
 use orbital_graph::{Burst, Features, Node, NodeCx, Verdict};
-use orbital_wire::{FragInfo, L3Kind, PacketInfo};
+use orbital_wire::ipv4::Ipv4Packet;
+use orbital_wire::{EthernetAddress, EthernetFrame, FragInfo, L3Kind, PacketInfo};
 
 /// The fused node; its state is the bulk lookup's scratch space.
 #[derive(Debug, Clone)]
@@ -224,12 +225,9 @@ fn rewrite(p: &mut Packet, info: &PacketInfo, dst: [u8; 6], src: [u8; 6]) {
         p.truncate(end);
     }
     let Some(h) = p.get_mut(..34) else { return };
-    h[0..6].copy_from_slice(&dst);
-    h[6..12].copy_from_slice(&src);
-    h[22] -= 1; // TTL > 1, checked by fast_forward_v4
-    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), the TTL word down by 0x0100.
-    let hc = u16::from_be_bytes([h[24], h[25]]);
-    let s = u32::from(!hc) + 0xfeff;
-    let s = (s & 0xffff) + (s >> 16);
-    h[24..26].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    let mut eth = EthernetFrame::new_unchecked(&mut h[..14]);
+    eth.set_dst_addr(EthernetAddress(dst));
+    eth.set_src_addr(EthernetAddress(src));
+    // TTL > 1 (fast_forward_v4); the checksum patched by RFC 1624.
+    Ipv4Packet::new_unchecked(&mut h[14..34]).decrement_ttl();
 }

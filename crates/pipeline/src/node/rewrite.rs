@@ -19,8 +19,10 @@ use orbital_graph::{
     Burst, DropReason, Egress, Entry, Features, Node, NodeCx, Origin, PacketCtx, Reason, Verdict,
 };
 use orbital_wire::ethernet::EtherType;
+use orbital_wire::vlan::VlanHeader;
 use orbital_wire::ipv4::Ipv4Packet;
-use orbital_wire::{EthernetAddress, L3Kind, PacketInfo};
+use orbital_wire::ipv6::Ipv6Packet;
+use orbital_wire::{EthernetAddress, EthernetFrame, L3Kind, PacketInfo};
 
 /// The rewrite node (stateless; fragments are built in a list it keeps).
 #[derive(Debug, Default)]
@@ -101,8 +103,9 @@ pub fn apply(
 ) -> Result<Rewritten, DropReason> {
     let l2 = if info.l3_offset == 14 && eg.vlan_tag.is_none() && p.len() >= 14 {
         // Same header shape in and out (untagged Ethernet): only the MACs change.
-        p[0..6].copy_from_slice(&eg.dst_mac.0);
-        p[6..12].copy_from_slice(&eg.src_mac.0);
+        let mut eth = EthernetFrame::new_unchecked(&mut p[..]);
+        eth.set_dst_addr(eg.dst_mac);
+        eth.set_src_addr(eg.src_mac);
         14
     } else {
         let ethertype = if info.l3 == L3Kind::Ipv4 {
@@ -127,7 +130,10 @@ pub fn apply(
     if info.l3 == L3Kind::Ipv4 {
         Ipv4Packet::new_unchecked(&mut p[l2..]).decrement_ttl();
     } else {
-        p[l2 + 7] -= 1; // hop limit; IPv6 has no header checksum
+        // IPv6 has no header checksum. The route decision left hop limit > 1.
+        let mut ip = Ipv6Packet::new_unchecked(&mut p[l2..]);
+        let hops = ip.hop_limit().saturating_sub(1);
+        ip.set_hop_limit(hops);
     }
     if !eg.fragment {
         return Ok(Rewritten::InPlace);
@@ -168,16 +174,17 @@ pub fn set_l2(
     } else if new_l2 > old {
         p.prepend(new_l2 - old)?;
     }
-    let h = &mut p[..new_l2];
-    h[0..6].copy_from_slice(&dst.0);
-    h[6..12].copy_from_slice(&src.0);
+    let mut eth = EthernetFrame::new_unchecked(&mut p[..new_l2]);
+    eth.set_dst_addr(dst);
+    eth.set_src_addr(src);
     match tag {
         Some(v) => {
-            h[12..14].copy_from_slice(&u16::from(EtherType::Vlan).to_be_bytes());
-            h[14..16].copy_from_slice(&(v & 0x0fff).to_be_bytes());
-            h[16..18].copy_from_slice(&u16::from(ethertype).to_be_bytes());
+            eth.set_ethertype(EtherType::Vlan);
+            let mut t = VlanHeader::new_unchecked(&mut p[14..new_l2]);
+            t.set_tci(v & 0x0fff);
+            t.set_ethertype(ethertype);
         }
-        None => h[12..14].copy_from_slice(&u16::from(ethertype).to_be_bytes()),
+        None => eth.set_ethertype(ethertype),
     }
     Some(new_l2)
 }
