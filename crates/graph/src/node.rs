@@ -206,6 +206,13 @@ pub trait Node<F: Features>: Send {
         true
     }
 
+    /// Whether it ever drops a packet. A node that never does spares the
+    /// runner the pass that counts its drops.
+    #[inline]
+    fn drops(&self) -> bool {
+        true
+    }
+
     /// Process the packets `b.sel`: set verdicts, rewrite headers, make
     /// packets. `state` is the per-worker state the graph's features share
     /// (a conntrack shard).
@@ -377,10 +384,18 @@ impl<'a> Runner<'a> {
             },
         );
         let cycles = orbital_cpu::cycles().wrapping_sub(c0);
-        let drops = self.sel[..k]
-            .iter()
-            .filter(|&&i| matches!(self.ctx[usize::from(i)].verdict, Verdict::Drop(_)))
-            .count() as u64;
+        let drops = if node.drops() {
+            self.sel[..k]
+                .iter()
+                .filter(|&&i| {
+                    self.ctx
+                        .get(usize::from(i))
+                        .is_some_and(|c| matches!(c.verdict, Verdict::Drop(_)))
+                })
+                .count() as u64
+        } else {
+            0
+        };
         if let Some(s) = self.counters.get_mut(index) {
             s.calls += 1;
             s.packets += k as u64;

@@ -53,6 +53,10 @@ impl<F: Features> Node<F> for Ip4Fast {
         "ip4-fast"
     }
 
+    fn drops(&self) -> bool {
+        false
+    }
+
     #[inline]
     fn run(&mut self, _: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
         self.fast(cx, b);
@@ -179,7 +183,7 @@ impl Ip4Fast {
                 p.meta.flow_hash = cx.rss.hash_packet(&c.info);
             }
             self.addr[n] = c.info.dst as u32;
-            self.idx[n] = i;
+            self.idx[n] = i as u8;
             n += 1;
         }
         let mut taken = 0;
