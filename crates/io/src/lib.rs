@@ -51,7 +51,7 @@ use orbital_buf::{Batch, PoolCache};
 
 pub use afpacket::{AfPacketConfig, AfPacketPort};
 pub use afxdp::{XdpConfig, XdpContext, XdpMode, XdpPort};
-pub use memory::{MemoryPort, TrafficPort};
+pub use memory::{MemoryPort, TrafficFrames, TrafficPort};
 pub use pcap::{PcapPortError, PcapRx, PcapTx};
 pub use ring::{RingRx, RingStats, RingTx, ring};
 pub use tap::TapPort;

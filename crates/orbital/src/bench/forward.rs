@@ -20,7 +20,7 @@ use orbital_fib::{
     Attach, Gateway, IfId, IpPrefix, Ipv4Prefix, NeighborState, PortConfig, PortId, PortMode,
     RouteTarget, TableUpdate as U, TablesBuilder,
 };
-use orbital_io::{AnyPort, TrafficPort};
+use orbital_io::{AnyPort, TrafficFrames, TrafficPort};
 use orbital_pipeline::Clock;
 use orbital_pipeline::engine::{Engine, EngineConfig};
 use orbital_pipeline::rss::{SYMMETRIC_KEY, Toeplitz};
@@ -264,6 +264,7 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         ..EngineConfig::default()
     };
     let per_worker = a.flows.div_ceil(workers);
+    let laid_out = Arc::new(TrafficFrames::new(&frames));
     let engine: Engine<crate::Graph> = Engine::new(
         &cfg,
         builder,
@@ -271,10 +272,10 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         2,
         |w, p| match p {
             0 => AnyPort::Traffic(TrafficPort::new(
-                frames.clone(),
+                laid_out.clone(),
                 (w * per_worker) % frames.len(),
             )),
-            _ => AnyPort::Traffic(TrafficPort::new(Arc::new(Vec::new()), 0)),
+            _ => AnyPort::Traffic(TrafficPort::new(Arc::new(TrafficFrames::default()), 0)),
         },
         Clock::real(),
     )

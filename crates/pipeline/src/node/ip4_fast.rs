@@ -183,7 +183,7 @@ impl Ip4Fast {
                 p.meta.flow_hash = cx.rss.hash_packet(&c.info);
             }
             self.addr[n] = c.info.dst as u32;
-            self.idx[n] = i as u8;
+            self.idx[n] = i;
             n += 1;
         }
         let mut taken = 0;

@@ -19,9 +19,9 @@ use orbital_graph::{
     Burst, DropReason, Egress, Entry, Features, Node, NodeCx, Origin, PacketCtx, Reason, Verdict,
 };
 use orbital_wire::ethernet::EtherType;
-use orbital_wire::vlan::VlanHeader;
 use orbital_wire::ipv4::Ipv4Packet;
 use orbital_wire::ipv6::Ipv6Packet;
+use orbital_wire::vlan::VlanHeader;
 use orbital_wire::{EthernetAddress, EthernetFrame, L3Kind, PacketInfo};
 
 /// The rewrite node (stateless; fragments are built in a list it keeps).
