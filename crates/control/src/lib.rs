@@ -46,6 +46,7 @@
 
 pub mod api;
 mod config;
+pub mod firewall;
 pub mod route_file;
 pub mod vocab;
 
