@@ -184,6 +184,8 @@ pub struct Compiled {
     pub updates: Vec<TableUpdate>,
     /// Engine settings.
     pub engine: EngineSettings,
+    /// The firewall's rules (empty: no filtering).
+    pub firewall: orbital_firewall::rules::Ruleset,
     engine_spans: Vec<(&'static str, Range<usize>)>,
     engine_at: Range<usize>,
     route_files: Vec<(PathBuf, Range<usize>)>,
@@ -269,6 +271,8 @@ struct File {
     route_files: Vec<Spanned<String>>,
     #[serde(default, rename = "neighbor")]
     neighbors: Vec<Spanned<NeighborSection>>,
+    #[serde(default)]
+    firewall: crate::firewall::FirewallSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -716,6 +720,12 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
     if ports.is_empty() {
         return cx.err(0..0, "the configuration has no [[port]]");
     }
+    let port_names: Vec<(String, PortId)> = ports.iter().map(|p| (p.name.clone(), p.id)).collect();
+    let firewall = f
+        .firewall
+        .ruleset(source, &ifaces, &port_names, &|span, msg| {
+            error_at(file, source, span, msg)
+        })?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let route_files = f
         .route_files
@@ -731,6 +741,7 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         ports,
         updates: cx.updates,
         engine,
+        firewall,
         engine_spans,
         engine_at: f.engine.as_ref().map_or(0..0, Spanned::span),
         route_files,
@@ -908,6 +919,73 @@ port = "wan0"
         );
         assert!(e.message.contains("missing.routes"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    const FIREWALL: &str = r#"
+[[firewall.set]]
+name = "blocklist"
+type = "ipv4_addr"
+elements = ["198.51.100.0/24", "203.0.113.7"]
+
+[[firewall.chain]]
+name = "input"
+hook = "input"
+policy = "drop"
+rules = [
+  "ct state established,related accept",
+  "ip saddr @blocklist drop",
+  "iif lan0 jump lan-in",
+]
+
+[[firewall.chain]]
+name = "lan-in"
+rules = ["tcp dport { 22, 443 } accept", "return"]
+"#;
+
+    #[test]
+    fn firewall_sections_compile_and_errors_point_into_the_rule() {
+        let (c, _) = compile(&format!("{GOOD}{FIREWALL}")).unwrap();
+        let fw = &c.firewall;
+        assert_eq!(fw.chains.len(), 2);
+        assert_eq!(
+            fw.chains[0].base,
+            Some((
+                orbital_firewall::rules::FwHook::Input,
+                0,
+                orbital_firewall::rules::Policy::Drop
+            ))
+        );
+        assert_eq!(
+            fw.chains[0].rules[2].verdict,
+            Some(orbital_firewall::rules::Verdict::Jump(1))
+        );
+        let base = GOOD.lines().count();
+        let e = err(&format!(
+            "{GOOD}{}",
+            FIREWALL.replace("iif lan0", "iif lan7")
+        ));
+        assert_eq!((e.line, e.column), (base + 14, 8), "{e}");
+        assert!(e.message.contains("no interface named `lan7`"), "{e}");
+        let e = err(&format!(
+            "{GOOD}{}",
+            FIREWALL.replace("jump lan-in", "jump input")
+        ));
+        assert!(e.message.contains("loop"), "{e}");
+        let e = err(&format!(
+            "{GOOD}{}",
+            FIREWALL.replace("hook = \"input\"", "hook = \"inbound\"")
+        ));
+        assert!(e.message.contains("unknown hook `inbound`"), "{e}");
+        let e = err(&format!(
+            "{GOOD}{}",
+            FIREWALL.replace("203.0.113.7", "203.0.113.300")
+        ));
+        assert!(e.message.contains("not an IPv4 address"), "{e}");
+        let e = err(&format!(
+            "{GOOD}{}",
+            FIREWALL.replace("\"return\"", "\"notrack\"")
+        ));
+        assert!(e.message.contains("only before connection tracking"), "{e}");
     }
 
     #[test]

@@ -38,11 +38,250 @@
 //! `return`. Errors point into the rule text and say what was expected.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use orbital_fib::{IfId, PortId};
 use orbital_firewall::rules::{
-    Field, Limit, Match, RejectWith, Rule, TupleMatch, Values, Verdict, ct_state, ct_status,
+    Chain, Field, FwHook, Limit, Match, PRIORITY_CONNTRACK, Policy, RejectWith, Rule, Ruleset,
+    TupleMatch, Values, Verdict, ct_state, ct_status,
 };
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[firewall]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FirewallSection {
+    #[serde(default)]
+    set: Vec<SetSection>,
+    #[serde(default)]
+    chain: Vec<ChainSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetSection {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    ty: Spanned<String>,
+    #[serde(default)]
+    flags: Vec<Spanned<String>>,
+    #[serde(default)]
+    elements: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Priority {
+    Number(i64),
+    Name(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainSection {
+    name: Spanned<String>,
+    hook: Option<Spanned<String>>,
+    priority: Option<Spanned<Priority>>,
+    policy: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<Spanned<String>>,
+}
+
+/// Where a rule's text sits in the file: the position of byte `at` of the
+/// string whose quoted form spans `span` (exact unless the string holds
+/// escapes; then its start).
+fn in_string(source: &str, span: &Range<usize>, text: &str, at: usize) -> usize {
+    let inner = source
+        .get(span.start + 1..span.end.saturating_sub(1))
+        .unwrap_or("");
+    if inner == text {
+        span.start + 1 + at
+    } else {
+        span.start
+    }
+}
+
+impl FirewallSection {
+    /// The ruleset: sets expanded, names resolved, jumps checked. `err`
+    /// makes an error at a span of the configuration.
+    pub(crate) fn ruleset(
+        &self,
+        source: &str,
+        ifaces: &[(String, IfId)],
+        ports: &[(String, PortId)],
+        err: &dyn Fn(Range<usize>, String) -> crate::ConfigError,
+    ) -> Result<Ruleset, crate::ConfigError> {
+        let mut sets = HashMap::new();
+        for s in &self.set {
+            let name = s.name.get_ref();
+            if sets.contains_key(name) {
+                return Err(err(s.name.span(), format!("set `{name}` is defined twice")));
+            }
+            let ty = SetType::parse(s.ty.get_ref()).map_err(|e| err(s.ty.span(), e))?;
+            for f in &s.flags {
+                if !matches!(f.get_ref().as_str(), "interval" | "constant") {
+                    return Err(err(
+                        f.span(),
+                        format!("unknown set flag `{}` (interval, constant)", f.get_ref()),
+                    ));
+                }
+            }
+            let mut elements = Vec::with_capacity(s.elements.len());
+            for e in &s.elements {
+                elements.push(parse_element(&ty, e.get_ref()).map_err(|m| err(e.span(), m))?);
+            }
+            sets.insert(name.clone(), Set { ty, elements });
+        }
+        let mut chains = HashMap::new();
+        for (i, c) in self.chain.iter().enumerate() {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            if chains.insert(c.name.get_ref().clone(), id).is_some() {
+                return Err(err(
+                    c.name.span(),
+                    format!("chain `{}` is defined twice", c.name.get_ref()),
+                ));
+            }
+        }
+        let names = Names {
+            ifaces,
+            ports,
+            sets: &sets,
+            chains: &chains,
+        };
+        let mut out = Ruleset::default();
+        for c in &self.chain {
+            let base = chain_base(c, &err)?;
+            let mut rules = Vec::with_capacity(c.rules.len());
+            for r in &c.rules {
+                let text = r.get_ref();
+                let rule = parse_rule(text, &names).map_err(|e| {
+                    let at = in_string(source, &r.span(), text, e.at);
+                    err(at..at, e.message)
+                })?;
+                if rule.notrack
+                    && !matches!(base, Some((FwHook::Prerouting | FwHook::Output, p, _)) if p < PRIORITY_CONNTRACK)
+                {
+                    return Err(err(
+                        r.span(),
+                        format!(
+                            "`notrack` works only before connection tracking: in a prerouting or output chain with priority below {PRIORITY_CONNTRACK} (raw)"
+                        ),
+                    ));
+                }
+                rules.push(rule);
+            }
+            out.chains.push(Chain {
+                name: c.name.get_ref().clone(),
+                base,
+                rules,
+            });
+        }
+        if let Some(i) = jump_loop(&out) {
+            let c = &self.chain[i];
+            return Err(err(
+                c.name.span(),
+                format!(
+                    "chain `{}` can reach itself by jump/goto (a loop)",
+                    c.name.get_ref()
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn chain_base(
+    c: &ChainSection,
+    err: &dyn Fn(Range<usize>, String) -> crate::ConfigError,
+) -> Result<Option<(FwHook, i32, Policy)>, crate::ConfigError> {
+    let Some(hook) = &c.hook else {
+        if let Some(p) = &c.policy {
+            return Err(err(
+                p.span(),
+                "only a base chain (one with a `hook`) has a policy".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let h = match hook.get_ref().as_str() {
+        "prerouting" => FwHook::Prerouting,
+        "input" => FwHook::Input,
+        "forward" => FwHook::Forward,
+        "output" => FwHook::Output,
+        "postrouting" => FwHook::Postrouting,
+        other => {
+            return Err(err(
+                hook.span(),
+                format!("unknown hook `{other}` (prerouting, input, forward, output, postrouting)"),
+            ));
+        }
+    };
+    let prio = match c.priority.as_ref().map(|p| (p.get_ref(), p.span())) {
+        None => 0,
+        Some((Priority::Number(n), span)) => {
+            i32::try_from(*n).map_err(|_| err(span, format!("priority {n} is out of range")))?
+        }
+        Some((Priority::Name(n), span)) => match n.as_str() {
+            "raw" => -300,
+            "mangle" => -150,
+            "dstnat" => -100,
+            "filter" => 0,
+            "security" => 50,
+            "srcnat" => 100,
+            other => {
+                return Err(err(
+                    span,
+                    format!(
+                        "unknown priority `{other}` (raw, mangle, dstnat, filter, security, srcnat, or a number)"
+                    ),
+                ));
+            }
+        },
+    };
+    let policy = match c.policy.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        None | Some(("accept", _)) => Policy::Accept,
+        Some(("drop", _)) => Policy::Drop,
+        Some((other, span)) => {
+            return Err(err(
+                span,
+                format!("unknown policy `{other}` (accept, drop)"),
+            ));
+        }
+    };
+    Ok(Some((h, prio, policy)))
+}
+
+/// A chain that can reach itself through jump/goto, if any.
+fn jump_loop(rs: &Ruleset) -> Option<usize> {
+    let n = rs.chains.len();
+    let edges: Vec<Vec<usize>> = rs
+        .chains
+        .iter()
+        .map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| match r.verdict {
+                    Some(Verdict::Jump(t) | Verdict::Goto(t)) => usize::try_from(t).ok(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    // Depth-first search with colours: grey on the stack, black done.
+    let mut colour = vec![0u8; n];
+    fn visit(v: usize, edges: &[Vec<usize>], colour: &mut [u8]) -> bool {
+        colour[v] = 1;
+        for &w in &edges[v] {
+            if w < colour.len() && (colour[w] == 1 || (colour[w] == 0 && visit(w, edges, colour))) {
+                return true;
+            }
+        }
+        colour[v] = 2;
+        false
+    }
+    (0..n).find(|&v| colour[v] == 0 && visit(v, &edges, &mut colour))
+}
 
 /// A parse error: byte offset in the rule text, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
