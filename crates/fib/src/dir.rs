@@ -23,7 +23,7 @@
 //! Building paints prefixes in ascending length order: a longer prefix only
 //! ever overwrites the part of a shorter one it covers, and a new group starts
 //! as 256 copies of the entry it replaces. An update re-renders just the
-//! changed prefix's range from the route store (see [`crate::rib::Rib`]).
+//! changed prefix's range from the rule store (see [`crate::rules::Rules`]).
 
 use std::sync::Arc;
 

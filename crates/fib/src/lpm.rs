@@ -30,7 +30,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::dir::{Chunk, Dir, EXT, ROOT_CHUNKS};
 use crate::prefix::{Ipv4Prefix, Ipv6Prefix};
-use crate::rib::Rib;
+use crate::rules::Rules;
 
 /// Next-hop id meaning "no route".
 pub const NO_ROUTE: u32 = 0;
@@ -184,16 +184,16 @@ fn group_entry(groups: &[std::sync::Arc<Chunk>], e: u32, byte: u8) -> u32 {
     groups[g >> 8][((g & 0xff) << 8) | usize::from(byte)]
 }
 
-/// The IPv4 route store that builds [`Lpm4`] tables.
+/// The IPv4 rule store that builds [`Lpm4`] tables.
 #[derive(Debug, Clone, Default)]
 pub struct Lpm4Builder {
-    rib: Rib,
+    rules: Rules,
 }
 
-/// The IPv6 route store that builds [`Lpm6`] tables.
+/// The IPv6 rule store that builds [`Lpm6`] tables.
 #[derive(Debug, Clone, Default)]
 pub struct Lpm6Builder {
-    rib: Rib,
+    rules: Rules,
 }
 
 fn key4(p: &Ipv4Prefix) -> u128 {
@@ -215,22 +215,22 @@ impl Lpm4Builder {
             next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
             "bad next-hop id {next_hop}"
         );
-        self.rib.insert(key4(&prefix), prefix.len(), next_hop)
+        self.rules.insert(key4(&prefix), prefix.len(), next_hop)
     }
 
     /// Remove a route; returns its next hop if it existed.
     pub fn remove(&mut self, prefix: Ipv4Prefix) -> Option<u32> {
-        self.rib.remove(key4(&prefix), prefix.len())
+        self.rules.remove(key4(&prefix), prefix.len())
     }
 
     /// The next hop of exactly this prefix, if routed.
     pub fn get(&self, prefix: Ipv4Prefix) -> Option<u32> {
-        self.rib.get(key4(&prefix), prefix.len())
+        self.rules.get(key4(&prefix), prefix.len())
     }
 
     /// Every route, ordered by address then length.
     pub fn routes(&self) -> impl Iterator<Item = (Ipv4Prefix, u32)> + '_ {
-        self.rib.iter().map(|(k, l, nh)| {
+        self.rules.iter().map(|(k, l, nh)| {
             (
                 Ipv4Prefix::truncating(Ipv4Addr::from_bits((k >> 96) as u32), l),
                 nh,
@@ -240,19 +240,19 @@ impl Lpm4Builder {
 
     /// Number of routes.
     pub fn len(&self) -> usize {
-        self.rib.len()
+        self.rules.len()
     }
 
     /// True with no routes.
     pub fn is_empty(&self) -> bool {
-        self.rib.len() == 0
+        self.rules.len() == 0
     }
 
     /// Build a table from every route.
     pub fn build(&self) -> Lpm4 {
         Lpm4 {
-            dir: self.rib.render(),
-            routes: self.rib.len(),
+            dir: self.rules.render(),
+            routes: self.rules.len(),
         }
     }
 
@@ -262,11 +262,11 @@ impl Lpm4Builder {
     pub fn update(&self, base: &Lpm4, changed: &[Ipv4Prefix]) -> Lpm4 {
         let mut dir = base.dir.clone();
         for p in changed {
-            self.rib.rerender(&mut dir, key4(p), p.len());
+            self.rules.rerender(&mut dir, key4(p), p.len());
         }
         Lpm4 {
             dir,
-            routes: self.rib.len(),
+            routes: self.rules.len(),
         }
     }
 }
@@ -286,41 +286,41 @@ impl Lpm6Builder {
             next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
             "bad next-hop id {next_hop}"
         );
-        self.rib.insert(prefix.bits(), prefix.len(), next_hop)
+        self.rules.insert(prefix.bits(), prefix.len(), next_hop)
     }
 
     /// Remove a route; returns its next hop if it existed.
     pub fn remove(&mut self, prefix: Ipv6Prefix) -> Option<u32> {
-        self.rib.remove(prefix.bits(), prefix.len())
+        self.rules.remove(prefix.bits(), prefix.len())
     }
 
     /// The next hop of exactly this prefix, if routed.
     pub fn get(&self, prefix: Ipv6Prefix) -> Option<u32> {
-        self.rib.get(prefix.bits(), prefix.len())
+        self.rules.get(prefix.bits(), prefix.len())
     }
 
     /// Every route, ordered by address then length.
     pub fn routes(&self) -> impl Iterator<Item = (Ipv6Prefix, u32)> + '_ {
-        self.rib
+        self.rules
             .iter()
             .map(|(k, l, nh)| (Ipv6Prefix::truncating(Ipv6Addr::from_bits(k), l), nh))
     }
 
     /// Number of routes.
     pub fn len(&self) -> usize {
-        self.rib.len()
+        self.rules.len()
     }
 
     /// True with no routes.
     pub fn is_empty(&self) -> bool {
-        self.rib.len() == 0
+        self.rules.len() == 0
     }
 
     /// Build a table from every route.
     pub fn build(&self) -> Lpm6 {
         Lpm6 {
-            dir: self.rib.render(),
-            routes: self.rib.len(),
+            dir: self.rules.render(),
+            routes: self.rules.len(),
         }
     }
 
@@ -328,11 +328,11 @@ impl Lpm6Builder {
     pub fn update(&self, base: &Lpm6, changed: &[Ipv6Prefix]) -> Lpm6 {
         let mut dir = base.dir.clone();
         for p in changed {
-            self.rib.rerender(&mut dir, p.bits(), p.len());
+            self.rules.rerender(&mut dir, p.bits(), p.len());
         }
         Lpm6 {
             dir,
-            routes: self.rib.len(),
+            routes: self.rules.len(),
         }
     }
 }

@@ -1,16 +1,19 @@
-//! The route store: every route as the control side gave it, kept beside the
-//! compiled LPM so that an update can re-render only the part of the LPM it
-//! changes (STYLE: rule store apart from lookup structure; DPDK keeps its
-//! `rules_tbl` beside `tbl24` for the same reason).
+//! An LPM's rules: every prefix with the next-hop id it maps to, in address
+//! order, from which the trie in `dir` is rendered. It holds ids, not routes
+//! (what a route was configured as lives in `tables`); it is kept beside the
+//! compiled trie so that an update re-renders only the range of the prefixes
+//! it changed, from the covering rule and the rules inside (STYLE: rule store
+//! apart from lookup structure; DPDK keeps its `rules_tbl` beside `tbl24` for
+//! the same reason).
 
 use std::collections::BTreeMap;
 
 use crate::dir::Dir;
 
-/// Routes keyed by left-aligned `u128` network address and length, each with
-/// the next-hop id the LPM stores.
+/// Rules keyed by left-aligned `u128` network address and length, each with
+/// the next-hop id the trie stores.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Rib {
+pub(crate) struct Rules {
     routes: BTreeMap<(u128, u8), u32>,
 }
 
@@ -23,7 +26,7 @@ pub(crate) const fn mask(len: u8) -> u128 {
     }
 }
 
-impl Rib {
+impl Rules {
     pub(crate) fn len(&self) -> usize {
         self.routes.len()
     }
@@ -44,7 +47,7 @@ impl Rib {
         self.routes.iter().map(|(&(k, l), &v)| (k, l, v))
     }
 
-    /// Longest route strictly shorter than `len` covering `key/len`.
+    /// Longest rule strictly shorter than `len` covering `key/len`.
     fn covering(&self, key: u128, len: u8) -> u32 {
         (0..len)
             .rev()
@@ -52,7 +55,7 @@ impl Rib {
             .unwrap_or(0)
     }
 
-    /// Routes strictly inside `key/len`, shortest first.
+    /// Rules strictly inside `key/len`, shortest first.
     fn inside(&self, key: u128, len: u8) -> Vec<(u128, u8, u32)> {
         let last = key | !mask(len);
         let mut v: Vec<_> = self
@@ -76,9 +79,9 @@ impl Rib {
         dir
     }
 
-    /// Bring `dir` up to date for a change of route `key/len` (added,
+    /// Bring `dir` up to date for a change of rule `key/len` (added,
     /// removed, or given another next hop): repaint its range from the best
-    /// covering route, then the routes inside it.
+    /// covering rule, then the rules inside it.
     pub(crate) fn rerender(&self, dir: &mut Dir, key: u128, len: u8) {
         let base = self
             .get(key, len)

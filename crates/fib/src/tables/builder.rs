@@ -1,385 +1,25 @@
-//! Versioned, immutable table snapshots and the builder that makes them
-//! (spec §7.1–7.2).
-//!
-//! Everything a worker consults — both LPMs, next hops, neighbours, the
-//! wiring — lives in one [`Tables`] value with a version number. Workers load
-//! the current one once per batch through [`SharedTables`] (an `arc-swap`
-//! pointer: a load is a few uncontended atomic operations, never a lock or a
-//! wait) and use it for the whole batch, so a batch sees exactly one version.
-//!
-//! [`TablesBuilder`] lives on the control side. It applies a batch of typed
-//! [`TableUpdate`]s and produces the next version: the parts a batch does not
-//! touch are shared with the previous version (`Arc`), the parts it touches are
-//! built anew — an LPM as a copy with only the changed prefixes re-rendered.
-//! Nothing ever edits a published version. A batch is all or nothing: the
-//! first invalid update (or a dangling reference left at the end) undoes the
-//! batch and nothing is published.
+//! [`TablesBuilder`]: the control side's editable copy of every table, which
+//! applies [`TableUpdate`] batches all or nothing and produces the next
+//! [`Tables`] version, sharing what a batch did not touch.
 
-use core::fmt;
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
-use orbital_wire::EthernetAddress;
-
+use super::sources::{NextHopIds, NextHopKey, RouteSources};
+use super::{
+    MAX_PORTS, RouteInfo, RouteOrigin, RouteTarget, TableUpdate, Tables, UpdateError,
+    UpdateErrorKind,
+};
 use crate::interface::{
     Attach, BridgeDomain, IfAddr, IfId, Interface, Interfaces, PortConfig, PortId, PortMode, VlanId,
 };
-use crate::lpm::{Lpm4, Lpm4Builder, Lpm6, Lpm6Builder};
-use crate::neighbor::{Neighbor, NeighborState, Neighbors};
-use crate::nexthop::{Adjacency, EcmpGroup, MAX_ECMP, NextHop, NextHopTable, Resolved};
+use crate::lpm::{Lpm4Builder, Lpm6Builder};
+use crate::neighbor::{Neighbor, Neighbors};
+use crate::nexthop::{Adjacency, EcmpGroup, MAX_ECMP, NextHop, NextHopTable};
 use crate::prefix::{IpPrefix, Ipv4Prefix, Ipv6Prefix};
 
-/// Most ports and interfaces (ids are indices into dense arrays).
-pub const MAX_PORTS: u16 = 1024;
-
-/// One consistent version of every forwarding table.
-#[derive(Debug, Clone, Default)]
-pub struct Tables {
-    /// Version number; each publish adds one.
-    pub version: u64,
-    /// IPv4 routes → next-hop ids.
-    pub fib4: Arc<Lpm4>,
-    /// IPv6 routes → next-hop ids.
-    pub fib6: Arc<Lpm6>,
-    /// Next hops by id.
-    pub next_hops: Arc<NextHopTable>,
-    /// ARP / ND entries.
-    pub neighbors: Arc<Neighbors>,
-    /// Ports, interfaces, bridge domains.
-    pub ifs: Arc<Interfaces>,
-}
-
-impl Tables {
-    /// Route an IPv4 destination for a packet of flow hash `flow_hash`.
-    #[inline]
-    pub fn route_v4(&self, dst: Ipv4Addr, flow_hash: u32) -> Resolved<'_> {
-        self.next_hops.resolve(self.fib4.lookup(dst), flow_hash)
-    }
-
-    /// Route an IPv6 destination.
-    #[inline]
-    pub fn route_v6(&self, dst: Ipv6Addr, flow_hash: u32) -> Resolved<'_> {
-        self.next_hops.resolve(self.fib6.lookup(dst), flow_hash)
-    }
-
-    /// The MAC to send to through `adj` for destination `dst`: the resolved
-    /// gateway MAC, or the neighbour entry of a directly connected
-    /// destination. `None` means: punt to the slow path to resolve it.
-    #[inline]
-    pub fn neighbor_mac(&self, adj: &Adjacency, dst: IpAddr) -> Option<EthernetAddress> {
-        match adj.gateway {
-            Some(_) => adj.dst_mac,
-            None => self.neighbors.usable(dst).map(|n| n.mac),
-        }
-    }
-}
-
-/// The published tables, shared by every worker and the control side.
-#[derive(Debug)]
-pub struct SharedTables {
-    current: ArcSwap<Tables>,
-}
-
-impl SharedTables {
-    /// Share `tables` as the first version.
-    pub fn new(tables: Arc<Tables>) -> SharedTables {
-        SharedTables {
-            current: ArcSwap::new(tables),
-        }
-    }
-
-    /// The current version, for the length of a batch. Lock-free and
-    /// wait-free for readers.
-    #[inline]
-    pub fn load(&self) -> Guard<Arc<Tables>> {
-        self.current.load()
-    }
-
-    /// The current version as an owned `Arc` (for holding across batches).
-    pub fn load_full(&self) -> Arc<Tables> {
-        self.current.load_full()
-    }
-
-    /// Make `tables` the current version, atomically.
-    pub fn publish(&self, tables: Arc<Tables>) {
-        self.current.store(tables);
-    }
-}
-
-/// Where a route sends packets, as the control side states it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RouteTarget {
-    /// Through one gateway, or several (ECMP, up to 16).
-    Via(Vec<Gateway>),
-    /// Directly connected on an interface.
-    Dev(IfId),
-    /// To the router itself.
-    Local,
-    /// Drop silently.
-    Blackhole,
-    /// Drop with ICMP unreachable.
-    Unreachable,
-    /// Drop with ICMP administratively prohibited.
-    Prohibit,
-}
-
-/// A gateway; its interface is found from the connected subnets when not given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Gateway {
-    /// Gateway address (same family as the route).
-    pub addr: IpAddr,
-    /// Egress interface, if pinned.
-    pub iface: Option<IfId>,
-}
-
-/// One typed change to the tables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TableUpdate {
-    /// Create or replace a port.
-    SetPort(PortConfig),
-    /// Remove a port.
-    RemovePort(PortId),
-    /// Create or replace an interface's name, MAC, MTU and attachment
-    /// (its addresses are kept).
-    SetInterface {
-        /// Interface id.
-        id: IfId,
-        /// Name.
-        name: String,
-        /// Router MAC.
-        mac: EthernetAddress,
-        /// IP MTU.
-        mtu: u16,
-        /// Port or bridge.
-        attach: Attach,
-    },
-    /// Remove an interface, its addresses and their routes.
-    RemoveInterface(IfId),
-    /// Add an address (and its connected and local routes).
-    AddAddress {
-        /// Interface.
-        iface: IfId,
-        /// Address.
-        addr: IpAddr,
-        /// Subnet length.
-        len: u8,
-    },
-    /// Remove an address and its routes.
-    DelAddress {
-        /// Interface.
-        iface: IfId,
-        /// Address.
-        addr: IpAddr,
-    },
-    /// Create or replace a bridge domain (static MACs are kept).
-    SetBridge {
-        /// Its VLAN.
-        vlan: VlanId,
-        /// MAC aging time, seconds.
-        aging_secs: u32,
-        /// Its L3 interface.
-        bvi: Option<IfId>,
-    },
-    /// Remove a bridge domain.
-    RemoveBridge(VlanId),
-    /// Pin a station to a port in a bridge.
-    AddStaticMac {
-        /// Bridge.
-        vlan: VlanId,
-        /// Station.
-        mac: EthernetAddress,
-        /// Port.
-        port: PortId,
-    },
-    /// Unpin a station.
-    DelStaticMac {
-        /// Bridge.
-        vlan: VlanId,
-        /// Station.
-        mac: EthernetAddress,
-    },
-    /// Add or replace a route.
-    AddRoute {
-        /// Destination.
-        prefix: IpPrefix,
-        /// Where to.
-        target: RouteTarget,
-    },
-    /// Remove a route.
-    DelRoute(IpPrefix),
-    /// Add or replace a neighbour.
-    AddNeighbor {
-        /// Its address.
-        addr: IpAddr,
-        /// Its MAC.
-        mac: EthernetAddress,
-        /// Interface it is on.
-        iface: IfId,
-        /// State.
-        state: NeighborState,
-    },
-    /// Remove a neighbour.
-    DelNeighbor(IpAddr),
-}
-
-impl fmt::Display for TableUpdate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TableUpdate::SetPort(p) => write!(f, "set port {} ({})", p.id.0, p.name),
-            TableUpdate::RemovePort(p) => write!(f, "remove port {}", p.0),
-            TableUpdate::SetInterface { id, name, .. } => {
-                write!(f, "set interface {} ({name})", id.0)
-            }
-            TableUpdate::RemoveInterface(i) => write!(f, "remove interface {}", i.0),
-            TableUpdate::AddAddress { iface, addr, len } => {
-                write!(f, "add address {addr}/{len} on interface {}", iface.0)
-            }
-            TableUpdate::DelAddress { iface, addr } => {
-                write!(f, "delete address {addr} from interface {}", iface.0)
-            }
-            TableUpdate::SetBridge { vlan, .. } => write!(f, "set bridge {vlan}"),
-            TableUpdate::RemoveBridge(v) => write!(f, "remove bridge {v}"),
-            TableUpdate::AddStaticMac { vlan, mac, .. } => {
-                write!(f, "add static mac {mac} in bridge {vlan}")
-            }
-            TableUpdate::DelStaticMac { vlan, mac } => {
-                write!(f, "delete static mac {mac} in bridge {vlan}")
-            }
-            TableUpdate::AddRoute { prefix, .. } => write!(f, "add route {prefix}"),
-            TableUpdate::DelRoute(p) => write!(f, "delete route {p}"),
-            TableUpdate::AddNeighbor { addr, .. } => write!(f, "add neighbor {addr}"),
-            TableUpdate::DelNeighbor(a) => write!(f, "delete neighbor {a}"),
-        }
-    }
-}
-
-/// Why an update was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpdateErrorKind {
-    /// A port id at or above [`MAX_PORTS`].
-    #[error("port/interface id {0} is out of range (max {max})", max = MAX_PORTS - 1)]
-    IdOutOfRange(u16),
-    /// No such port.
-    #[error("port {0} does not exist")]
-    NoSuchPort(u16),
-    /// No such interface.
-    #[error("interface {0} does not exist")]
-    NoSuchInterface(u16),
-    /// No such bridge domain.
-    #[error("bridge {0} does not exist")]
-    NoSuchBridge(VlanId),
-    /// No such route.
-    #[error("no route for {0}")]
-    NoSuchRoute(IpPrefix),
-    /// No such neighbour.
-    #[error("no neighbor {0}")]
-    NoSuchNeighbor(IpAddr),
-    /// No such address.
-    #[error("{0} is not on that interface")]
-    NoSuchAddress(IpAddr),
-    /// No such static MAC.
-    #[error("no static mac {0}")]
-    NoSuchStaticMac(EthernetAddress),
-    /// VLAN outside 1–4094.
-    #[error("VLAN {0} is outside 1-4094")]
-    BadVlan(u16),
-    /// MTU outside 68–65535 (IPv4 minimum, RFC 791).
-    #[error("MTU {0} is below the IPv4 minimum of 68")]
-    BadMtu(u16),
-    /// A group MAC where a station MAC is needed.
-    #[error("{0} is a multicast MAC, not a station")]
-    GroupMac(EthernetAddress),
-    /// A subnet length beyond the family.
-    #[error("prefix length {0} is too long")]
-    BadLength(u8),
-    /// The address is already assigned.
-    #[error("{0} is already assigned to interface {1}")]
-    AddressInUse(IpAddr, u16),
-    /// A gateway of the wrong family.
-    #[error("gateway {0} is not of the route's address family")]
-    FamilyMismatch(IpAddr),
-    /// An ECMP route with no or too many paths.
-    #[error("a route needs 1 to {MAX_ECMP} gateways, not {0}")]
-    PathCount(usize),
-    /// A gateway not on any connected subnet.
-    #[error("gateway {0} is not on any connected subnet (give its interface)")]
-    GatewayNotOnLink(IpAddr),
-    /// A reference left dangling at the end of the batch.
-    #[error("{0}")]
-    Dangling(String),
-}
-
-/// An update batch that was refused; nothing was applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct UpdateError {
-    /// Position of the refused update in the batch (`None` for a check of the
-    /// batch's end state).
-    pub index: Option<usize>,
-    /// The refused update, described.
-    pub update: String,
-    /// Why.
-    pub kind: UpdateErrorKind,
-}
-
-impl fmt::Display for UpdateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.index {
-            Some(i) => write!(f, "update {} ({}): {}", i + 1, self.update, self.kind),
-            None => write!(f, "{}: {}", self.update, self.kind),
-        }
-    }
-}
-
-/// Which routes a prefix has, by origin; the most specific origin wins:
-/// the router's own address, then a connected subnet, then a configured route.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RouteSources {
-    local: Option<IfId>,
-    connected: Option<IfId>,
-    user: Option<RouteTarget>,
-}
-
-impl RouteSources {
-    fn is_empty(&self) -> bool {
-        self.local.is_none() && self.connected.is_none() && self.user.is_none()
-    }
-}
-
-/// How a route was made, for `orbctl show routes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteOrigin {
-    /// The router's own address.
-    Local,
-    /// A connected subnet.
-    Connected,
-    /// Configured (or added through the API).
-    Static,
-}
-
-/// A route as the builder holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteInfo {
-    /// Destination.
-    pub prefix: IpPrefix,
-    /// Origin of the route in effect.
-    pub origin: RouteOrigin,
-    /// Where it sends packets.
-    pub target: RouteTarget,
-}
-
-/// Next hops as interned: what decides a next-hop id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum NextHopKey {
-    Local,
-    Blackhole,
-    Unreachable,
-    Prohibit,
-    Connected(IfId),
-    Via(Vec<(IfId, IpAddr)>),
-}
-
+/// What a batch changed, in the order to undo it.
 enum Undo {
     Sources(IpPrefix, Option<RouteSources>),
     Neighbor(IpAddr, Option<Neighbor>),
@@ -395,8 +35,7 @@ pub struct TablesBuilder {
     lpm4: Lpm4Builder,
     lpm6: Lpm6Builder,
     sources: HashMap<IpPrefix, RouteSources>,
-    nh_ids: HashMap<NextHopKey, u32>,
-    nh_keys: Vec<Option<NextHopKey>>,
+    nh_ids: NextHopIds,
     neighbors: Neighbors,
     ifs: Interfaces,
     current: Arc<Tables>,
@@ -409,10 +48,7 @@ const INCREMENTAL_LIMIT: usize = 4096;
 impl TablesBuilder {
     /// An empty builder; its first publish is version 1.
     pub fn new() -> Self {
-        TablesBuilder {
-            nh_keys: vec![None],
-            ..Self::default()
-        }
+        Self::default()
     }
 
     /// Number this builder's next publish after `version`: a configuration
@@ -520,7 +156,7 @@ impl TablesBuilder {
         let (mut ch4, mut ch6) = (Vec::new(), Vec::new());
         for (p, key) in resolved {
             let id = key.map(|k| {
-                let (id, new) = self.intern(k);
+                let (id, new) = self.nh_ids.intern(k);
                 new_ids |= new;
                 id
             });
@@ -596,16 +232,6 @@ impl TablesBuilder {
         self.current.clone()
     }
 
-    fn intern(&mut self, key: NextHopKey) -> (u32, bool) {
-        if let Some(&id) = self.nh_ids.get(&key) {
-            return (id, false);
-        }
-        let id = self.nh_keys.len() as u32;
-        self.nh_keys.push(Some(key.clone()));
-        self.nh_ids.insert(key, id);
-        (id, true)
-    }
-
     fn adjacency(&self, iface: IfId, gateway: Option<IpAddr>) -> Option<Adjacency> {
         let i = self.ifs.iface(iface)?;
         Some(Adjacency {
@@ -625,7 +251,8 @@ impl TablesBuilder {
 
     fn compile_next_hops(&self) -> NextHopTable {
         let hops = self
-            .nh_keys
+            .nh_ids
+            .keys()
             .iter()
             .map(|k| match k {
                 None => NextHop::NoRoute,
