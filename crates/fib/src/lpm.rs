@@ -52,6 +52,13 @@ pub struct Lpm6 {
 }
 
 impl Lpm4 {
+    /// Bytes of lookup memory this table does not share with `other`: what
+    /// publishing it cost over `other` (an update copies only the chunks it
+    /// writes).
+    pub fn unshared_bytes(&self, other: &Lpm4) -> usize {
+        self.dir.unshared_bytes(&other.dir)
+    }
+
     /// Next-hop id for `addr`, or [`NO_ROUTE`].
     #[inline]
     pub fn lookup(&self, addr: Ipv4Addr) -> u32 {
@@ -104,6 +111,13 @@ impl Lpm4 {
 }
 
 impl Lpm6 {
+    /// Bytes of lookup memory this table does not share with `other`: what
+    /// publishing it cost over `other` (an update copies only the chunks it
+    /// writes).
+    pub fn unshared_bytes(&self, other: &Lpm6) -> usize {
+        self.dir.unshared_bytes(&other.dir)
+    }
+
     /// Next-hop id for `addr`, or [`NO_ROUTE`].
     #[inline]
     pub fn lookup(&self, addr: Ipv6Addr) -> u32 {
@@ -185,15 +199,94 @@ fn group_entry(groups: &[std::sync::Arc<Chunk>], e: u32, byte: u8) -> u32 {
 }
 
 /// The IPv4 rule store that builds [`Lpm4`] tables.
+///
+/// Collecting or extending it from many routes at once
+/// (`FromIterator`/`Extend`) sorts them and bulk-loads the store: faster
+/// than inserting one by one, and about half the memory.
 #[derive(Debug, Clone, Default)]
 pub struct Lpm4Builder {
-    rules: Rules,
+    rules: Rules<u32>,
 }
 
-/// The IPv6 rule store that builds [`Lpm6`] tables.
+/// The IPv6 rule store that builds [`Lpm6`] tables (see [`Lpm4Builder`]).
 #[derive(Debug, Clone, Default)]
 pub struct Lpm6Builder {
-    rules: Rules,
+    rules: Rules<[u8; 16]>,
+}
+
+/// Sort `routes` by (address, length) and keep the last of each prefix, as
+/// inserting them in turn would.
+fn sorted_last_wins<P: Ord + Copy>(routes: impl IntoIterator<Item = (P, u32)>) -> Vec<(P, u32)> {
+    let mut v: Vec<(P, u32)> = routes.into_iter().collect();
+    // Stable: equal prefixes stay in insertion order, so the last is last.
+    v.sort_by_key(|&(p, _)| p);
+    let mut out: Vec<(P, u32)> = Vec::with_capacity(v.len());
+    for r in v {
+        match out.last_mut() {
+            Some(last) if last.0 == r.0 => *last = r,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn check_next_hop(next_hop: u32) {
+    assert!(
+        next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
+        "bad next-hop id {next_hop}"
+    );
+}
+
+impl Extend<(Ipv4Prefix, u32)> for Lpm4Builder {
+    /// Insert every route, later ones replacing earlier ones of the same
+    /// prefix.
+    ///
+    /// # Panics
+    /// As [`Lpm4Builder::insert`].
+    fn extend<I: IntoIterator<Item = (Ipv4Prefix, u32)>>(&mut self, routes: I) {
+        let changes: Vec<_> = sorted_last_wins(routes)
+            .into_iter()
+            .map(|(p, nh)| {
+                check_next_hop(nh);
+                (key4(&p), p.len(), Some(nh))
+            })
+            .collect();
+        self.rules.apply(&changes);
+    }
+}
+
+impl FromIterator<(Ipv4Prefix, u32)> for Lpm4Builder {
+    fn from_iter<I: IntoIterator<Item = (Ipv4Prefix, u32)>>(routes: I) -> Self {
+        let mut b = Lpm4Builder::new();
+        b.extend(routes);
+        b
+    }
+}
+
+impl Extend<(Ipv6Prefix, u32)> for Lpm6Builder {
+    /// Insert every route, later ones replacing earlier ones of the same
+    /// prefix.
+    ///
+    /// # Panics
+    /// As [`Lpm6Builder::insert`].
+    fn extend<I: IntoIterator<Item = (Ipv6Prefix, u32)>>(&mut self, routes: I) {
+        let changes: Vec<_> = sorted_last_wins(routes)
+            .into_iter()
+            .map(|(p, nh)| {
+                check_next_hop(nh);
+                (p.bits(), p.len(), Some(nh))
+            })
+            .collect();
+        self.rules.apply(&changes);
+    }
+}
+
+impl FromIterator<(Ipv6Prefix, u32)> for Lpm6Builder {
+    fn from_iter<I: IntoIterator<Item = (Ipv6Prefix, u32)>>(routes: I) -> Self {
+        let mut b = Lpm6Builder::new();
+        b.extend(routes);
+        b
+    }
 }
 
 fn key4(p: &Ipv4Prefix) -> u128 {
@@ -211,11 +304,23 @@ impl Lpm4Builder {
     /// # Panics
     /// If `next_hop` is [`NO_ROUTE`] or above [`MAX_NEXT_HOP`].
     pub fn insert(&mut self, prefix: Ipv4Prefix, next_hop: u32) -> Option<u32> {
-        assert!(
-            next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
-            "bad next-hop id {next_hop}"
-        );
+        check_next_hop(next_hop);
         self.rules.insert(key4(&prefix), prefix.len(), next_hop)
+    }
+
+    /// Set (`Some`) or remove (`None`) the route of each prefix; `changes`
+    /// is sorted by prefix with no prefix twice.
+    pub(crate) fn apply_sorted(&mut self, changes: &[(Ipv4Prefix, Option<u32>)]) {
+        let changes: Vec<_> = changes
+            .iter()
+            .map(|&(p, nh)| {
+                if let Some(nh) = nh {
+                    check_next_hop(nh);
+                }
+                (key4(&p), p.len(), nh)
+            })
+            .collect();
+        self.rules.apply(&changes);
     }
 
     /// Remove a route; returns its next hop if it existed.
@@ -282,11 +387,22 @@ impl Lpm6Builder {
     /// # Panics
     /// If `next_hop` is [`NO_ROUTE`] or above [`MAX_NEXT_HOP`].
     pub fn insert(&mut self, prefix: Ipv6Prefix, next_hop: u32) -> Option<u32> {
-        assert!(
-            next_hop != NO_ROUTE && next_hop <= MAX_NEXT_HOP,
-            "bad next-hop id {next_hop}"
-        );
+        check_next_hop(next_hop);
         self.rules.insert(prefix.bits(), prefix.len(), next_hop)
+    }
+
+    /// As [`Lpm4Builder::apply_sorted`].
+    pub(crate) fn apply_sorted(&mut self, changes: &[(Ipv6Prefix, Option<u32>)]) {
+        let changes: Vec<_> = changes
+            .iter()
+            .map(|&(p, nh)| {
+                if let Some(nh) = nh {
+                    check_next_hop(nh);
+                }
+                (p.bits(), p.len(), nh)
+            })
+            .collect();
+        self.rules.apply(&changes);
     }
 
     /// Remove a route; returns its next hop if it existed.

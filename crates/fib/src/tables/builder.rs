@@ -3,14 +3,12 @@
 //! [`Tables`] version, sharing what a batch did not touch.
 
 use core::net::{IpAddr, Ipv4Addr};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::sources::{NextHopIds, NextHopKey, RouteSources};
-use super::{
-    MAX_PORTS, RouteInfo, RouteOrigin, RouteTarget, TableUpdate, Tables, UpdateError,
-    UpdateErrorKind,
-};
+use rustc_hash::FxHashMap;
+
+use super::sources::{NextHopIds, NextHopKey, RouteSourceMap, RouteSources, TargetId};
+use super::{MAX_PORTS, RouteInfo, RouteTarget, TableUpdate, Tables, UpdateError, UpdateErrorKind};
 use crate::interface::{
     Attach, BridgeDomain, IfAddr, IfId, Interface, Interfaces, PortConfig, PortId, PortMode, VlanId,
 };
@@ -19,13 +17,30 @@ use crate::neighbor::{Neighbor, Neighbors};
 use crate::nexthop::{Adjacency, EcmpGroup, MAX_ECMP, NextHop, NextHopTable};
 use crate::prefix::{IpPrefix, Ipv4Prefix, Ipv6Prefix};
 
-/// What a batch changed, in the order to undo it.
+/// What a batch changed, in the order to undo it. A full table is a million
+/// `Sources` entries, so the rare large ones are boxed to keep every entry
+/// as small as a `Sources` one.
 enum Undo {
     Sources(IpPrefix, Option<RouteSources>),
     Neighbor(IpAddr, Option<Neighbor>),
-    Port(PortId, Option<PortConfig>),
-    Iface(IfId, Option<Interface>),
+    Port(PortId, Option<Box<PortConfig>>),
+    Iface(IfId, Option<Box<Interface>>),
     Bridges(Vec<BridgeDomain>),
+}
+
+/// A prefix an update of the batch changed: by which update, and its
+/// sources after it (the last one's are the batch's result, so resolving
+/// needs no second lookup in a million-entry map).
+#[derive(Debug, Clone, Copy)]
+struct Touched(IpPrefix, usize, RouteSources);
+
+/// What decides a touched prefix's next-hop key within one batch: a
+/// configured target resolves once per family, not once per route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum KeyOf {
+    Local,
+    Connected(IfId),
+    User(TargetId, bool),
 }
 
 /// The control side's editable copy of every table; publishes snapshots.
@@ -34,7 +49,7 @@ pub struct TablesBuilder {
     version: u64,
     lpm4: Lpm4Builder,
     lpm6: Lpm6Builder,
-    sources: HashMap<IpPrefix, RouteSources>,
+    sources: RouteSourceMap,
     nh_ids: NextHopIds,
     neighbors: Neighbors,
     ifs: Interfaces,
@@ -78,16 +93,10 @@ impl TablesBuilder {
         let mut v: Vec<RouteInfo> = self
             .sources
             .iter()
-            .filter_map(|(p, s)| {
-                let (origin, target) = if s.local.is_some() {
-                    (RouteOrigin::Local, RouteTarget::Local)
-                } else if let Some(i) = s.connected {
-                    (RouteOrigin::Connected, RouteTarget::Dev(i))
-                } else {
-                    (RouteOrigin::Static, s.user.clone()?)
-                };
+            .filter_map(|(prefix, s)| {
+                let (origin, target) = self.sources.in_effect(s)?;
                 Some(RouteInfo {
-                    prefix: *p,
+                    prefix,
                     origin,
                     target,
                 })
@@ -104,7 +113,7 @@ impl TablesBuilder {
     /// The first refused update, or a dangling reference at the end.
     pub fn apply(&mut self, batch: &[TableUpdate]) -> Result<Arc<Tables>, UpdateError> {
         let mut undo = Vec::new();
-        let mut touched: BTreeMap<IpPrefix, usize> = BTreeMap::new();
+        let mut touched: Vec<Touched> = Vec::new();
         let (mut ifs_changed, mut neigh_changed) = (false, false);
         for (i, u) in batch.iter().enumerate() {
             let r = self.apply_one(
@@ -136,11 +145,25 @@ impl TablesBuilder {
                 });
             }
         }
-        // Resolve every touched prefix to a next-hop id before changing any LPM.
+        // One entry per prefix, in prefix order, with the last update that
+        // touched it (the one an error is reported against) and so its
+        // final sources.
+        touched.sort_by_key(|t| t.0);
+        touched.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        // Resolve every touched prefix to a next-hop key before changing any
+        // LPM or interning anything.
+        let mut keys = Vec::new();
+        let mut memo = FxHashMap::default();
         let mut resolved = Vec::with_capacity(touched.len());
-        for (&p, &i) in &touched {
-            match self.key_for(p) {
-                Ok(key) => resolved.push((p, key)),
+        for &Touched(p, i, sources) in &touched {
+            match self.key_slot(p, sources, &mut keys, &mut memo) {
+                Ok(k) => resolved.push((p, k)),
                 Err(kind) => {
                     self.rollback(undo);
                     self.ifs.refresh_members();
@@ -152,31 +175,27 @@ impl TablesBuilder {
                 }
             }
         }
+        drop((touched, undo, memo));
         let mut new_ids = false;
-        let (mut ch4, mut ch6) = (Vec::new(), Vec::new());
-        for (p, key) in resolved {
-            let id = key.map(|k| {
+        let ids: Vec<u32> = keys
+            .into_iter()
+            .map(|k| {
                 let (id, new) = self.nh_ids.intern(k);
                 new_ids |= new;
                 id
-            });
+            })
+            .collect();
+        let (mut ch4, mut ch6) = (Vec::new(), Vec::new());
+        for (p, k) in resolved {
+            let id = k.map(|k| ids[k]);
             match p {
-                IpPrefix::V4(p) => {
-                    match id {
-                        Some(id) => self.lpm4.insert(p, id),
-                        None => self.lpm4.remove(p),
-                    };
-                    ch4.push(p);
-                }
-                IpPrefix::V6(p) => {
-                    match id {
-                        Some(id) => self.lpm6.insert(p, id),
-                        None => self.lpm6.remove(p),
-                    };
-                    ch6.push(p);
-                }
+                IpPrefix::V4(p) => ch4.push((p, id)),
+                IpPrefix::V6(p) => ch6.push((p, id)),
             }
         }
+        self.lpm4.apply_sorted(&ch4);
+        self.lpm6.apply_sorted(&ch6);
+        self.sources.collect();
         Ok(self.publish_next(
             &ch4,
             &ch6,
@@ -188,8 +207,8 @@ impl TablesBuilder {
 
     fn publish_next(
         &mut self,
-        ch4: &[Ipv4Prefix],
-        ch6: &[Ipv6Prefix],
+        ch4: &[(Ipv4Prefix, Option<u32>)],
+        ch6: &[(Ipv6Prefix, Option<u32>)],
         nh_dirty: bool,
         ifs_changed: bool,
         neigh_changed: bool,
@@ -198,12 +217,18 @@ impl TablesBuilder {
         let fib4 = match ch4.len() {
             0 => cur.fib4.clone(),
             n if n > INCREMENTAL_LIMIT => Arc::new(self.lpm4.build()),
-            _ => Arc::new(self.lpm4.update(&cur.fib4, ch4)),
+            _ => {
+                let changed: Vec<Ipv4Prefix> = ch4.iter().map(|&(p, _)| p).collect();
+                Arc::new(self.lpm4.update(&cur.fib4, &changed))
+            }
         };
         let fib6 = match ch6.len() {
             0 => cur.fib6.clone(),
             n if n > INCREMENTAL_LIMIT => Arc::new(self.lpm6.build()),
-            _ => Arc::new(self.lpm6.update(&cur.fib6, ch6)),
+            _ => {
+                let changed: Vec<Ipv6Prefix> = ch6.iter().map(|&(p, _)| p).collect();
+                Arc::new(self.lpm6.update(&cur.fib6, &changed))
+            }
         };
         let next_hops = if nh_dirty {
             Arc::new(self.compile_next_hops())
@@ -281,19 +306,41 @@ impl TablesBuilder {
         NextHopTable::from_hops(hops)
     }
 
-    /// The next-hop key of `prefix`'s route in effect, `None` if it has none.
-    fn key_for(&self, prefix: IpPrefix) -> Result<Option<NextHopKey>, UpdateErrorKind> {
-        let Some(s) = self.sources.get(&prefix) else {
+    /// The next-hop key of the route in effect of `prefix` with sources `s`, as an index into
+    /// `keys` (the batch's distinct keys, `memo` remembering what decided
+    /// each); `None` if it has no route.
+    fn key_slot(
+        &self,
+        prefix: IpPrefix,
+        s: RouteSources,
+        keys: &mut Vec<NextHopKey>,
+        memo: &mut FxHashMap<KeyOf, usize>,
+    ) -> Result<Option<usize>, UpdateErrorKind> {
+        let of = if s.local.is_some() {
+            KeyOf::Local
+        } else if let Some(i) = s.connected {
+            KeyOf::Connected(i)
+        } else if let Some(t) = s.user {
+            KeyOf::User(t, matches!(prefix, IpPrefix::V4(_)))
+        } else {
             return Ok(None);
         };
-        if s.local.is_some() {
-            return Ok(Some(NextHopKey::Local));
+        if let Some(&k) = memo.get(&of) {
+            return Ok(Some(k));
         }
-        if let Some(i) = s.connected {
-            return Ok(Some(NextHopKey::Connected(i)));
-        }
-        let Some(t) = &s.user else { return Ok(None) };
-        Ok(Some(match t {
+        let key = match of {
+            KeyOf::Local => NextHopKey::Local,
+            KeyOf::Connected(i) => NextHopKey::Connected(i),
+            KeyOf::User(t, _) => self.target_key(self.sources.target(t), prefix)?,
+        };
+        keys.push(key);
+        memo.insert(of, keys.len() - 1);
+        Ok(Some(keys.len() - 1))
+    }
+
+    /// The next-hop key of a configured target on a route to `prefix`.
+    fn target_key(&self, t: &RouteTarget, prefix: IpPrefix) -> Result<NextHopKey, UpdateErrorKind> {
+        Ok(match t {
             RouteTarget::Local => NextHopKey::Local,
             RouteTarget::Blackhole => NextHopKey::Blackhole,
             RouteTarget::Unreachable => NextHopKey::Unreachable,
@@ -328,7 +375,7 @@ impl TablesBuilder {
                 }
                 NextHopKey::Via(v)
             }
-        }))
+        })
     }
 
     fn on_link(&self, a: IpAddr) -> Option<IfId> {
@@ -391,14 +438,9 @@ impl TablesBuilder {
     fn rollback(&mut self, undo: Vec<Undo>) {
         for u in undo.into_iter().rev() {
             match u {
-                Undo::Sources(p, prev) => match prev {
-                    Some(s) => {
-                        self.sources.insert(p, s);
-                    }
-                    None => {
-                        self.sources.remove(&p);
-                    }
-                },
+                Undo::Sources(p, prev) => {
+                    self.sources.set(p, prev);
+                }
                 Undo::Neighbor(a, prev) => match prev {
                     Some(n) => {
                         self.neighbors.insert(a, n);
@@ -407,11 +449,12 @@ impl TablesBuilder {
                         self.neighbors.remove(a);
                     }
                 },
-                Undo::Port(id, prev) => *slot(&mut self.ifs.ports, id.0) = prev,
-                Undo::Iface(id, prev) => *slot(&mut self.ifs.ifaces, id.0) = prev,
+                Undo::Port(id, prev) => *slot(&mut self.ifs.ports, id.0) = prev.map(|p| *p),
+                Undo::Iface(id, prev) => *slot(&mut self.ifs.ifaces, id.0) = prev.map(|i| *i),
                 Undo::Bridges(prev) => self.ifs.bridges = prev,
             }
         }
+        self.sources.collect();
     }
 
     fn edit_sources(
@@ -419,19 +462,15 @@ impl TablesBuilder {
         p: IpPrefix,
         i: usize,
         undo: &mut Vec<Undo>,
-        touched: &mut BTreeMap<IpPrefix, usize>,
+        touched: &mut Vec<Touched>,
         f: impl FnOnce(&mut RouteSources),
     ) {
-        let prev = self.sources.get(&p).cloned();
-        undo.push(Undo::Sources(p, prev.clone()));
+        let prev = self.sources.get(&p);
         let mut s = prev.unwrap_or_default();
         f(&mut s);
-        if s.is_empty() {
-            self.sources.remove(&p);
-        } else {
-            self.sources.insert(p, s);
-        }
-        touched.insert(p, i);
+        self.sources.set(p, Some(s));
+        undo.push(Undo::Sources(p, prev));
+        touched.push(Touched(p, i, s));
     }
 
     /// The routes an address brings: its subnet (connected) and itself (local),
@@ -467,7 +506,7 @@ impl TablesBuilder {
         u: &TableUpdate,
         i: usize,
         undo: &mut Vec<Undo>,
-        touched: &mut BTreeMap<IpPrefix, usize>,
+        touched: &mut Vec<Touched>,
         ifs_changed: &mut bool,
         neigh_changed: &mut bool,
     ) -> Result<(), UpdateErrorKind> {
@@ -479,14 +518,14 @@ impl TablesBuilder {
                     check_vlan(v)?;
                 }
                 let prev = slot(&mut self.ifs.ports, p.id.0).replace(p.clone());
-                undo.push(Undo::Port(p.id, prev));
+                undo.push(Undo::Port(p.id, prev.map(Box::new)));
                 *ifs_changed = true;
             }
             TableUpdate::RemovePort(id) => {
                 let prev = slot(&mut self.ifs.ports, id.0)
                     .take()
                     .ok_or(E::NoSuchPort(id.0))?;
-                undo.push(Undo::Port(*id, Some(prev)));
+                undo.push(Undo::Port(*id, Some(Box::new(prev))));
                 *ifs_changed = true;
             }
             TableUpdate::SetInterface {
@@ -521,7 +560,7 @@ impl TablesBuilder {
                     v4,
                     v6,
                 });
-                undo.push(Undo::Iface(*id, prev));
+                undo.push(Undo::Iface(*id, prev.map(Box::new)));
                 *ifs_changed = true;
             }
             TableUpdate::RemoveInterface(id) => {
@@ -540,7 +579,7 @@ impl TablesBuilder {
                     self.drop_address_routes(*id, a, len, i, undo, touched);
                 }
                 *slot(&mut self.ifs.ifaces, id.0) = None;
-                undo.push(Undo::Iface(*id, Some(prev)));
+                undo.push(Undo::Iface(*id, Some(Box::new(prev))));
                 *ifs_changed = true;
             }
             TableUpdate::AddAddress { iface, addr, len } => {
@@ -568,7 +607,7 @@ impl TablesBuilder {
                     }),
                 }
                 *slot(&mut self.ifs.ifaces, iface.0) = Some(next);
-                undo.push(Undo::Iface(*iface, Some(prev)));
+                undo.push(Undo::Iface(*iface, Some(Box::new(prev))));
                 let (connected, locals) = Self::address_routes(*addr, *len);
                 if let Some(net) = connected {
                     self.edit_sources(net, i, undo, touched, |s| s.connected = Some(*iface));
@@ -593,7 +632,7 @@ impl TablesBuilder {
                 next.v4.retain(|x| IpAddr::V4(x.addr) != *addr);
                 next.v6.retain(|x| IpAddr::V6(x.addr) != *addr);
                 *slot(&mut self.ifs.ifaces, iface.0) = Some(next);
-                undo.push(Undo::Iface(*iface, Some(prev)));
+                undo.push(Undo::Iface(*iface, Some(Box::new(prev))));
                 self.drop_address_routes(*iface, *addr, len, i, undo, touched);
                 *ifs_changed = true;
             }
@@ -656,7 +695,7 @@ impl TablesBuilder {
                         return Err(E::PathCount(gws.len()));
                     }
                 }
-                let t = target.clone();
+                let t = self.sources.intern(target);
                 self.edit_sources(*prefix, i, undo, touched, |s| s.user = Some(t));
             }
             TableUpdate::DelRoute(prefix) => {
@@ -705,7 +744,7 @@ impl TablesBuilder {
         len: u8,
         i: usize,
         undo: &mut Vec<Undo>,
-        touched: &mut BTreeMap<IpPrefix, usize>,
+        touched: &mut Vec<Touched>,
     ) {
         let (connected, locals) = Self::address_routes(addr, len);
         if let Some(net) = connected {
