@@ -20,10 +20,11 @@
 //! L1: about 1.5 cycles per lookup on random addresses (`orbital bench lpm`,
 //! A/B in one run).
 //!
-//! Building paints prefixes in ascending length order: a longer prefix only
-//! ever overwrites the part of a shorter one it covers, and a new group starts
-//! as 256 copies of the entry it replaces. An update re-renders just the
-//! changed prefix's range from the route store (see [`crate::rib::Rib`]).
+//! Building paints prefixes in (address, length) order, which puts a prefix
+//! before every prefix it covers: a longer prefix only ever overwrites the
+//! part of a shorter one it covers, and a new group starts as 256 copies of
+//! the entry it replaces. An update re-renders just the
+//! changed prefix's range from the rule store (see [`crate::rules::Rules`]).
 
 use std::sync::Arc;
 
@@ -138,6 +139,41 @@ impl Dir {
         self.free.push(g);
     }
 
+    /// Set entries `start..end` of the root (`in_groups` false) or of the
+    /// group space to `value`. A chunk is checked before it is written, and
+    /// written with one `make_mut` and a `fill`, not entry by entry: a /8 is
+    /// 65,536 root entries.
+    fn fill(&mut self, in_groups: bool, start: usize, end: usize, value: u32) {
+        let slot = |i| {
+            if in_groups {
+                Slot::Group(i)
+            } else {
+                Slot::Root(i)
+            }
+        };
+        let mut i = start;
+        while i < end {
+            let c = i / CHUNK;
+            let stop = end.min((c + 1) * CHUNK);
+            let range = i % CHUNK..stop - c * CHUNK;
+            let chunks: &mut [Arc<Chunk>] = if in_groups {
+                &mut self.groups
+            } else {
+                &mut self.root[..]
+            };
+            let cur = &chunks[c][range.clone()];
+            if cur.iter().any(|&e| e & EXT != 0) {
+                // Groups below are freed one by one.
+                for j in i..stop {
+                    self.set(slot(j), value);
+                }
+            } else if cur.iter().any(|&e| e != value) {
+                Arc::make_mut(&mut chunks[c])[range].fill(value);
+            }
+            i = stop;
+        }
+    }
+
     /// Set every address of `key/len` to `value` (a next-hop id), dropping
     /// whatever more specific entries were below it.
     pub(crate) fn paint(&mut self, key: u128, len: u32, value: u32) {
@@ -145,9 +181,7 @@ impl Dir {
         let r = ROOT_BITS;
         if len <= r {
             let start = (key >> (128 - r)) as usize;
-            for i in start..start + (1usize << (r - len)) {
-                self.set(Slot::Root(i), value);
-            }
+            self.fill(false, start, start + (1usize << (r - len)), value);
             return;
         }
         let mut slot = Slot::Root((key >> (128 - r)) as usize);
@@ -164,9 +198,8 @@ impl Dir {
             let base = g as usize * GROUP;
             let idx = ((key >> (128 - consumed - 8)) & 0xff) as usize;
             if len <= consumed + 8 {
-                for i in idx..idx + (1usize << (consumed + 8 - len)) {
-                    self.set(Slot::Group(base + i), value);
-                }
+                let n = 1usize << (consumed + 8 - len);
+                self.fill(true, base + idx, base + idx + n, value);
                 return;
             }
             slot = Slot::Group(base + idx);
@@ -202,6 +235,27 @@ impl Dir {
         seen.dedup();
         seen.len() * CHUNK * 4
             + (ROOT_CHUNKS + self.groups.len()) * std::mem::size_of::<Arc<Chunk>>()
+    }
+
+    /// Bytes of chunks of `self` that `other` does not hold.
+    pub(crate) fn unshared_bytes(&self, other: &Dir) -> usize {
+        let mut theirs: Vec<*const Chunk> = other
+            .root
+            .iter()
+            .chain(&other.groups)
+            .map(Arc::as_ptr)
+            .collect();
+        theirs.sort_unstable();
+        let mut mine: Vec<*const Chunk> = self
+            .root
+            .iter()
+            .chain(&self.groups)
+            .map(Arc::as_ptr)
+            .collect();
+        mine.sort_unstable();
+        mine.dedup();
+        mine.retain(|p| theirs.binary_search(p).is_err());
+        mine.len() * CHUNK * 4
     }
 
     /// Groups allocated and not free.

@@ -22,7 +22,7 @@ pub mod neighbor;
 pub mod nexthop;
 pub mod prefix;
 pub mod rfc1812;
-mod rib;
+mod rules;
 pub mod tables;
 
 pub use interface::{

@@ -26,9 +26,14 @@ pub struct Ipv4Prefix {
 }
 
 /// An IPv6 prefix with no host bits set.
+///
+/// The address is kept as big-endian bytes rather than a `u128`: the order is
+/// the same, but the alignment is 1 instead of 16, so a prefix takes 17 bytes
+/// instead of 32 and an [`IpPrefix`] 20 instead of 48 — a million-route batch
+/// and the builder's route maps are a third of the size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ipv6Prefix {
-    addr: u128,
+    addr: [u8; 16],
     len: u8,
 }
 
@@ -140,26 +145,29 @@ impl Ipv6Prefix {
                 net.to_string(),
             ));
         }
-        Ok(Ipv6Prefix { addr: a, len })
+        Ok(Ipv6Prefix {
+            addr: a.to_be_bytes(),
+            len,
+        })
     }
 
     /// The prefix of `addr` of length `len` (host bits cleared; len clamped to 128).
     pub fn truncating(addr: Ipv6Addr, len: u8) -> Ipv6Prefix {
         let len = len.min(128);
         Ipv6Prefix {
-            addr: addr.to_bits() & mask6(len),
+            addr: (addr.to_bits() & mask6(len)).to_be_bytes(),
             len,
         }
     }
 
     /// Network address as bits.
     pub const fn bits(&self) -> u128 {
-        self.addr
+        u128::from_be_bytes(self.addr)
     }
 
     /// Network address.
     pub const fn addr(&self) -> Ipv6Addr {
-        Ipv6Addr::from_bits(self.addr)
+        Ipv6Addr::from_bits(self.bits())
     }
 
     /// Prefix length.
@@ -174,12 +182,12 @@ impl Ipv6Prefix {
 
     /// Last address covered.
     pub const fn last(&self) -> u128 {
-        self.addr | !mask6(self.len)
+        self.bits() | !mask6(self.len)
     }
 
     /// Does the prefix cover `a`?
     pub const fn contains(&self, a: Ipv6Addr) -> bool {
-        a.to_bits() & mask6(self.len) == self.addr
+        a.to_bits() & mask6(self.len) == self.bits()
     }
 }
 

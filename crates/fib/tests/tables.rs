@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use orbital_fib::nexthop::RouteDrop;
-use orbital_fib::tables::UpdateErrorKind;
+use orbital_fib::tables::{RouteOrigin, UpdateErrorKind};
 use orbital_fib::{
-    Attach, Gateway, IfId, NeighborState, PortConfig, PortId, PortMode, Resolved, RouteTarget,
-    SharedTables, TableUpdate as U, TablesBuilder,
+    Attach, Gateway, IfId, IpPrefix, Ipv4Prefix, Ipv6Prefix, NeighborState, PortConfig, PortId,
+    PortMode, Resolved, RouteTarget, SharedTables, TableUpdate as U, TablesBuilder,
 };
 use orbital_wire::EthernetAddress;
 
@@ -486,4 +486,142 @@ fn readers_see_one_consistent_version_across_swaps() {
     }
     assert!(checks.load(Ordering::Relaxed) > 0);
     assert_eq!(shared.load().version, 2001);
+}
+
+/// `router()` plus `n4` IPv4 /24s and /20s and `n6` IPv6 /48s spread over the
+/// address space through two gateways: a table large enough that copying it
+/// would show, built as one batch the way a configuration load does.
+fn big_table(n4: u32, n6: u32) -> Vec<U> {
+    let mut v = router();
+    let gw = |a: &str| {
+        RouteTarget::Via(vec![Gateway {
+            addr: ip(a),
+            iface: None,
+        }])
+    };
+    let mut x = 0x2545_f491u32;
+    for i in 0..n4 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let len = if i % 8 == 0 { 20 } else { 24 };
+        v.push(U::AddRoute {
+            prefix: IpPrefix::V4(Ipv4Prefix::truncating(Ipv4Addr::from_bits(x), len)),
+            target: gw(if i % 2 == 0 {
+                "192.0.2.10"
+            } else {
+                "192.0.2.11"
+            }),
+        });
+    }
+    for i in 0..n6 {
+        let a = (0x2000u128 << 112) | (u128::from(i.wrapping_mul(0x9e37_79b9)) << 80);
+        v.push(U::AddRoute {
+            prefix: IpPrefix::V6(Ipv6Prefix::truncating(Ipv6Addr::from_bits(a), 48)),
+            target: RouteTarget::Dev(IfId(0)),
+        });
+    }
+    v
+}
+
+/// Publishing one route after a large table copies the chunks it writes and
+/// shares everything else with the previous version, which stays as it was.
+#[test]
+fn a_one_route_update_copies_only_the_chunks_it_touches() {
+    const CHUNK_BYTES: usize = 256 * 1024;
+    let mut b = TablesBuilder::new();
+    let full = b.apply(&big_table(200_000, 50_000)).unwrap();
+    assert!(
+        full.fib4.memory_bytes() > 40 * CHUNK_BYTES,
+        "a table worth copying"
+    );
+
+    // A /24: one root chunk. Same gateway as existing routes: no new next hop.
+    let p: IpPrefix = "203.0.113.0/24".parse().unwrap();
+    let before = full.route_v4(Ipv4Addr::new(203, 0, 113, 9), 0);
+    let gw = RouteTarget::Via(vec![Gateway {
+        addr: ip("192.0.2.10"),
+        iface: None,
+    }]);
+    let t1 = b
+        .apply(&[U::AddRoute {
+            prefix: p,
+            target: gw.clone(),
+        }])
+        .unwrap();
+    assert_eq!(t1.fib4.unshared_bytes(&full.fib4), CHUNK_BYTES);
+    assert!(Arc::ptr_eq(&t1.fib6, &full.fib6));
+    assert!(Arc::ptr_eq(&t1.next_hops, &full.next_hops));
+    assert!(Arc::ptr_eq(&t1.ifs, &full.ifs));
+    let Resolved::Forward(adj) = t1.route_v4(Ipv4Addr::new(203, 0, 113, 9), 0) else {
+        panic!()
+    };
+    assert_eq!(adj.gateway, Some(ip("192.0.2.10")));
+    assert_eq!(full.route_v4(Ipv4Addr::new(203, 0, 113, 9), 0), before);
+
+    // A /28 inside it: the root chunk again and the chunk of its new group.
+    let t2 = b
+        .apply(&[U::AddRoute {
+            prefix: "203.0.113.16/28".parse().unwrap(),
+            target: RouteTarget::Blackhole,
+        }])
+        .unwrap();
+    assert!(t2.fib4.unshared_bytes(&t1.fib4) <= 2 * CHUNK_BYTES);
+    assert_eq!(
+        t2.route_v4(Ipv4Addr::new(203, 0, 113, 17), 0),
+        Resolved::Drop(RouteDrop::Blackhole)
+    );
+
+    // An IPv6 /48 copies chunks of the IPv6 trie only.
+    let t3 = b
+        .apply(&[U::AddRoute {
+            prefix: "2001:db8:77::/48".parse().unwrap(),
+            target: RouteTarget::Dev(IfId(1)),
+        }])
+        .unwrap();
+    assert!(Arc::ptr_eq(&t3.fib4, &t2.fib4));
+    assert!(t3.fib6.unshared_bytes(&t2.fib6) <= 3 * CHUNK_BYTES);
+
+    // Deleting puts the old answer back, still by copying one chunk.
+    let t4 = b.apply(&[U::DelRoute(p)]).unwrap();
+    assert!(t4.fib4.unshared_bytes(&t3.fib4) <= 2 * CHUNK_BYTES);
+    assert_eq!(t4.route_v4(Ipv4Addr::new(203, 0, 113, 9), 0), before);
+}
+
+/// Routes listed back after a large batch are what was configured, with
+/// interned targets expanded, and a failed batch leaves them as they were.
+#[test]
+fn a_large_batch_lists_back_and_rolls_back() {
+    let mut b = TablesBuilder::new();
+    let batch = big_table(20_000, 5_000);
+    b.apply(&batch).unwrap();
+    let listed = b.routes();
+    let want: std::collections::BTreeMap<IpPrefix, RouteTarget> = batch
+        .iter()
+        .filter_map(|u| match u {
+            U::AddRoute { prefix, target } => Some((*prefix, target.clone())),
+            _ => None,
+        })
+        .collect();
+    let got: std::collections::BTreeMap<IpPrefix, RouteTarget> = listed
+        .iter()
+        .filter(|r| r.origin == RouteOrigin::Static)
+        .map(|r| (r.prefix, r.target.clone()))
+        .collect();
+    assert_eq!(got, want);
+    // Replace every route's gateway, then fail at the end: nothing changes.
+    let mut bad: Vec<U> = want
+        .keys()
+        .map(|&prefix| U::AddRoute {
+            prefix,
+            target: RouteTarget::Blackhole,
+        })
+        .collect();
+    // Lengths 20 and 24 only: no such /32.
+    bad.push(U::DelRoute("198.51.100.7/32".parse().unwrap()));
+    let before = b.current();
+    assert!(b.apply(&bad).is_err());
+    assert_eq!(b.routes(), listed);
+    let t = b.apply(&[]).unwrap();
+    assert!(Arc::ptr_eq(&t.fib4, &before.fib4));
 }

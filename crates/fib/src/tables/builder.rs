@@ -1,391 +1,46 @@
-//! Versioned, immutable table snapshots and the builder that makes them
-//! (spec §7.1–7.2).
-//!
-//! Everything a worker consults — both LPMs, next hops, neighbours, the
-//! wiring — lives in one [`Tables`] value with a version number. Workers load
-//! the current one once per batch through [`SharedTables`] (an `arc-swap`
-//! pointer: a load is a few uncontended atomic operations, never a lock or a
-//! wait) and use it for the whole batch, so a batch sees exactly one version.
-//!
-//! [`TablesBuilder`] lives on the control side. It applies a batch of typed
-//! [`TableUpdate`]s and produces the next version: the parts a batch does not
-//! touch are shared with the previous version (`Arc`), the parts it touches are
-//! built anew — an LPM as a copy with only the changed prefixes re-rendered.
-//! Nothing ever edits a published version. A batch is all or nothing: the
-//! first invalid update (or a dangling reference left at the end) undoes the
-//! batch and nothing is published.
+//! [`TablesBuilder`]: the control side's editable copy of every table, which
+//! applies [`TableUpdate`] batches all or nothing and produces the next
+//! [`Tables`] version, sharing what a batch did not touch.
 
-use core::fmt;
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::collections::{BTreeMap, HashMap};
+use core::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
-use orbital_wire::EthernetAddress;
+use rustc_hash::FxHashMap;
 
+use super::sources::{NextHopIds, NextHopKey, RouteSourceMap, RouteSources, TargetId};
+use super::{MAX_PORTS, RouteInfo, RouteTarget, TableUpdate, Tables, UpdateError, UpdateErrorKind};
 use crate::interface::{
     Attach, BridgeDomain, IfAddr, IfId, Interface, Interfaces, PortConfig, PortId, PortMode, VlanId,
 };
-use crate::lpm::{Lpm4, Lpm4Builder, Lpm6, Lpm6Builder};
-use crate::neighbor::{Neighbor, NeighborState, Neighbors};
-use crate::nexthop::{Adjacency, EcmpGroup, MAX_ECMP, NextHop, NextHopTable, Resolved};
+use crate::lpm::{Lpm4Builder, Lpm6Builder};
+use crate::neighbor::{Neighbor, Neighbors};
+use crate::nexthop::{Adjacency, EcmpGroup, MAX_ECMP, NextHop, NextHopTable};
 use crate::prefix::{IpPrefix, Ipv4Prefix, Ipv6Prefix};
 
-/// Most ports and interfaces (ids are indices into dense arrays).
-pub const MAX_PORTS: u16 = 1024;
-
-/// One consistent version of every forwarding table.
-#[derive(Debug, Clone, Default)]
-pub struct Tables {
-    /// Version number; each publish adds one.
-    pub version: u64,
-    /// IPv4 routes → next-hop ids.
-    pub fib4: Arc<Lpm4>,
-    /// IPv6 routes → next-hop ids.
-    pub fib6: Arc<Lpm6>,
-    /// Next hops by id.
-    pub next_hops: Arc<NextHopTable>,
-    /// ARP / ND entries.
-    pub neighbors: Arc<Neighbors>,
-    /// Ports, interfaces, bridge domains.
-    pub ifs: Arc<Interfaces>,
-}
-
-impl Tables {
-    /// Route an IPv4 destination for a packet of flow hash `flow_hash`.
-    #[inline]
-    pub fn route_v4(&self, dst: Ipv4Addr, flow_hash: u32) -> Resolved<'_> {
-        self.next_hops.resolve(self.fib4.lookup(dst), flow_hash)
-    }
-
-    /// Route an IPv6 destination.
-    #[inline]
-    pub fn route_v6(&self, dst: Ipv6Addr, flow_hash: u32) -> Resolved<'_> {
-        self.next_hops.resolve(self.fib6.lookup(dst), flow_hash)
-    }
-
-    /// The MAC to send to through `adj` for destination `dst`: the resolved
-    /// gateway MAC, or the neighbour entry of a directly connected
-    /// destination. `None` means: punt to the slow path to resolve it.
-    #[inline]
-    pub fn neighbor_mac(&self, adj: &Adjacency, dst: IpAddr) -> Option<EthernetAddress> {
-        match adj.gateway {
-            Some(_) => adj.dst_mac,
-            None => self.neighbors.usable(dst).map(|n| n.mac),
-        }
-    }
-}
-
-/// The published tables, shared by every worker and the control side.
-#[derive(Debug)]
-pub struct SharedTables {
-    current: ArcSwap<Tables>,
-}
-
-impl SharedTables {
-    /// Share `tables` as the first version.
-    pub fn new(tables: Arc<Tables>) -> SharedTables {
-        SharedTables {
-            current: ArcSwap::new(tables),
-        }
-    }
-
-    /// The current version, for the length of a batch. Lock-free and
-    /// wait-free for readers.
-    #[inline]
-    pub fn load(&self) -> Guard<Arc<Tables>> {
-        self.current.load()
-    }
-
-    /// The current version as an owned `Arc` (for holding across batches).
-    pub fn load_full(&self) -> Arc<Tables> {
-        self.current.load_full()
-    }
-
-    /// Make `tables` the current version, atomically.
-    pub fn publish(&self, tables: Arc<Tables>) {
-        self.current.store(tables);
-    }
-}
-
-/// Where a route sends packets, as the control side states it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RouteTarget {
-    /// Through one gateway, or several (ECMP, up to 16).
-    Via(Vec<Gateway>),
-    /// Directly connected on an interface.
-    Dev(IfId),
-    /// To the router itself.
-    Local,
-    /// Drop silently.
-    Blackhole,
-    /// Drop with ICMP unreachable.
-    Unreachable,
-    /// Drop with ICMP administratively prohibited.
-    Prohibit,
-}
-
-/// A gateway; its interface is found from the connected subnets when not given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Gateway {
-    /// Gateway address (same family as the route).
-    pub addr: IpAddr,
-    /// Egress interface, if pinned.
-    pub iface: Option<IfId>,
-}
-
-/// One typed change to the tables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TableUpdate {
-    /// Create or replace a port.
-    SetPort(PortConfig),
-    /// Remove a port.
-    RemovePort(PortId),
-    /// Create or replace an interface's name, MAC, MTU and attachment
-    /// (its addresses are kept).
-    SetInterface {
-        /// Interface id.
-        id: IfId,
-        /// Name.
-        name: String,
-        /// Router MAC.
-        mac: EthernetAddress,
-        /// IP MTU.
-        mtu: u16,
-        /// Port or bridge.
-        attach: Attach,
-    },
-    /// Remove an interface, its addresses and their routes.
-    RemoveInterface(IfId),
-    /// Add an address (and its connected and local routes).
-    AddAddress {
-        /// Interface.
-        iface: IfId,
-        /// Address.
-        addr: IpAddr,
-        /// Subnet length.
-        len: u8,
-    },
-    /// Remove an address and its routes.
-    DelAddress {
-        /// Interface.
-        iface: IfId,
-        /// Address.
-        addr: IpAddr,
-    },
-    /// Create or replace a bridge domain (static MACs are kept).
-    SetBridge {
-        /// Its VLAN.
-        vlan: VlanId,
-        /// MAC aging time, seconds.
-        aging_secs: u32,
-        /// Its L3 interface.
-        bvi: Option<IfId>,
-    },
-    /// Remove a bridge domain.
-    RemoveBridge(VlanId),
-    /// Pin a station to a port in a bridge.
-    AddStaticMac {
-        /// Bridge.
-        vlan: VlanId,
-        /// Station.
-        mac: EthernetAddress,
-        /// Port.
-        port: PortId,
-    },
-    /// Unpin a station.
-    DelStaticMac {
-        /// Bridge.
-        vlan: VlanId,
-        /// Station.
-        mac: EthernetAddress,
-    },
-    /// Add or replace a route.
-    AddRoute {
-        /// Destination.
-        prefix: IpPrefix,
-        /// Where to.
-        target: RouteTarget,
-    },
-    /// Remove a route.
-    DelRoute(IpPrefix),
-    /// Add or replace a neighbour.
-    AddNeighbor {
-        /// Its address.
-        addr: IpAddr,
-        /// Its MAC.
-        mac: EthernetAddress,
-        /// Interface it is on.
-        iface: IfId,
-        /// State.
-        state: NeighborState,
-    },
-    /// Remove a neighbour.
-    DelNeighbor(IpAddr),
-}
-
-impl fmt::Display for TableUpdate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TableUpdate::SetPort(p) => write!(f, "set port {} ({})", p.id.0, p.name),
-            TableUpdate::RemovePort(p) => write!(f, "remove port {}", p.0),
-            TableUpdate::SetInterface { id, name, .. } => {
-                write!(f, "set interface {} ({name})", id.0)
-            }
-            TableUpdate::RemoveInterface(i) => write!(f, "remove interface {}", i.0),
-            TableUpdate::AddAddress { iface, addr, len } => {
-                write!(f, "add address {addr}/{len} on interface {}", iface.0)
-            }
-            TableUpdate::DelAddress { iface, addr } => {
-                write!(f, "delete address {addr} from interface {}", iface.0)
-            }
-            TableUpdate::SetBridge { vlan, .. } => write!(f, "set bridge {vlan}"),
-            TableUpdate::RemoveBridge(v) => write!(f, "remove bridge {v}"),
-            TableUpdate::AddStaticMac { vlan, mac, .. } => {
-                write!(f, "add static mac {mac} in bridge {vlan}")
-            }
-            TableUpdate::DelStaticMac { vlan, mac } => {
-                write!(f, "delete static mac {mac} in bridge {vlan}")
-            }
-            TableUpdate::AddRoute { prefix, .. } => write!(f, "add route {prefix}"),
-            TableUpdate::DelRoute(p) => write!(f, "delete route {p}"),
-            TableUpdate::AddNeighbor { addr, .. } => write!(f, "add neighbor {addr}"),
-            TableUpdate::DelNeighbor(a) => write!(f, "delete neighbor {a}"),
-        }
-    }
-}
-
-/// Why an update was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpdateErrorKind {
-    /// A port id at or above [`MAX_PORTS`].
-    #[error("port/interface id {0} is out of range (max {max})", max = MAX_PORTS - 1)]
-    IdOutOfRange(u16),
-    /// No such port.
-    #[error("port {0} does not exist")]
-    NoSuchPort(u16),
-    /// No such interface.
-    #[error("interface {0} does not exist")]
-    NoSuchInterface(u16),
-    /// No such bridge domain.
-    #[error("bridge {0} does not exist")]
-    NoSuchBridge(VlanId),
-    /// No such route.
-    #[error("no route for {0}")]
-    NoSuchRoute(IpPrefix),
-    /// No such neighbour.
-    #[error("no neighbor {0}")]
-    NoSuchNeighbor(IpAddr),
-    /// No such address.
-    #[error("{0} is not on that interface")]
-    NoSuchAddress(IpAddr),
-    /// No such static MAC.
-    #[error("no static mac {0}")]
-    NoSuchStaticMac(EthernetAddress),
-    /// VLAN outside 1–4094.
-    #[error("VLAN {0} is outside 1-4094")]
-    BadVlan(u16),
-    /// MTU outside 68–65535 (IPv4 minimum, RFC 791).
-    #[error("MTU {0} is below the IPv4 minimum of 68")]
-    BadMtu(u16),
-    /// A group MAC where a station MAC is needed.
-    #[error("{0} is a multicast MAC, not a station")]
-    GroupMac(EthernetAddress),
-    /// A subnet length beyond the family.
-    #[error("prefix length {0} is too long")]
-    BadLength(u8),
-    /// The address is already assigned.
-    #[error("{0} is already assigned to interface {1}")]
-    AddressInUse(IpAddr, u16),
-    /// A gateway of the wrong family.
-    #[error("gateway {0} is not of the route's address family")]
-    FamilyMismatch(IpAddr),
-    /// An ECMP route with no or too many paths.
-    #[error("a route needs 1 to {MAX_ECMP} gateways, not {0}")]
-    PathCount(usize),
-    /// A gateway not on any connected subnet.
-    #[error("gateway {0} is not on any connected subnet (give its interface)")]
-    GatewayNotOnLink(IpAddr),
-    /// A reference left dangling at the end of the batch.
-    #[error("{0}")]
-    Dangling(String),
-}
-
-/// An update batch that was refused; nothing was applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct UpdateError {
-    /// Position of the refused update in the batch (`None` for a check of the
-    /// batch's end state).
-    pub index: Option<usize>,
-    /// The refused update, described.
-    pub update: String,
-    /// Why.
-    pub kind: UpdateErrorKind,
-}
-
-impl fmt::Display for UpdateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.index {
-            Some(i) => write!(f, "update {} ({}): {}", i + 1, self.update, self.kind),
-            None => write!(f, "{}: {}", self.update, self.kind),
-        }
-    }
-}
-
-/// Which routes a prefix has, by origin; the most specific origin wins:
-/// the router's own address, then a connected subnet, then a configured route.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RouteSources {
-    local: Option<IfId>,
-    connected: Option<IfId>,
-    user: Option<RouteTarget>,
-}
-
-impl RouteSources {
-    fn is_empty(&self) -> bool {
-        self.local.is_none() && self.connected.is_none() && self.user.is_none()
-    }
-}
-
-/// How a route was made, for `orbctl show routes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteOrigin {
-    /// The router's own address.
-    Local,
-    /// A connected subnet.
-    Connected,
-    /// Configured (or added through the API).
-    Static,
-}
-
-/// A route as the builder holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteInfo {
-    /// Destination.
-    pub prefix: IpPrefix,
-    /// Origin of the route in effect.
-    pub origin: RouteOrigin,
-    /// Where it sends packets.
-    pub target: RouteTarget,
-}
-
-/// Next hops as interned: what decides a next-hop id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum NextHopKey {
-    Local,
-    Blackhole,
-    Unreachable,
-    Prohibit,
-    Connected(IfId),
-    Via(Vec<(IfId, IpAddr)>),
-}
-
+/// What a batch changed, in the order to undo it. A full table is a million
+/// `Sources` entries, so the rare large ones are boxed to keep every entry
+/// as small as a `Sources` one.
 enum Undo {
     Sources(IpPrefix, Option<RouteSources>),
     Neighbor(IpAddr, Option<Neighbor>),
-    Port(PortId, Option<PortConfig>),
-    Iface(IfId, Option<Interface>),
+    Port(PortId, Option<Box<PortConfig>>),
+    Iface(IfId, Option<Box<Interface>>),
     Bridges(Vec<BridgeDomain>),
+}
+
+/// A prefix an update of the batch changed: by which update, and its
+/// sources after it (the last one's are the batch's result, so resolving
+/// needs no second lookup in a million-entry map).
+#[derive(Debug, Clone, Copy)]
+struct Touched(IpPrefix, usize, RouteSources);
+
+/// What decides a touched prefix's next-hop key within one batch: a
+/// configured target resolves once per family, not once per route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum KeyOf {
+    Local,
+    Connected(IfId),
+    User(TargetId, bool),
 }
 
 /// The control side's editable copy of every table; publishes snapshots.
@@ -394,9 +49,8 @@ pub struct TablesBuilder {
     version: u64,
     lpm4: Lpm4Builder,
     lpm6: Lpm6Builder,
-    sources: HashMap<IpPrefix, RouteSources>,
-    nh_ids: HashMap<NextHopKey, u32>,
-    nh_keys: Vec<Option<NextHopKey>>,
+    sources: RouteSourceMap,
+    nh_ids: NextHopIds,
     neighbors: Neighbors,
     ifs: Interfaces,
     current: Arc<Tables>,
@@ -409,10 +63,7 @@ const INCREMENTAL_LIMIT: usize = 4096;
 impl TablesBuilder {
     /// An empty builder; its first publish is version 1.
     pub fn new() -> Self {
-        TablesBuilder {
-            nh_keys: vec![None],
-            ..Self::default()
-        }
+        Self::default()
     }
 
     /// Number this builder's next publish after `version`: a configuration
@@ -442,16 +93,10 @@ impl TablesBuilder {
         let mut v: Vec<RouteInfo> = self
             .sources
             .iter()
-            .filter_map(|(p, s)| {
-                let (origin, target) = if s.local.is_some() {
-                    (RouteOrigin::Local, RouteTarget::Local)
-                } else if let Some(i) = s.connected {
-                    (RouteOrigin::Connected, RouteTarget::Dev(i))
-                } else {
-                    (RouteOrigin::Static, s.user.clone()?)
-                };
+            .filter_map(|(prefix, s)| {
+                let (origin, target) = self.sources.in_effect(s)?;
                 Some(RouteInfo {
-                    prefix: *p,
+                    prefix,
                     origin,
                     target,
                 })
@@ -468,7 +113,7 @@ impl TablesBuilder {
     /// The first refused update, or a dangling reference at the end.
     pub fn apply(&mut self, batch: &[TableUpdate]) -> Result<Arc<Tables>, UpdateError> {
         let mut undo = Vec::new();
-        let mut touched: BTreeMap<IpPrefix, usize> = BTreeMap::new();
+        let mut touched: Vec<Touched> = Vec::new();
         let (mut ifs_changed, mut neigh_changed) = (false, false);
         for (i, u) in batch.iter().enumerate() {
             let r = self.apply_one(
@@ -500,11 +145,25 @@ impl TablesBuilder {
                 });
             }
         }
-        // Resolve every touched prefix to a next-hop id before changing any LPM.
+        // One entry per prefix, in prefix order, with the last update that
+        // touched it (the one an error is reported against) and so its
+        // final sources.
+        touched.sort_by_key(|t| t.0);
+        touched.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        // Resolve every touched prefix to a next-hop key before changing any
+        // LPM or interning anything.
+        let mut keys = Vec::new();
+        let mut memo = FxHashMap::default();
         let mut resolved = Vec::with_capacity(touched.len());
-        for (&p, &i) in &touched {
-            match self.key_for(p) {
-                Ok(key) => resolved.push((p, key)),
+        for &Touched(p, i, sources) in &touched {
+            match self.key_slot(p, sources, &mut keys, &mut memo) {
+                Ok(k) => resolved.push((p, k)),
                 Err(kind) => {
                     self.rollback(undo);
                     self.ifs.refresh_members();
@@ -516,31 +175,27 @@ impl TablesBuilder {
                 }
             }
         }
+        drop((touched, undo, memo));
         let mut new_ids = false;
-        let (mut ch4, mut ch6) = (Vec::new(), Vec::new());
-        for (p, key) in resolved {
-            let id = key.map(|k| {
-                let (id, new) = self.intern(k);
+        let ids: Vec<u32> = keys
+            .into_iter()
+            .map(|k| {
+                let (id, new) = self.nh_ids.intern(k);
                 new_ids |= new;
                 id
-            });
+            })
+            .collect();
+        let (mut ch4, mut ch6) = (Vec::new(), Vec::new());
+        for (p, k) in resolved {
+            let id = k.map(|k| ids[k]);
             match p {
-                IpPrefix::V4(p) => {
-                    match id {
-                        Some(id) => self.lpm4.insert(p, id),
-                        None => self.lpm4.remove(p),
-                    };
-                    ch4.push(p);
-                }
-                IpPrefix::V6(p) => {
-                    match id {
-                        Some(id) => self.lpm6.insert(p, id),
-                        None => self.lpm6.remove(p),
-                    };
-                    ch6.push(p);
-                }
+                IpPrefix::V4(p) => ch4.push((p, id)),
+                IpPrefix::V6(p) => ch6.push((p, id)),
             }
         }
+        self.lpm4.apply_sorted(&ch4);
+        self.lpm6.apply_sorted(&ch6);
+        self.sources.collect();
         Ok(self.publish_next(
             &ch4,
             &ch6,
@@ -552,8 +207,8 @@ impl TablesBuilder {
 
     fn publish_next(
         &mut self,
-        ch4: &[Ipv4Prefix],
-        ch6: &[Ipv6Prefix],
+        ch4: &[(Ipv4Prefix, Option<u32>)],
+        ch6: &[(Ipv6Prefix, Option<u32>)],
         nh_dirty: bool,
         ifs_changed: bool,
         neigh_changed: bool,
@@ -562,12 +217,18 @@ impl TablesBuilder {
         let fib4 = match ch4.len() {
             0 => cur.fib4.clone(),
             n if n > INCREMENTAL_LIMIT => Arc::new(self.lpm4.build()),
-            _ => Arc::new(self.lpm4.update(&cur.fib4, ch4)),
+            _ => {
+                let changed: Vec<Ipv4Prefix> = ch4.iter().map(|&(p, _)| p).collect();
+                Arc::new(self.lpm4.update(&cur.fib4, &changed))
+            }
         };
         let fib6 = match ch6.len() {
             0 => cur.fib6.clone(),
             n if n > INCREMENTAL_LIMIT => Arc::new(self.lpm6.build()),
-            _ => Arc::new(self.lpm6.update(&cur.fib6, ch6)),
+            _ => {
+                let changed: Vec<Ipv6Prefix> = ch6.iter().map(|&(p, _)| p).collect();
+                Arc::new(self.lpm6.update(&cur.fib6, &changed))
+            }
         };
         let next_hops = if nh_dirty {
             Arc::new(self.compile_next_hops())
@@ -596,16 +257,6 @@ impl TablesBuilder {
         self.current.clone()
     }
 
-    fn intern(&mut self, key: NextHopKey) -> (u32, bool) {
-        if let Some(&id) = self.nh_ids.get(&key) {
-            return (id, false);
-        }
-        let id = self.nh_keys.len() as u32;
-        self.nh_keys.push(Some(key.clone()));
-        self.nh_ids.insert(key, id);
-        (id, true)
-    }
-
     fn adjacency(&self, iface: IfId, gateway: Option<IpAddr>) -> Option<Adjacency> {
         let i = self.ifs.iface(iface)?;
         Some(Adjacency {
@@ -625,7 +276,8 @@ impl TablesBuilder {
 
     fn compile_next_hops(&self) -> NextHopTable {
         let hops = self
-            .nh_keys
+            .nh_ids
+            .keys()
             .iter()
             .map(|k| match k {
                 None => NextHop::NoRoute,
@@ -654,19 +306,41 @@ impl TablesBuilder {
         NextHopTable::from_hops(hops)
     }
 
-    /// The next-hop key of `prefix`'s route in effect, `None` if it has none.
-    fn key_for(&self, prefix: IpPrefix) -> Result<Option<NextHopKey>, UpdateErrorKind> {
-        let Some(s) = self.sources.get(&prefix) else {
+    /// The next-hop key of the route in effect of `prefix` with sources `s`, as an index into
+    /// `keys` (the batch's distinct keys, `memo` remembering what decided
+    /// each); `None` if it has no route.
+    fn key_slot(
+        &self,
+        prefix: IpPrefix,
+        s: RouteSources,
+        keys: &mut Vec<NextHopKey>,
+        memo: &mut FxHashMap<KeyOf, usize>,
+    ) -> Result<Option<usize>, UpdateErrorKind> {
+        let of = if s.local.is_some() {
+            KeyOf::Local
+        } else if let Some(i) = s.connected {
+            KeyOf::Connected(i)
+        } else if let Some(t) = s.user {
+            KeyOf::User(t, matches!(prefix, IpPrefix::V4(_)))
+        } else {
             return Ok(None);
         };
-        if s.local.is_some() {
-            return Ok(Some(NextHopKey::Local));
+        if let Some(&k) = memo.get(&of) {
+            return Ok(Some(k));
         }
-        if let Some(i) = s.connected {
-            return Ok(Some(NextHopKey::Connected(i)));
-        }
-        let Some(t) = &s.user else { return Ok(None) };
-        Ok(Some(match t {
+        let key = match of {
+            KeyOf::Local => NextHopKey::Local,
+            KeyOf::Connected(i) => NextHopKey::Connected(i),
+            KeyOf::User(t, _) => self.target_key(self.sources.target(t), prefix)?,
+        };
+        keys.push(key);
+        memo.insert(of, keys.len() - 1);
+        Ok(Some(keys.len() - 1))
+    }
+
+    /// The next-hop key of a configured target on a route to `prefix`.
+    fn target_key(&self, t: &RouteTarget, prefix: IpPrefix) -> Result<NextHopKey, UpdateErrorKind> {
+        Ok(match t {
             RouteTarget::Local => NextHopKey::Local,
             RouteTarget::Blackhole => NextHopKey::Blackhole,
             RouteTarget::Unreachable => NextHopKey::Unreachable,
@@ -701,7 +375,7 @@ impl TablesBuilder {
                 }
                 NextHopKey::Via(v)
             }
-        }))
+        })
     }
 
     fn on_link(&self, a: IpAddr) -> Option<IfId> {
@@ -764,14 +438,9 @@ impl TablesBuilder {
     fn rollback(&mut self, undo: Vec<Undo>) {
         for u in undo.into_iter().rev() {
             match u {
-                Undo::Sources(p, prev) => match prev {
-                    Some(s) => {
-                        self.sources.insert(p, s);
-                    }
-                    None => {
-                        self.sources.remove(&p);
-                    }
-                },
+                Undo::Sources(p, prev) => {
+                    self.sources.set(p, prev);
+                }
                 Undo::Neighbor(a, prev) => match prev {
                     Some(n) => {
                         self.neighbors.insert(a, n);
@@ -780,11 +449,12 @@ impl TablesBuilder {
                         self.neighbors.remove(a);
                     }
                 },
-                Undo::Port(id, prev) => *slot(&mut self.ifs.ports, id.0) = prev,
-                Undo::Iface(id, prev) => *slot(&mut self.ifs.ifaces, id.0) = prev,
+                Undo::Port(id, prev) => *slot(&mut self.ifs.ports, id.0) = prev.map(|p| *p),
+                Undo::Iface(id, prev) => *slot(&mut self.ifs.ifaces, id.0) = prev.map(|i| *i),
                 Undo::Bridges(prev) => self.ifs.bridges = prev,
             }
         }
+        self.sources.collect();
     }
 
     fn edit_sources(
@@ -792,19 +462,15 @@ impl TablesBuilder {
         p: IpPrefix,
         i: usize,
         undo: &mut Vec<Undo>,
-        touched: &mut BTreeMap<IpPrefix, usize>,
+        touched: &mut Vec<Touched>,
         f: impl FnOnce(&mut RouteSources),
     ) {
-        let prev = self.sources.get(&p).cloned();
-        undo.push(Undo::Sources(p, prev.clone()));
+        let prev = self.sources.get(&p);
         let mut s = prev.unwrap_or_default();
         f(&mut s);
-        if s.is_empty() {
-            self.sources.remove(&p);
-        } else {
-            self.sources.insert(p, s);
-        }
-        touched.insert(p, i);
+        self.sources.set(p, Some(s));
+        undo.push(Undo::Sources(p, prev));
+        touched.push(Touched(p, i, s));
     }
 
     /// The routes an address brings: its subnet (connected) and itself (local),
@@ -840,7 +506,7 @@ impl TablesBuilder {
         u: &TableUpdate,
         i: usize,
         undo: &mut Vec<Undo>,
-        touched: &mut BTreeMap<IpPrefix, usize>,
+        touched: &mut Vec<Touched>,
         ifs_changed: &mut bool,
         neigh_changed: &mut bool,
     ) -> Result<(), UpdateErrorKind> {
@@ -852,14 +518,14 @@ impl TablesBuilder {
                     check_vlan(v)?;
                 }
                 let prev = slot(&mut self.ifs.ports, p.id.0).replace(p.clone());
-                undo.push(Undo::Port(p.id, prev));
+                undo.push(Undo::Port(p.id, prev.map(Box::new)));
                 *ifs_changed = true;
             }
             TableUpdate::RemovePort(id) => {
                 let prev = slot(&mut self.ifs.ports, id.0)
                     .take()
                     .ok_or(E::NoSuchPort(id.0))?;
-                undo.push(Undo::Port(*id, Some(prev)));
+                undo.push(Undo::Port(*id, Some(Box::new(prev))));
                 *ifs_changed = true;
             }
             TableUpdate::SetInterface {
@@ -894,7 +560,7 @@ impl TablesBuilder {
                     v4,
                     v6,
                 });
-                undo.push(Undo::Iface(*id, prev));
+                undo.push(Undo::Iface(*id, prev.map(Box::new)));
                 *ifs_changed = true;
             }
             TableUpdate::RemoveInterface(id) => {
@@ -913,7 +579,7 @@ impl TablesBuilder {
                     self.drop_address_routes(*id, a, len, i, undo, touched);
                 }
                 *slot(&mut self.ifs.ifaces, id.0) = None;
-                undo.push(Undo::Iface(*id, Some(prev)));
+                undo.push(Undo::Iface(*id, Some(Box::new(prev))));
                 *ifs_changed = true;
             }
             TableUpdate::AddAddress { iface, addr, len } => {
@@ -941,7 +607,7 @@ impl TablesBuilder {
                     }),
                 }
                 *slot(&mut self.ifs.ifaces, iface.0) = Some(next);
-                undo.push(Undo::Iface(*iface, Some(prev)));
+                undo.push(Undo::Iface(*iface, Some(Box::new(prev))));
                 let (connected, locals) = Self::address_routes(*addr, *len);
                 if let Some(net) = connected {
                     self.edit_sources(net, i, undo, touched, |s| s.connected = Some(*iface));
@@ -966,7 +632,7 @@ impl TablesBuilder {
                 next.v4.retain(|x| IpAddr::V4(x.addr) != *addr);
                 next.v6.retain(|x| IpAddr::V6(x.addr) != *addr);
                 *slot(&mut self.ifs.ifaces, iface.0) = Some(next);
-                undo.push(Undo::Iface(*iface, Some(prev)));
+                undo.push(Undo::Iface(*iface, Some(Box::new(prev))));
                 self.drop_address_routes(*iface, *addr, len, i, undo, touched);
                 *ifs_changed = true;
             }
@@ -1029,7 +695,7 @@ impl TablesBuilder {
                         return Err(E::PathCount(gws.len()));
                     }
                 }
-                let t = target.clone();
+                let t = self.sources.intern(target);
                 self.edit_sources(*prefix, i, undo, touched, |s| s.user = Some(t));
             }
             TableUpdate::DelRoute(prefix) => {
@@ -1078,7 +744,7 @@ impl TablesBuilder {
         len: u8,
         i: usize,
         undo: &mut Vec<Undo>,
-        touched: &mut BTreeMap<IpPrefix, usize>,
+        touched: &mut Vec<Touched>,
     ) {
         let (connected, locals) = Self::address_routes(addr, len);
         if let Some(net) = connected {
