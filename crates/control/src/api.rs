@@ -196,8 +196,9 @@ pub fn compile_updates(updates: &[Update], ifs: &Interfaces) -> Result<Vec<Table
                 kind,
             } => {
                 let prefix = vocab::prefix(prefix).map_err(at)?;
+                let via: Vec<&str> = via.iter().map(String::as_str).collect();
                 let spec = vocab::RouteSpec {
-                    via,
+                    via: &via,
                     dev: dev.as_deref(),
                     kind: kind.as_deref(),
                 };

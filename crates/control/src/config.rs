@@ -642,7 +642,8 @@ fn routes(cx: &mut Ctx<'_>, f: &File, ifaces: &[(String, IfId)]) -> Result<(), C
             Some(Via::One(g)) => vec![g.clone()],
             Some(Via::Many(gs)) => gs.clone(),
         };
-        let prefix = vocab::prefix_or_default(r.prefix.get_ref(), via.first().map(String::as_str))
+        let via: Vec<&str> = via.iter().map(String::as_str).collect();
+        let prefix = vocab::prefix_or_default(r.prefix.get_ref(), via.first().copied())
             .or_else(|e| cx.err(r.prefix.span(), e))?;
         let spec = vocab::RouteSpec {
             via: &via,

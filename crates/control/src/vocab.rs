@@ -16,7 +16,7 @@ pub const ROUTE_TYPES: &str = "blackhole, unreachable, prohibit, local";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RouteSpec<'a> {
     /// Gateways.
-    pub via: &'a [String],
+    pub via: &'a [&'a str],
     /// Interface (alone: directly connected; with one gateway: the
     /// gateway's interface, as `ip route add ... via GW dev IF`).
     pub dev: Option<&'a str>,
@@ -173,15 +173,9 @@ mod tests {
         dev: Option<&str>,
         kind: Option<&str>,
     ) -> Result<RouteTarget, VocabError> {
-        let via: Vec<String> = via.iter().map(|s| s.to_string()).collect();
-        route_target(
-            RouteSpec {
-                via: &via,
-                dev,
-                kind,
-            },
-            |n| (n == "wan0").then_some(IfId(1)),
-        )
+        route_target(RouteSpec { via, dev, kind }, |n| {
+            (n == "wan0").then_some(IfId(1))
+        })
     }
 
     #[test]
