@@ -766,6 +766,10 @@ impl ConnTrack {
             // Linked at confirm time; remember where.
             e.expires = new_exp;
             e.lag = u16::from(list);
+            let l = &mut self.lists[usize::from(UNCONFIRMED_LIST)];
+            if l.head == idx {
+                l.head_expires = new_exp;
+            }
             return;
         }
         if e.list != list {
