@@ -21,42 +21,47 @@ pub(crate) mod status {
     pub(crate) const IPV6: u8 = 0x10;
 }
 
-/// One connection. Field order is the compiler's; the size is what matters
-/// (checked below): the original tuple, timers, links and the TCP tracker.
+/// One connection: the original tuple, timers, links and the TCP tracker.
 /// The reply tuple is not stored: without NAT it is the inverted original
 /// (see the crate docs for where NAT's translated tuple will live).
+///
+/// `repr(C)` so that what a lookup and a refresh read — tuple, status,
+/// list, deadline — comes first and shares as few cache lines as the
+/// 112-byte stride allows; the TCP tracker, read only for TCP, comes last.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
 pub(crate) struct Entry {
     /// Original-direction source address.
     pub(crate) src: u128,
     /// Original-direction destination address.
     pub(crate) dst: u128,
+    /// Original source port / ICMP identifier.
+    pub(crate) sport: u16,
+    /// Original destination port / ICMP `type << 8 | code`.
+    pub(crate) dport: u16,
+    /// IP protocol.
+    pub(crate) proto: u8,
+    /// [`status`] bits.
+    pub(crate) status: u8,
+    /// TCP state ([`crate::TcpState`] as u8); unused by other protocols.
+    pub(crate) state: u8,
+    /// The list the entry is on ([`list_id`], [`UNCONFIRMED_LIST`] or [`FREE_LIST`]).
+    pub(crate) list: u8,
     /// Engine time (ns) at which the entry dies unless refreshed.
     pub(crate) expires: u64,
+    /// How far `expires` has moved past the deadline the entry had when it
+    /// was last linked, in units of [`LAG_UNIT_NS`], rounded up; lets a
+    /// refresh skip relinking (see `ConnTrack::settle`). While the entry is
+    /// unconfirmed: the list it will join.
+    pub(crate) lag: u16,
+    /// Bumped when the slot is freed, so stale handles are detected.
+    pub(crate) generation: u16,
     /// Policy version the entry was last checked against.
     pub(crate) policy: u32,
     /// Previous entry on the entry's list.
     pub(crate) prev: u32,
     /// Next entry on the entry's list (or on the free list).
     pub(crate) next: u32,
-    /// Original source port / ICMP identifier.
-    pub(crate) sport: u16,
-    /// Original destination port / ICMP `type << 8 | code`.
-    pub(crate) dport: u16,
-    /// Bumped when the slot is freed, so stale handles are detected.
-    pub(crate) generation: u16,
-    /// How far `expires` has moved past the deadline the entry had when it
-    /// was last linked, in units of [`LAG_UNIT_NS`], rounded up. Lets a
-    /// refresh skip relinking (see [`crate::ConnTrack`]'s timer design).
-    pub(crate) lag: u16,
-    /// IP protocol.
-    pub(crate) proto: u8,
-    /// TCP state ([`crate::TcpState`] as u8); unused by other protocols.
-    pub(crate) state: u8,
-    /// [`status`] bits.
-    pub(crate) status: u8,
-    /// The list the entry is on ([`list_id`], [`UNCONFIRMED_LIST`] or [`FREE_LIST`]).
-    pub(crate) list: u8,
     /// TCP window tracking; UDP keeps its stream deadline here.
     pub(crate) tcp: TcpTrack,
 }

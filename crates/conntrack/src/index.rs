@@ -107,8 +107,17 @@ impl Index {
     pub(crate) fn find(&self, p: Probe, mut accept: impl FnMut(u32) -> bool) -> Option<u32> {
         for b in [p.b1, p.b2] {
             let bucket = &self.buckets[b];
-            for i in 0..SLOTS {
-                if bucket.tags[i] == p.tag && accept(bucket.refs[i]) {
+            // All ten tags compared at once (the compiler makes this a
+            // vector compare), then only the matches are looked at: no
+            // branch per slot.
+            let mut hits = 0u32;
+            for (i, &t) in bucket.tags.iter().enumerate() {
+                hits |= u32::from(t == p.tag) << i;
+            }
+            while hits != 0 {
+                let i = hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                if accept(bucket.refs[i]) {
                     return Some(bucket.refs[i]);
                 }
             }

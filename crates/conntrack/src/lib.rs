@@ -62,10 +62,33 @@
 //! caps for retransmissions, unacknowledged data and zero windows; Linux's
 //! default timeouts ([`Timeouts::LINUX`]).
 //!
-//! Window tracking is in [`tcp`](crate::TcpState)'s module docs: the four
-//! bounds of van Rooij's algorithm, window scaling per RFC 7323 (both SYNs
-//! must carry the option; a SYN's window is never scaled), SACK right edges
-//! (RFC 2018) widening the ACK bound.
+//! ## Window tracking
+//!
+//! After Guido van Rooij's "Real Stateful TCP Packet Filtering in IP
+//! Filter", as nf_conntrack refines it. A middlebox sees both directions
+//! but not the endpoints' variables, so per direction the entry keeps what
+//! the *sender* has shown (RFC 9293 §3.3.1 names in brackets): `end`, the
+//! highest sequence number sent plus one, SYN and FIN counting one
+//! [SND.NXT as seen]; `maxend`, the highest `ack + window` the other side
+//! advertised [SND.UNA + SND.WND]; `maxwin`, the largest window it
+//! advertised, scaled and widened by SACK (RFC 2018); `maxack`, its highest
+//! ACK; and the window-scale shift of its SYN (RFC 7323 §2: used only when
+//! both SYNs carried the option, never applied to a SYN's own window,
+//! capped at 14). A segment `seq..end` acknowledging `sack` (its highest
+//! SACK right edge, else its ACK) is in window when, modulo 2^32
+//! (RFC 9293 §3.4):
+//!
+//! 1. `seq <= sender.maxend` — it starts inside the receiver's window;
+//! 2. `end >= sender.end - receiver.maxwin` — it is not older than a window;
+//! 3. `sack <= receiver.end` — it acknowledges only data that was sent;
+//! 4. `sack >= receiver.end - max(sender.maxwin, 66000)` — not an ancient ACK.
+//!
+//! Failing 1 or 3 is *out of window* (below); failing 2 or 4 (a
+//! retransmission of acknowledged data, a very late ACK) is *ignored*, as in
+//! Linux 6.x: the packet keeps its connection's state and passes, but does
+//! not move the tracker. A segment overshooting the window by less than a
+//! window with everything else in order is also ignored, and noted, so that
+//! the ACK for it is not judged "data not seen".
 //!
 //! ## Out-of-window packets
 //!

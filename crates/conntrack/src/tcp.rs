@@ -1,39 +1,6 @@
-//! TCP connection tracking as Linux's nf_conntrack does it: a state machine
-//! driven by the segment's flags and direction, and window tracking after
-//! Guido van Rooij's "Real Stateful TCP Packet Filtering in IP Filter" with
-//! nf_conntrack's refinements.
-//!
-//! We are a middlebox: we see both directions but not the endpoints'
-//! variables, so per direction we keep what the *sender* has shown
-//! (RFC 9293 §3.3.1 names in brackets):
-//!
-//! - `end`: highest sequence number sent plus one, SYN and FIN counting one
-//!   each [SND.NXT as seen];
-//! - `maxend`: highest `ack + window` the other side advertised, i.e. the
-//!   right edge of what the sender may send [SND.UNA + SND.WND];
-//! - `maxwin`: largest window (scaled) the sender advertised, widened by SACK;
-//! - `maxack`: highest ACK the sender sent (used to judge resets);
-//! - the window-scale shift from its SYN (RFC 7323 §2: applied only when both
-//!   SYNs carried the option, never to the SYN's own window).
-//!
-//! A segment with sequence `seq`, end `end` and (S)ACK `sack` is in window
-//! when
-//!
-//! 1. `seq <= sender.maxend` (it starts inside the receiver's window),
-//! 2. `end >= sender.end - receiver.maxwin` (not older than a window),
-//! 3. `sack <= receiver.end` (it acknowledges only data that was sent),
-//! 4. `sack >= receiver.end - max(sender.maxwin, 66000)` (not an ancient ACK),
-//!
-//! in sequence-number arithmetic (RFC 9293 §3.4, modulo 2^32). As in Linux
-//! 6.x, failing 1 or 3 makes the packet **invalid** (counted as
-//! [`InvalidReason::TcpSeqOutOfWindow`] / [`InvalidReason::TcpAckOutOfWindow`]);
-//! failing 2 or 4 (a retransmission of acknowledged data, a very late ACK)
-//! makes it *ignored*: it keeps its state (established) but does not move
-//! the tracker, so retransmissions pass. Invalid packets never change the
-//! entry, never remove it and never make conntrack send a reset; what
-//! happens to them is the ruleset's decision. A connection picked up
-//! mid-stream (`tcp_loose`) is tracked liberally (out-of-window accepted)
-//! as Linux does, since its window scale is unknown.
+//! TCP connection tracking as Linux's nf_conntrack does it: the state
+//! machine (a table by direction, segment kind and state) and window
+//! tracking (the crate documentation states the rules and their sources).
 
 use orbital_wire::tcp::{TcpOption, TcpPacket, flags as f};
 
