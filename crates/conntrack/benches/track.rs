@@ -117,6 +117,20 @@ fn bench(c: &mut Criterion) {
                 now += 1000;
             })
         });
+        g.bench_function(BenchmarkId::new("udp-hit-prefetched", label), |b| {
+            b.iter(|| {
+                // The burst pattern a node would use: bucket 8 ahead, entry
+                // 4 ahead.
+                let base = at;
+                for i in 0..BURST {
+                    ct.prefetch(&hits[(base + i + 8) & 0xffff]);
+                    ct.prefetch_entry(&hits[(base + i + 4) & 0xffff]);
+                    black_box(ct.track(&hits[(base + i) & 0xffff], &udp, now, 1, true));
+                }
+                at = (base + BURST) & 0xffff;
+                now += 1000;
+            })
+        });
         g.bench_function(BenchmarkId::new("udp-miss", label), |b| {
             b.iter(|| {
                 for _ in 0..BURST {
@@ -162,6 +176,18 @@ fn bench(c: &mut Criterion) {
                     at = (at + 1) & 0xffff;
                     black_box(ct.track(&hits[at], &ack, now, 1, true));
                 }
+                now += 1000;
+            })
+        });
+        g.bench_function(BenchmarkId::new("tcp-hit-prefetched", label), |b| {
+            b.iter(|| {
+                let base = at;
+                for i in 0..BURST {
+                    ct.prefetch(&hits[(base + i + 8) & 0xffff]);
+                    ct.prefetch_entry(&hits[(base + i + 4) & 0xffff]);
+                    black_box(ct.track(&hits[(base + i) & 0xffff], &ack, now, 1, true));
+                }
+                at = (base + BURST) & 0xffff;
                 now += 1000;
             })
         });

@@ -125,6 +125,21 @@ impl Index {
         None
     }
 
+    /// Hint that the first bucket of `p` will be read soon.
+    #[inline]
+    pub(crate) fn prefetch(&self, p: Probe) {
+        orbital_cpu::prefetch(&self.buckets[p.b1]);
+    }
+
+    /// The first reference in the first bucket whose tag matches, without
+    /// looking further: what a prefetch of the entry should aim at.
+    #[inline]
+    pub(crate) fn first_candidate(&self, p: Probe) -> Option<u32> {
+        let bucket = &self.buckets[p.b1];
+        let i = bucket.tags.iter().position(|&t| t == p.tag)?;
+        Some(bucket.refs[i])
+    }
+
     /// Store `r` under `p`. False when both buckets and every short chain of
     /// moves out of them are full (the caller counts an insert failure).
     pub(crate) fn insert(&mut self, p: Probe, r: u32) -> bool {

@@ -15,6 +15,9 @@
 //!   the entry, runs the protocol's state machine and says
 //!   [`CtState::New`]/[`Established`](CtState::Established)/[`Related`](CtState::Related)/[`Invalid`](CtState::Invalid)/[`Untracked`](CtState::Untracked)
 //!   for the rules to match (`ct state`);
+//!   For a burst, [`ConnTrack::prefetch`] and [`ConnTrack::prefetch_entry`]
+//!   a few packets ahead hide the memory latency of a large table (the one
+//!   other dependency, `orbital-cpu`, provides the prefetch hint);
 //! - the **input** and **postrouting** nodes, the last a packet passes,
 //!   call [`ConnTrack::confirm`] for the packets that survived;
 //! - the worker calls [`ConnTrack::expire`] between bursts (bounded
@@ -137,7 +140,12 @@
 //!   members share one timeout, so appending keeps each in deadline order.
 //!   A refresh rewrites the exact deadline but relinks only once per
 //!   granule (a sixteenth of the timeout, ≤ 60 s): the collector reclaims at
-//!   most a granule late, lookups are always exact. Groups give eviction
+//!   most a granule late, lookups are always exact. (Measured against
+//!   relinking on every packet: no difference in `track` time within the
+//!   noise of our 2-core machine — the neighbours' writes are stores, which
+//!   do not stall — but three fewer cache lines dirtied per packet, which a
+//!   loaded memory bus does feel. A timer wheel would need its own links
+//!   for the eviction order; per-class lists give both with one pair.) Groups give eviction
 //!   order: never replied, replied, assured-closing; assured connections are
 //!   never evicted, and when only they remain a new connection is a counted
 //!   drop ([`CtDrop::TableFull`]), never a stall.
