@@ -598,9 +598,9 @@ impl ConnTrack {
         let mut e = Entry::default();
         e.set_tuple(t);
         if udp {
-            e.tcp.stash(now + UDP_STREAM_AFTER_NS);
+            e.tcp.stash(now.saturating_add(UDP_STREAM_AFTER_NS));
         }
-        e.expires = now + self.tune.of(class);
+        e.expires = now.saturating_add(self.tune.of(class));
         self.insert_new(e, t, policy, class, len)
     }
 
@@ -643,7 +643,7 @@ impl ConnTrack {
         }
         let mut e = Entry::default();
         e.set_tuple(&t);
-        e.expires = self.now + self.tune.of(TimeoutClass::Icmp);
+        e.expires = self.now.saturating_add(self.tune.of(TimeoutClass::Icmp));
         self.insert_new(e, &t, policy, TimeoutClass::Icmp, info.l3_len)
     }
 
@@ -737,7 +737,7 @@ impl ConnTrack {
                 if !create {
                     return Track::bare(CtState::New);
                 }
-                e.expires = now + tune.of(class);
+                e.expires = now.saturating_add(tune.of(class));
                 self.insert_new(e, &t, policy, class, info.l3_len)
             }
             TcpOutcome::Invalid { reason, .. } => invalid(reason),
@@ -787,7 +787,11 @@ impl ConnTrack {
         let tmo = self.tune.of(class);
         let e = &self.entries[idx as usize];
         let list = list_id(Self::group_of(e), class);
-        let new_exp = if refresh { now + tmo } else { e.expires };
+        let new_exp = if refresh {
+            now.saturating_add(tmo)
+        } else {
+            e.expires
+        };
         let e = &mut self.entries[idx as usize];
         if e.has(status::UNCONFIRMED) {
             // Linked at confirm time; remember where.
@@ -809,7 +813,7 @@ impl ConnTrack {
             return;
         }
         let moved = new_exp.saturating_sub(e.expires);
-        let lag = u64::from(e.lag) * LAG_UNIT_NS + moved;
+        let lag = (u64::from(e.lag) * LAG_UNIT_NS).saturating_add(moved);
         let granule = (tmo / 16).clamp(1, MAX_RELINK_NS);
         if lag >= granule {
             self.unlink(idx);

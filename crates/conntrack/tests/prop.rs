@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use orbital_conntrack::{ConnTrack, CtConfig, CtHandle, Tuple};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use orbital_conntrack::{ConnTrack, CtConfig, CtHandle, CtState, Tuple};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ enum Op {
     Release,
     Expire(u8),
     Remove(u8),
+    /// The plausible answer to a recent packet (SYN → SYN/ACK, data → ACK,
+    /// UDP → UDP back), so that connections get established.
+    Answer(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -72,6 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Release),
         1 => any::<u8>().prop_map(Op::Expire),
         1 => any::<u8>().prop_map(Op::Remove),
+        4 => any::<u8>().prop_map(Op::Answer),
     ]
 }
 
@@ -82,13 +88,66 @@ fn seqno(x: u8) -> u32 {
     BASE[usize::from(x & 7)].wrapping_add(u32::from(x >> 3) * 700)
 }
 
+fn answer(q: &Pkt) -> Option<Pkt> {
+    let i = &q.info;
+    let ipv6 = i.l3 == orbital_wire::L3Kind::Ipv6;
+    match i.protocol {
+        6 => {
+            let l4 = q.l4();
+            let seq = u32::from_be_bytes([l4[4], l4[5], l4[6], l4[7]]);
+            let ack = u32::from_be_bytes([l4[8], l4[9], l4[10], l4[11]]);
+            let fl = l4[13];
+            let len = (l4.len() - usize::from(l4[12] >> 4) * 4) as u32;
+            let end = seq
+                .wrapping_add(len)
+                .wrapping_add(u32::from(fl & (SYN | FIN) != 0));
+            let (rseq, rfl) = if fl & SYN != 0 && fl & ACK == 0 {
+                (0x5000, SYN | ACK)
+            } else {
+                (ack, ACK)
+            };
+            let seg = tcp_l4(i.dst_port, i.src_port, rseq, end, rfl, 65535, &[], 0);
+            Some(Pkt::new(ip(i.dst, i.src, 6, &seg, ipv6)))
+        }
+        17 => Some(Pkt::new(ip(
+            i.dst,
+            i.src,
+            17,
+            &udp_l4(i.dst_port, i.src_port, 4),
+            ipv6,
+        ))),
+        _ => None,
+    }
+}
+
 fn addr(i: u8) -> u128 {
     v4([10, 0, 0, i + 1])
 }
 
+/// How often each state came out, over all cases: the run must reach every
+/// one, or the sequences are not exercising the trackers.
+static SEEN_STATES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+fn state_slot(s: CtState) -> usize {
+    match s {
+        CtState::New => 0,
+        CtState::Established => 1,
+        CtState::Related => 2,
+        CtState::Invalid(_) => 3,
+        CtState::Untracked => 4,
+    }
+}
+
+#[test]
+fn random_traffic_reaches_every_state() {
+    random_traffic_keeps_every_invariant();
+    for (i, n) in SEEN_STATES.iter().enumerate() {
+        assert!(n.load(Ordering::Relaxed) > 0, "state {i} never reached");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
-    #[test]
     fn random_traffic_keeps_every_invariant(ops in prop::collection::vec(op(), 1..300), v6_family in any::<bool>()) {
         let max = 24;
         let mut ct = ConnTrack::new(CtConfig { max_entries: max, accounting: true, ..CtConfig::default() });
@@ -135,6 +194,11 @@ proptest! {
                 }
                 Op::Release => { ct.release_unconfirmed(); None }
                 Op::Expire(b) => { ct.expire(now, usize::from(b % 8)); None }
+                Op::Answer(i) if !last.is_empty() => {
+                    let q = &last[usize::from(i) % last.len()];
+                    answer(q)
+                }
+                Op::Answer(_) => None,
                 Op::Remove(i) => {
                     if !seen.is_empty() {
                         let (h, _) = seen[usize::from(i) % seen.len()];
@@ -145,6 +209,7 @@ proptest! {
             };
             if let Some(p) = pkt {
                 let t = ct.track(&p.info, p.l4(), now, 1, true);
+                SEEN_STATES[state_slot(t.state)].fetch_add(1, Ordering::Relaxed);
                 if let Some(h) = t.handle {
                     let e = ct.get(h).expect("a returned handle is live");
                     // The packet travels on the entry, in the direction said.

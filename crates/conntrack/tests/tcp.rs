@@ -353,3 +353,17 @@ fn ipv6_and_listing() {
     );
     assert!(s.to_string().contains("entries 1/65536"));
 }
+
+#[test]
+fn clock_extremes_and_going_back_do_not_panic() {
+    let mut ct = table();
+    let f = flow();
+    let h = handshake(&mut ct, &f, u64::MAX - 10);
+    assert_eq!(ct.get(h).unwrap().timeout_left_ns, 10, "deadline saturates");
+    // Time never goes back: an older timestamp is taken as "now".
+    let t = go(&mut ct, &f.ab(1001, 5001, ACK, 65535, &[], 0), 5);
+    assert_eq!(t.state, CtState::Established);
+    ct.expire(u64::MAX, 100);
+    assert!(ct.is_empty());
+    ct.audit().unwrap();
+}
