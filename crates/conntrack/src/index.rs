@@ -261,6 +261,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn moves_make_room_far_beyond_the_sizing_load() {
+        // 128 buckets, 1,280 slots; fill to 97 %: most late inserts need
+        // chains of moves, and every key placed must stay findable.
+        let mut ix = Index::with_capacity(1000);
+        assert_eq!(ix.buckets.len() * SLOTS, 1280);
+        let mut placed = Vec::new();
+        for i in 0..1242u32 {
+            if ix.insert(ix.probe(mix(u64::from(i) + 7)), i) {
+                placed.push(i);
+            }
+        }
+        assert!(placed.len() >= 1216, "only {} placed", placed.len());
+        for &i in &placed {
+            let p = ix.probe(mix(u64::from(i) + 7));
+            assert_eq!(ix.find(p, |r| r == i), Some(i), "key {i} lost");
+        }
+        assert_eq!(ix.len(), placed.len());
+    }
+
     proptest::proptest! {
         /// Against a naive map: random inserts and removes of keys with
         /// deliberately few distinct hashes (collisions, equal tags).

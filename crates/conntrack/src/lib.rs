@@ -150,9 +150,12 @@
 //!   never evicted, and when only they remain a new connection is a counted
 //!   drop ([`CtDrop::TableFull`]), never a stall.
 //!
-//! Per entry of capacity: 112 bytes plus the index share (7–15), ≤ 127
-//! bytes; with [`CtConfig::accounting`] 32 more for packet and byte counters.
-//! nf_conntrack spends about 300 (`struct nf_conn` plus extensions, two
+//! Per entry of capacity: 112 bytes plus the index share, 7.5 to 15.1
+//! bytes depending on how `max_entries` falls between powers of two — so
+//! 119.5 to 127.1 bytes for any table of 8 entries or more (126.6 at 1,125
+//! and 126.9 at 1,125,000 entries, the bench's sizes). With
+//! [`CtConfig::accounting`], 32 more for packet and byte counters.
+//! nf_conntrack spends about 300 (`struct nf_conn` plus extensions and two
 //! hash nodes).
 //!
 //! # NAT, later

@@ -124,3 +124,18 @@ fn full_table_of_assured_flows_drops_new_ones() {
     assert_eq!(ct.stats().evicted[2], 1);
     ct.audit().unwrap();
 }
+
+#[test]
+fn memory_per_entry_stays_within_128_bytes() {
+    assert_eq!(ConnTrack::ENTRY_BYTES, 112);
+    for n in [
+        8u32, 9, 100, 1000, 4096, 4097, 8500, 8501, 10_000, 65_536, 65_537, 100_000,
+    ] {
+        let ct = ConnTrack::new(CtConfig {
+            max_entries: n,
+            ..CtConfig::default()
+        });
+        let b = ct.bytes_per_entry();
+        assert!(b <= 128.0, "{n} entries: {b} bytes each");
+    }
+}
