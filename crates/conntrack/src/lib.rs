@@ -140,7 +140,11 @@
 //!   members share one timeout, so appending keeps each in deadline order.
 //!   A refresh rewrites the exact deadline but relinks only once per
 //!   granule (a sixteenth of the timeout, ≤ 60 s): the collector reclaims at
-//!   most a granule late, lookups are always exact. (Measured against
+//!   most a granule late, lookups are always exact. (One exception: an
+//!   entry that changes group without a refresh — an ignored segment that
+//!   is the first reply — joins its new list with its old deadline and may
+//!   be collected late by up to that class's timeout; a lookup still sees
+//!   it expire on time.) (Measured against
 //!   relinking on every packet: no difference in `track` time within the
 //!   noise of our 2-core machine — the neighbours' writes are stores, which
 //!   do not stall — but three fewer cache lines dirtied per packet, which a
