@@ -136,6 +136,18 @@ impl CtHandle {
     pub const fn index(self) -> u32 {
         self.index
     }
+
+    /// The slot's generation when the handle was made.
+    pub const fn generation(self) -> u16 {
+        self.generation
+    }
+
+    /// A handle from its parts, as carried in a packet's context between
+    /// nodes. Safe to forge: a wrong or old pair is a stale handle, which
+    /// every use detects (the generation no longer matches).
+    pub const fn from_parts(index: u32, generation: u16) -> CtHandle {
+        CtHandle { index, generation }
+    }
 }
 
 /// The outcome of tracking one packet.

@@ -39,5 +39,5 @@ pub use node::{Burst, Emitted, Node, NodeCx, Position, Runner, Scratch};
 pub use snapshot::{Publisher, Settings, SharedSnapshot, Snapshot};
 pub use trace::Note;
 pub use verdict::{
-    Egress, Entry, Handoff, Inject, InjectTo, Origin, PacketCtx, Punt, PuntReason, Verdict,
+    CtMeta, Egress, Entry, Handoff, Inject, InjectTo, Origin, PacketCtx, Punt, PuntReason, Verdict,
 };

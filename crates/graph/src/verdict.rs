@@ -179,6 +179,45 @@ pub struct PacketCtx {
     /// The frame is rewritten for its next hop already (the fused ip4-fast
     /// node did the rewrite node's work).
     pub rewritten: bool,
+    /// What connection tracking knows about the packet.
+    pub ct: CtMeta,
+}
+
+/// Connection tracking's view of a packet, set by the conntrack node and
+/// read by the firewall's rules (`ct state`, `ct status`) and its confirm
+/// node. All zero: not looked at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CtMeta {
+    /// The state, one bit (`ct_state` of the firewall's rules: new 1,
+    /// established 2, related 4, invalid 8, untracked 16); 0 not tracked
+    /// yet.
+    pub state: u8,
+    /// Status bits (dnat 1, snat 2, seen-reply 4, assured 8).
+    pub status: u8,
+    /// Flags: [`CtMeta::REPLY`], [`CtMeta::RECHECK`], [`CtMeta::UNCONFIRMED`],
+    /// [`CtMeta::NOTRACK`].
+    pub flags: u8,
+    /// The entry's generation (with `slot`, the entry's handle).
+    pub generation: u16,
+    /// The entry's slot plus one; 0: no entry.
+    pub slot: u32,
+}
+
+impl CtMeta {
+    /// The packet goes in the reply direction of its connection.
+    pub const REPLY: u8 = 1;
+    /// Its entry was judged under an older policy: the rules run again.
+    pub const RECHECK: u8 = 2;
+    /// Its entry is new and waits for the packet to be accepted.
+    pub const UNCONFIRMED: u8 = 4;
+    /// A rule said `notrack`.
+    pub const NOTRACK: u8 = 8;
+
+    /// Is flag `f` set?
+    #[inline]
+    pub const fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
 }
 
 /// A packet handed to the slow path.
@@ -250,7 +289,7 @@ mod size_tests {
     #[test]
     fn per_packet_state_stays_small() {
         assert!(core::mem::size_of::<super::Verdict>() <= 8);
-        assert!(core::mem::size_of::<super::PacketCtx>() <= 160);
+        assert!(core::mem::size_of::<super::PacketCtx>() <= 160, "{}", core::mem::size_of::<super::PacketCtx>());
         assert!(core::mem::size_of::<super::Entry>() == 1);
         assert!(core::mem::size_of::<orbital_buf::Packet>() <= 64);
     }

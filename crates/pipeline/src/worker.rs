@@ -333,6 +333,7 @@ impl<F: Features> Worker<F> {
                 c.traced = false;
                 c.l3_error = None;
                 c.rewritten = false;
+                c.ct = orbital_graph::verdict::CtMeta::default();
             }
             self.local.rx += n as u64;
             self.run_burst(&snap, now, Entry::Rx);
