@@ -7,8 +7,8 @@
 use core::net::IpAddr;
 
 use orbital_buf::Packet;
-use orbital_fib::rfc1812::IcmpError;
 use orbital_fib::{IfId, PortId, VlanId};
+use orbital_frames::IcmpError;
 use orbital_wire::{EthernetAddress, PacketInfo};
 
 use crate::drop::DropReason;
@@ -289,7 +289,11 @@ mod size_tests {
     #[test]
     fn per_packet_state_stays_small() {
         assert!(core::mem::size_of::<super::Verdict>() <= 8);
-        assert!(core::mem::size_of::<super::PacketCtx>() <= 160, "{}", core::mem::size_of::<super::PacketCtx>());
+        assert!(
+            core::mem::size_of::<super::PacketCtx>() <= 160,
+            "{}",
+            core::mem::size_of::<super::PacketCtx>()
+        );
         assert!(core::mem::size_of::<super::Entry>() == 1);
         assert!(core::mem::size_of::<orbital_buf::Packet>() <= 64);
     }

@@ -15,7 +15,8 @@
 //! replay gives the same answers whatever the number of workers.
 
 mod arp;
-pub mod frames;
+/// The frames the slow path sends (built in `orbital-frames`).
+pub use orbital_frames::control as frames;
 mod icmp_error;
 mod local;
 mod nd;

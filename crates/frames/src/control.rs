@@ -1,11 +1,11 @@
-//! Frames the slow path sends: ARP and NDP answers and requests, echo
+//! Frames the router sends (the slow path's answers): ARP and NDP answers and requests, echo
 //! replies, ICMP errors. Each is built in a fresh buffer, L3 first and the
 //! Ethernet header prepended into the headroom.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::icmp_error::{self, IcmpError};
 use orbital_buf::{Packet, PoolCache};
-use orbital_fib::rfc1812::{self, IcmpError};
 use orbital_wire::EthernetAddress;
 use orbital_wire::arp::{self, ArpOperation, ArpRepr};
 use orbital_wire::ethernet::EtherType;
@@ -16,7 +16,7 @@ use orbital_wire::ipv4::{self, Ipv4Repr};
 use orbital_wire::ipv6::{self, Ipv6Repr};
 use orbital_wire::ndisc::{NdiscRepr, na_flags};
 
-use crate::node::rewrite::set_l2;
+use crate::l2::set_l2;
 
 /// Ethernet addressing of a frame to send.
 #[derive(Debug, Clone, Copy)]
@@ -190,7 +190,7 @@ pub fn icmpv4_error(
     src: Ipv4Addr,
 ) -> Option<Packet> {
     let mut p = cache.alloc()?;
-    if !rfc1812::build_icmpv4_error(err, offending, src, &mut p) {
+    if !icmp_error::build_icmpv4_error(err, offending, src, &mut p) {
         cache.free(p);
         return None;
     }
@@ -206,7 +206,7 @@ pub fn icmpv6_error(
     src: Ipv6Addr,
 ) -> Option<Packet> {
     let mut p = cache.alloc()?;
-    if !rfc1812::build_icmpv6_error(err, offending, src, &mut p) {
+    if !icmp_error::build_icmpv6_error(err, offending, src, &mut p) {
         cache.free(p);
         return None;
     }
