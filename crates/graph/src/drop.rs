@@ -94,6 +94,20 @@ drop_reasons! {
     NoSourceAddress => "no-source-address", "no router address of that family to reply from";
     /// RFC 1812 §5.2.2: a router verifies the IPv4 header checksum.
     Ipv4BadChecksum => "ipv4-bad-checksum", "IPv4 header checksum is wrong (RFC 1812 §5.2.2)";
+    /// A firewall rule said drop.
+    FwDrop => "fw-drop", "dropped by a firewall rule";
+    /// A firewall rule dropped a packet conntrack found invalid.
+    FwDropInvalid => "ct-invalid", "dropped by a firewall rule as ct state invalid (out of window, bad flags, ...)";
+    /// A firewall rule said reject.
+    FwReject => "fw-reject", "rejected by a firewall rule (an ICMP error or TCP reset answered it)";
+    /// A base chain's policy.
+    FwPolicy => "fw-policy-drop", "dropped by a firewall chain's policy (no rule accepted it)";
+    /// A connection the new policy no longer allows.
+    FwRecheck => "fw-recheck-drop", "its connection predates the policy, which no longer allows it";
+    /// No room for a new connection.
+    CtTableFull => "ct-table-full", "connection table full (only established connections left to keep)";
+    /// The index could not place a new connection.
+    CtInsertFailed => "ct-insert-failed", "connection index could not place a new entry";
     /// Hand-off ring to the owning worker full.
     HandoffQueueFull => "handoff-queue-full", "ring to the worker owning the flow is full";
     /// Nodes made more packets in one poll than it carries.

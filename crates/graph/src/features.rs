@@ -189,8 +189,21 @@ pub trait Features: Sized + Send + 'static {
     /// Chain at egress.
     type Egress: Chain<Self>;
 
-    /// Build worker `worker`'s (of `workers`) state and nodes.
-    fn hooks(worker: u16, workers: u16) -> Hooks<Self>;
+    /// Build worker `worker`'s (of `workers`) state and nodes; `policy` is
+    /// the first snapshot's (it sizes per-worker tables).
+    fn hooks(worker: u16, workers: u16, policy: &Self::Policy) -> Hooks<Self>;
+
+    /// After each burst has left the graph (a connection tracker drops
+    /// entries no accepted packet confirmed).
+    #[inline]
+    fn end_burst(_state: &mut Self::State, _now_ns: u64) {}
+
+    /// Once per poll, traffic or not: bounded housekeeping (timeouts).
+    /// Returns work done (0: nothing; an idle worker may then sleep).
+    #[inline]
+    fn maintain(_state: &mut Self::State, _now_ns: u64) -> usize {
+        0
+    }
 }
 
 /// No features: forwarding only. Every hook is empty.
@@ -211,7 +224,7 @@ impl Features for Plain {
     type Postrouting = ();
     type Egress = ();
 
-    fn hooks(_worker: u16, _workers: u16) -> Hooks<Self> {
+    fn hooks(_worker: u16, _workers: u16, _policy: &NoPolicy) -> Hooks<Self> {
         Hooks {
             state: (),
             prerouting: (),

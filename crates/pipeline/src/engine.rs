@@ -254,7 +254,7 @@ impl<F: Features> Engine<F> {
             inject_tx.push(itx);
             // `n` fits in u16 (clamped above).
             let id = w as u16;
-            let hooks = F::hooks(id, n as u16);
+            let hooks = F::hooks(id, n as u16, publisher.shared().load().policy.as_ref());
             let layout = Layout::of(&hooks);
             if w == 0 {
                 nodes = Arc::from(layout.names.clone());

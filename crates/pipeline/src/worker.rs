@@ -340,6 +340,7 @@ impl<F: Features> Worker<F> {
             self.drain_pending(&snap, now);
             work += n;
         }
+        work += F::maintain(&mut self.hooks.state, now);
         let queued = self.flush_tx();
         if self.local.punted != punted {
             self.slow_bell.ring();
@@ -504,6 +505,7 @@ impl<F: Features> Worker<F> {
             self.local.injected += 1;
             self.pending.push(e.at, e.pkt, e.ctx);
         }
+        F::end_burst(&mut self.hooks.state, now);
     }
 
     /// Move each packet where its verdict says.
@@ -816,7 +818,7 @@ mod tests {
 
     #[test]
     fn layout_of_plain_is_the_forwarding_path() {
-        let l = Layout::of(&Plain::hooks(0, 1));
+        let l = Layout::of(&Plain::hooks(0, 1, &orbital_graph::NoPolicy));
         assert_eq!(
             l.names,
             [

@@ -65,7 +65,7 @@ impl Features for Probed {
     type Postrouting = (Probe,);
     type Egress = (Probe,);
 
-    fn hooks(_: u16, _: u16) -> Hooks<Self> {
+    fn hooks(_: u16, _: u16, _: &NoPolicy) -> Hooks<Self> {
         Hooks {
             state: (),
             prerouting: (Probe(Hook::Prerouting),),
@@ -111,7 +111,7 @@ impl Features for Owned {
     type Postrouting = ();
     type Egress = ();
 
-    fn hooks(_: u16, _: u16) -> Hooks<Self> {
+    fn hooks(_: u16, _: u16, _: &NoPolicy) -> Hooks<Self> {
         Hooks {
             state: (),
             prerouting: (ToOwner,),
