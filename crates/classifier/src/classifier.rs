@@ -93,6 +93,30 @@ pub struct Classifier {
     pub(crate) stats: BuildStats,
 }
 
+/// First rule of the leaf at `at` that matches `key` and beats `best`
+/// (else `best`).
+#[inline]
+fn scan(w: &[u32], mut at: usize, key: &[u32], best: u32) -> u32 {
+    let n = w[at];
+    at += 1;
+    for _ in 0..n {
+        let (rule, checks) = (w[at], w[at + 1] as usize);
+        if rule >= best {
+            return best;
+        }
+        let end = at + 2 + 4 * checks;
+        let mut ok = true;
+        for c in w[at + 2..end].chunks_exact(4) {
+            ok &= (key[c[0] as usize] & c[1]).wrapping_sub(c[2]) <= c[3];
+        }
+        if ok {
+            return rule;
+        }
+        at = end;
+    }
+    best
+}
+
 /// One step of the walk from entry `e` for the key at `keys[base..]`:
 /// one bounds check for the key and one for the table.
 #[inline(always)]
@@ -131,7 +155,11 @@ impl Classifier {
             while e & TERM == 0 {
                 e = step(&self.table, key, e);
             }
-            best = self.resolve(e, key, best);
+            best = if e & LEAF == 0 {
+                (e as u32).min(best)
+            } else {
+                scan(&self.leaves, e as u32 as usize, key, best)
+            };
         }
         (best != NO_MATCH).then_some(best)
     }
@@ -159,21 +187,23 @@ impl Classifier {
             }
             return;
         }
-        let mut state = [0u64; CHUNK];
-        let (mut live_a, mut live_b) = ([0u8; CHUNK], [0u8; CHUNK]);
+        // Per-key arrays of 256 entries indexed by a `u8`: the compiler
+        // proves every index in bounds, so the walk's inner loop has only
+        // the two checks it needs (the key's field, the table entry).
+        let mut state = [0u64; 256];
+        let (mut live_a, mut live_b) = ([0u8; 256], [0u8; 256]);
+        let table = &self.table[..];
         for (kc, oc) in keys.chunks(CHUNK * nf).zip(out.chunks_mut(CHUNK)) {
             for t in &self.trees {
                 // Keys already matched by an earlier rule skip the tree; the
                 // rest walk it together, the list of those still walking
                 // rebuilt after every level (branch-free: each key is written
                 // to the next list and the count advances only if it goes on).
-                // Indices are masked to the chunk so the compiler can drop
-                // the bounds checks on the per-key arrays.
                 let (mut live, mut next) = (&mut live_a, &mut live_b);
-                let mut n_live = 0;
+                let mut n_live = 0usize;
                 for (i, &o) in oc.iter().enumerate() {
-                    state[i & (CHUNK - 1)] = t.root;
-                    live[n_live & (CHUNK - 1)] = i as u8;
+                    state[usize::from(i as u8)] = t.root;
+                    live[usize::from(n_live as u8)] = i as u8;
                     n_live += usize::from(t.min_rule < o);
                 }
                 if n_live == 0 {
@@ -181,12 +211,12 @@ impl Classifier {
                 }
                 if t.root & TERM == 0 {
                     while n_live > 0 {
-                        let mut k = 0;
+                        let mut k = 0usize;
                         for &i in &live[..n_live] {
-                            let i = usize::from(i) & (CHUNK - 1);
-                            let e = step_at(&self.table, kc, i * nf, state[i]);
+                            let i = usize::from(i);
+                            let e = step_at(table, kc, i * nf, state[i]);
                             state[i] = e;
-                            next[k & (CHUNK - 1)] = i as u8;
+                            next[usize::from(k as u8)] = i as u8;
                             k += usize::from(e & TERM == 0);
                         }
                         n_live = k;
@@ -202,45 +232,15 @@ impl Classifier {
                 }
                 for ((e, key), o) in state.iter().zip(kc.chunks_exact(nf)).zip(oc.iter_mut()) {
                     if t.min_rule < *o {
-                        *o = self.resolve(*e, key, *o);
+                        *o = if e & LEAF == 0 {
+                            (*e as u32).min(*o)
+                        } else {
+                            scan(&self.leaves, *e as u32 as usize, key, *o)
+                        };
                     }
                 }
             }
         }
-    }
-
-    /// The rule a terminal stands for, if it beats `best`.
-    #[inline]
-    fn resolve(&self, e: u64, key: &[u32], best: u32) -> u32 {
-        if e & LEAF == 0 {
-            (e as u32).min(best)
-        } else {
-            self.scan(e as u32 as usize, key, best)
-        }
-    }
-
-    /// First rule of the leaf at `at` that matches `key` and beats `best`.
-    #[inline]
-    fn scan(&self, mut at: usize, key: &[u32], best: u32) -> u32 {
-        let w = &self.leaves;
-        let n = w[at];
-        at += 1;
-        for _ in 0..n {
-            let (rule, checks) = (w[at], w[at + 1] as usize);
-            at += 2;
-            if rule >= best {
-                return best;
-            }
-            let mut ok = true;
-            for c in w[at..at + 4 * checks].chunks_exact(4) {
-                ok &= (key[c[0] as usize] & c[1]).wrapping_sub(c[2]) <= c[3];
-            }
-            if ok {
-                return rule;
-            }
-            at += 4 * checks;
-        }
-        best
     }
 
     /// What looking up `key` costs: the work [`Classifier::classify`] does,

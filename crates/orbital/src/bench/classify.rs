@@ -111,6 +111,10 @@ pub struct ClassifyReport {
     pub leaves: usize,
     /// Build retries to fit the memory limit.
     pub retries: u32,
+    /// Mean tree levels stepped per header (one pass over the trace).
+    pub steps_per_packet: f64,
+    /// Mean leaf rules checked per header.
+    pub rules_checked_per_packet: f64,
 }
 
 /// Headers in the default run: about what test-acl classifies with
@@ -167,6 +171,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         (i, _) => i,
     };
     let t0 = Instant::now();
+    let mut work = (0.0, 0.0);
     let (algo, memory_bytes, stats, m) = match args.algo {
         Algo::Tree => {
             let c = Classifier::build_with(&spec, &rules, &cfg)?;
@@ -174,6 +179,11 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
             let m = measure(&keys, expect.as_deref(), args.burst, iterations, |k, o| {
                 c.classify_bulk(k, o);
             });
+            let (steps, checked) = keys.chunks_exact(5).fold((0u64, 0u64), |(s, r), k| {
+                let cost = c.lookup_cost(k);
+                (s + u64::from(cost.steps), r + u64::from(cost.rules))
+            });
+            work = (steps as f64 / n as f64, checked as f64 / n as f64);
             (
                 "tree",
                 c.memory_bytes(),
@@ -213,6 +223,8 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         nodes: stats.nodes,
         leaves: stats.leaves,
         retries: stats.retries,
+        steps_per_packet: work.0,
+        rules_checked_per_packet: work.1,
     })
 }
 
