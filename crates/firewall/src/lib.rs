@@ -5,9 +5,14 @@
 //!
 //! - [`expand`]: rules to classifier entries (sets, negations, address
 //!   ranges as per-word conditions) and the shadowed-rule check.
+//! - [`policy`]: the compiled firewall the snapshot carries (classifier
+//!   segments per chain, base chains per hook, per-worker hit counters).
+//! - [`eval`]: a packet's key through a hook's chains.
 //! - [`rules`]: the typed rule vocabulary the control side produces from
 //!   nftables-like text (the data side never parses).
 #![forbid(unsafe_code)]
 
+pub mod eval;
 pub mod expand;
+pub mod policy;
 pub mod rules;

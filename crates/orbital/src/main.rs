@@ -45,6 +45,8 @@ enum BenchCommand {
     Lpm(orbital::bench::lpm::LpmArgs),
     /// Forward generated traffic through the whole pipeline in memory.
     Forward(orbital::bench::forward::ForwardArgs),
+    /// Compile a ClassBench rule set and classify its trace (comparable with dpdk-test-acl).
+    Classify(orbital::bench::classify::ClassifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,18 @@ fn main() -> ExitCode {
                 print!("{}", orbital::bench::lpm::render(&r));
             }
         }),
+        Command::Bench(BenchCommand::Classify(args)) => {
+            orbital::bench::classify::run(&args).map(|r| {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&r).expect("report serialises")
+                    );
+                } else {
+                    print!("{}", orbital::bench::classify::render(&r));
+                }
+            })
+        }
         Command::Bench(BenchCommand::Forward(args)) => {
             orbital::bench::forward::run(&args).map(|r| {
                 if args.json {
