@@ -63,9 +63,8 @@ impl Limits {
             .rules
             .iter()
             .map(|r| {
-                r.limit.map(|l| {
-                    TokenBucket::new(l.per_second.div_ceil(w), l.burst.div_ceil(w).max(1))
-                })
+                r.limit
+                    .map(|l| TokenBucket::new(l.per_second.div_ceil(w), l.burst.div_ceil(w).max(1)))
             })
             .collect();
         self.generation = policy.generation;
@@ -176,7 +175,10 @@ impl Evaluator<'_> {
             if rule.log.is_some() {
                 fx.log = Some(gid);
             }
-            let who = Decider { chain: c, rule: r + 1 };
+            let who = Decider {
+                chain: c,
+                rule: r + 1,
+            };
             match rule.verdict {
                 None => seg += 1,
                 Some(Verdict::Accept) => return Outcome::Decided(Decision::Accept, who),
@@ -185,7 +187,8 @@ impl Evaluator<'_> {
                 Some(Verdict::Return) => return Outcome::None,
                 Some(Verdict::Jump(t)) => {
                     if depth < MAX_JUMP_DEPTH
-                        && let Outcome::Decided(d, w) = self.chain(t, key, bytes, None, depth + 1, fx)
+                        && let Outcome::Decided(d, w) =
+                            self.chain(t, key, bytes, None, depth + 1, fx)
                     {
                         return Outcome::Decided(d, w);
                     }
@@ -260,28 +263,54 @@ mod tests {
                 Chain {
                     name: "web".into(),
                     base: None,
-                    rules: vec![dport(443, Some(Verdict::Accept)), Rule {
-                        verdict: Some(Verdict::Return),
-                        ..Rule::default()
-                    }],
+                    rules: vec![
+                        dport(443, Some(Verdict::Accept)),
+                        Rule {
+                            verdict: Some(Verdict::Return),
+                            ..Rule::default()
+                        },
+                    ],
                 },
             ],
         };
         let p = FirewallPolicy::compile(&rs, 1, 1).unwrap();
         let mut l = Limits::default();
         l.sync(&p, 1);
-        assert_eq!(p.stats.segments, 4 + 1, "segments end after 22 (no verdict), 80 jump, 53 limit");
-        assert_eq!(eval(&p, &mut l, 0, 22), (Decision::Accept, Decider { chain: 0, rule: 2 }));
+        assert_eq!(
+            p.stats.segments,
+            4 + 1,
+            "segments end after 22 (no verdict), 80 jump, 53 limit"
+        );
+        assert_eq!(
+            eval(&p, &mut l, 0, 22),
+            (Decision::Accept, Decider { chain: 0, rule: 2 })
+        );
         assert_eq!(p.hits(0), (1, 100), "the counting rule saw it");
         // 80: jumps to web, which returns; then the drop after it decides.
-        assert_eq!(eval(&p, &mut l, 0, 80), (Decision::Drop, Decider { chain: 0, rule: 5 }));
+        assert_eq!(
+            eval(&p, &mut l, 0, 80),
+            (Decision::Drop, Decider { chain: 0, rule: 5 })
+        );
         // 443: goto web, accepted there.
-        assert_eq!(eval(&p, &mut l, 0, 443), (Decision::Accept, Decider { chain: 1, rule: 1 }));
+        assert_eq!(
+            eval(&p, &mut l, 0, 443),
+            (Decision::Accept, Decider { chain: 1, rule: 1 })
+        );
         // 53: two under the limit, the third falls to the policy.
         assert_eq!(eval(&p, &mut l, 0, 53).0, Decision::Accept);
         assert_eq!(eval(&p, &mut l, 0, 53).0, Decision::Accept);
-        assert_eq!(eval(&p, &mut l, 0, 53), (Decision::PolicyDrop, Decider { chain: 0, rule: 0 }));
-        assert_eq!(eval(&p, &mut l, 1_000_000_000, 53).0, Decision::Accept, "refilled");
-        assert_eq!(eval(&p, &mut l, 0, 9), (Decision::PolicyDrop, Decider { chain: 0, rule: 0 }));
+        assert_eq!(
+            eval(&p, &mut l, 0, 53),
+            (Decision::PolicyDrop, Decider { chain: 0, rule: 0 })
+        );
+        assert_eq!(
+            eval(&p, &mut l, 1_000_000_000, 53).0,
+            Decision::Accept,
+            "refilled"
+        );
+        assert_eq!(
+            eval(&p, &mut l, 0, 9),
+            (Decision::PolicyDrop, Decider { chain: 0, rule: 0 })
+        );
     }
 }

@@ -14,5 +14,12 @@
 
 pub mod eval;
 pub mod expand;
+pub mod key;
+pub mod log;
+pub mod node;
 pub mod policy;
+pub mod reject;
 pub mod rules;
+
+pub use node::{Edge, EdgePolicy, EdgeState};
+pub use policy::FirewallPolicy;

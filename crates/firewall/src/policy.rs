@@ -212,7 +212,11 @@ impl FirewallPolicy {
     /// # Errors
     /// A rule expanding past the bounds, or a classifier that cannot be
     /// built.
-    pub fn compile(rs: &Ruleset, workers: usize, generation: u32) -> Result<FirewallPolicy, CompileError> {
+    pub fn compile(
+        rs: &Ruleset,
+        workers: usize,
+        generation: u32,
+    ) -> Result<FirewallPolicy, CompileError> {
         let t0 = Instant::now();
         let spec = field_spec();
         let mut p = FirewallPolicy {
@@ -236,10 +240,15 @@ impl FirewallPolicy {
                 if total > MAX_ENTRIES {
                     return Err(CompileError {
                         at: Some((ci, ri)),
-                        message: format!("the rules expand to more than {MAX_ENTRIES} classifier entries"),
+                        message: format!(
+                            "the rules expand to more than {MAX_ENTRIES} classifier entries"
+                        ),
                     });
                 }
-                p.tracks |= r.matches.iter().any(|m| matches!(m.field, Field::CtState | Field::CtStatus));
+                p.tracks |= r
+                    .matches
+                    .iter()
+                    .any(|m| matches!(m.field, Field::CtState | Field::CtStatus));
                 p.rules.push(RuleInfo {
                     chain: ci32,
                     index: u32::try_from(ri).unwrap_or(u32::MAX),
@@ -267,11 +276,16 @@ impl FirewallPolicy {
             for (ri, r) in c.rules.iter().enumerate() {
                 let last = ri + 1 == c.rules.len();
                 if ends_segment(r) || last {
-                    let rules: Vec<CRule> = entries[start..=ri].iter().flatten().map(classifier_rule).collect();
-                    let classifier = Classifier::build(&spec, &rules).map_err(|e| CompileError {
-                        at: Some((ci, start)),
-                        message: format!("cannot build the classifier: {e}"),
-                    })?;
+                    let rules: Vec<CRule> = entries[start..=ri]
+                        .iter()
+                        .flatten()
+                        .map(classifier_rule)
+                        .collect();
+                    let classifier =
+                        Classifier::build(&spec, &rules).map_err(|e| CompileError {
+                            at: Some((ci, start)),
+                            message: format!("cannot build the classifier: {e}"),
+                        })?;
                     p.stats.memory_bytes += classifier.memory_bytes();
                     segments.push(Segment {
                         classifier,
@@ -300,10 +314,16 @@ impl FirewallPolicy {
             p.hooks[h].sort_by_key(|&c| chains[c as usize].base.map_or(0, |b| b.1));
             p.raw[h] = p.hooks[h]
                 .iter()
-                .take_while(|&&c| chains[c as usize].base.is_some_and(|b| b.1 < PRIORITY_CONNTRACK))
+                .take_while(|&&c| {
+                    chains[c as usize]
+                        .base
+                        .is_some_and(|b| b.1 < PRIORITY_CONNTRACK)
+                })
                 .count();
         }
-        p.counters = (0..workers.max(1)).map(|_| Arc::new(RuleCounters::new(p.rules.len()))).collect();
+        p.counters = (0..workers.max(1))
+            .map(|_| Arc::new(RuleCounters::new(p.rules.len())))
+            .collect();
         p.stats.rules = p.rules.len();
         p.stats.entries = total;
         p.stats.build_ms = t0.elapsed().as_secs_f64() * 1e3;

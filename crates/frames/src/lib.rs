@@ -8,12 +8,14 @@
 //!   packets.
 //! - [`fragment`]: IPv4 fragmentation (RFC 791).
 //! - [`l2`]: Ethernet framing in place, in the headroom.
+//! - [`reset`]: TCP resets (RFC 9293 §3.10.7.1) for a firewall's reject.
 #![forbid(unsafe_code)]
 
 pub mod control;
 pub mod fragment;
 pub mod icmp_error;
 pub mod l2;
+pub mod reset;
 
 #[cfg(test)]
 mod tests;
