@@ -186,10 +186,14 @@ pub struct Compiled {
     pub engine: EngineSettings,
     /// The firewall's rules (empty: no filtering).
     pub firewall: orbital_firewall::rules::Ruleset,
+    /// Connection tracking's settings.
+    pub conntrack: orbital_conntrack::CtConfig,
     engine_spans: Vec<(&'static str, Range<usize>)>,
     engine_at: Range<usize>,
     route_files: Vec<(PathBuf, Range<usize>)>,
     ifaces: Vec<(String, IfId)>,
+    rule_spans: Vec<Vec<Range<usize>>>,
+    conntrack_at: Range<usize>,
     spans: Vec<Range<usize>>,
     source: String,
     file: PathBuf,
@@ -211,6 +215,23 @@ impl Compiled {
             .find(|(n, _)| *n == name)
             .map_or_else(|| self.engine_at.clone(), |(_, s)| s.clone());
         error_at(&self.file, &self.source, span, message)
+    }
+
+    /// An error about rule `rule` of firewall chain `chain` (0-based),
+    /// located at its text.
+    pub fn locate_rule(&self, chain: usize, rule: usize, message: String) -> ConfigError {
+        let span = self
+            .rule_spans
+            .get(chain)
+            .and_then(|r| r.get(rule))
+            .cloned()
+            .unwrap_or(0..0);
+        error_at(&self.file, &self.source, span, message)
+    }
+
+    /// An error about the `[conntrack]` section.
+    pub fn locate_conntrack(&self, message: String) -> ConfigError {
+        error_at(&self.file, &self.source, self.conntrack_at.clone(), message)
     }
 
     /// A port by name.
@@ -273,6 +294,83 @@ struct File {
     neighbors: Vec<Spanned<NeighborSection>>,
     #[serde(default)]
     firewall: crate::firewall::FirewallSection,
+    conntrack: Option<Spanned<ConntrackSection>>,
+}
+
+/// `[conntrack]`: the connection table's size and timeouts (seconds), with
+/// Linux's defaults and names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConntrackSection {
+    max_entries: Option<Spanned<u32>>,
+    tcp_loose: Option<bool>,
+    tcp_be_liberal: Option<bool>,
+    #[serde(default)]
+    timeouts: std::collections::BTreeMap<String, Spanned<u64>>,
+}
+
+impl ConntrackSection {
+    fn config(
+        &self,
+        err: &dyn Fn(Range<usize>, String) -> ConfigError,
+    ) -> Result<orbital_conntrack::CtConfig, ConfigError> {
+        let mut c = orbital_conntrack::CtConfig::default();
+        if let Some(m) = &self.max_entries {
+            let v = *m.get_ref();
+            if !(1..=orbital_conntrack::MAX_ENTRIES).contains(&v) {
+                return Err(err(
+                    m.span(),
+                    format!(
+                        "max_entries must be 1..={} (per worker)",
+                        orbital_conntrack::MAX_ENTRIES
+                    ),
+                ));
+            }
+            c.max_entries = v;
+        }
+        if let Some(v) = self.tcp_loose {
+            c.tcp_loose = v;
+        }
+        if let Some(v) = self.tcp_be_liberal {
+            c.tcp_be_liberal = v;
+        }
+        let t = &mut c.timeouts;
+        for (name, v) in &self.timeouts {
+            let d = core::time::Duration::from_secs(*v.get_ref());
+            let slot = match name.as_str() {
+                "tcp_syn_sent" => &mut t.tcp_syn_sent,
+                "tcp_syn_recv" => &mut t.tcp_syn_recv,
+                "tcp_established" => &mut t.tcp_established,
+                "tcp_fin_wait" => &mut t.tcp_fin_wait,
+                "tcp_close_wait" => &mut t.tcp_close_wait,
+                "tcp_last_ack" => &mut t.tcp_last_ack,
+                "tcp_time_wait" => &mut t.tcp_time_wait,
+                "tcp_close" => &mut t.tcp_close,
+                "tcp_retrans" => &mut t.tcp_retrans,
+                "tcp_unacknowledged" => &mut t.tcp_unacknowledged,
+                "udp" => &mut t.udp,
+                "udp_stream" => &mut t.udp_stream,
+                "icmp" => &mut t.icmp,
+                "generic" => &mut t.generic,
+                other => {
+                    return Err(err(
+                        v.span(),
+                        format!(
+                            "unknown timeout `{other}` (tcp_syn_sent, tcp_syn_recv, tcp_established, tcp_fin_wait, tcp_close_wait, tcp_last_ack, tcp_time_wait, tcp_close, tcp_retrans, tcp_unacknowledged, udp, udp_stream, icmp, generic)"
+                        ),
+                    ));
+                }
+            };
+            if *v.get_ref() == 0 {
+                return Err(err(
+                    v.span(),
+                    format!("timeout `{name}` must be at least 1 second"),
+                ));
+            }
+            *slot = d;
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -722,11 +820,17 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         return cx.err(0..0, "the configuration has no [[port]]");
     }
     let port_names: Vec<(String, PortId)> = ports.iter().map(|p| (p.name.clone(), p.id)).collect();
-    let firewall = f
+    let (firewall, rule_spans) = f
         .firewall
         .ruleset(source, &ifaces, &port_names, &|span, msg| {
             error_at(file, source, span, msg)
         })?;
+    let conntrack = match &f.conntrack {
+        Some(c) => c
+            .get_ref()
+            .config(&|span, msg| error_at(file, source, span, msg))?,
+        None => orbital_conntrack::CtConfig::default(),
+    };
     let dir = file.parent().unwrap_or(Path::new("."));
     let route_files = f
         .route_files
@@ -743,10 +847,13 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         updates: cx.updates,
         engine,
         firewall,
+        conntrack,
         engine_spans,
         engine_at: f.engine.as_ref().map_or(0..0, Spanned::span),
         route_files,
         ifaces,
+        rule_spans,
+        conntrack_at: f.conntrack.as_ref().map_or(0..0, Spanned::span),
         spans: cx.spans,
         source: source.to_string(),
         file: file.to_path_buf(),

@@ -111,7 +111,7 @@ impl FirewallSection {
         ifaces: &[(String, IfId)],
         ports: &[(String, PortId)],
         err: &dyn Fn(Range<usize>, String) -> crate::ConfigError,
-    ) -> Result<Ruleset, crate::ConfigError> {
+    ) -> Result<(Ruleset, Vec<Vec<Range<usize>>>), crate::ConfigError> {
         let mut sets = HashMap::new();
         for s in &self.set {
             let name = s.name.get_ref();
@@ -150,7 +150,9 @@ impl FirewallSection {
             chains: &chains,
         };
         let mut out = Ruleset::default();
+        let mut spans = Vec::with_capacity(self.chain.len());
         for c in &self.chain {
+            spans.push(c.rules.iter().map(Spanned::span).collect());
             let base = chain_base(c, &err)?;
             let mut rules = Vec::with_capacity(c.rules.len());
             for r in &c.rules {
@@ -187,7 +189,7 @@ impl FirewallSection {
                 ),
             ));
         }
-        Ok(out)
+        Ok((out, spans))
     }
 }
 

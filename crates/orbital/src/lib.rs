@@ -18,6 +18,29 @@ pub mod report;
 pub mod routes_file;
 
 /// The graph every command runs (the daemon, replay, the benchmarks): the
-/// forwarding path and the features registered at its hooks. One type, so
-/// what is replayed or benchmarked is what the daemon runs.
-pub type Graph = orbital_pipeline::Plain;
+/// forwarding path and the features registered at its hooks (the stateful
+/// firewall). One type, so what is replayed or benchmarked is what the
+/// daemon runs.
+pub type Graph = orbital_firewall::Edge;
+
+/// The policy of [`Graph`]: compile a configuration's firewall for
+/// `workers` workers as policy generation `generation`; `previous` (a
+/// reload) passes its log queue and table views on.
+///
+/// # Errors
+/// A rule the classifier cannot take, located in the configuration.
+pub fn policy(
+    compiled: &orbital_control::Compiled,
+    workers: usize,
+    generation: u32,
+    previous: Option<&orbital_firewall::EdgePolicy>,
+) -> Result<orbital_firewall::EdgePolicy, orbital_control::ConfigError> {
+    let fw = orbital_firewall::FirewallPolicy::compile(&compiled.firewall, workers, generation).map_err(|e| match e.at {
+        Some((c, r)) => compiled.locate_rule(c, r, e.message),
+        None => compiled.locate(None, e.message),
+    })?;
+    Ok(match previous {
+        Some(p) => p.with_firewall(fw),
+        None => orbital_firewall::EdgePolicy::new(fw, compiled.conntrack, workers),
+    })
+}

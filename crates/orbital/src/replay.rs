@@ -86,10 +86,14 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         cfg.trace = Some((n, filter));
     }
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
+    let policy = crate::policy(&compiled, cfg.engine.workers, 1, None)?;
+    for w in &policy.firewall.warnings {
+        eprintln!("orbital: warning: {w}");
+    }
     let rep = replay::<crate::Graph>(
         &cfg,
         builder,
-        Default::default(),
+        policy,
         compiled.ports.len(),
         inputs,
         outputs,

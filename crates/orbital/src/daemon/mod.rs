@@ -214,11 +214,15 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         })
         .collect();
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
+    let policy = crate::policy(&compiled, n, 1, None)?;
+    for w in &policy.firewall.warnings {
+        eprintln!("orbital: warning: {w}");
+    }
     let engine: Engine<crate::Graph> = Engine::with_pool(
         &ecfg,
         pool,
         builder,
-        Policy::default(),
+        policy,
         compiled.ports.len(),
         |w, p| {
             opened[w][p]
@@ -327,15 +331,31 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
                 .to_string());
         }
     }
+    let current = d.handle.shared.load_full();
+    if current.policy.conntrack != compiled.conntrack {
+        return Err(compiled
+            .locate_conntrack(
+                "the [conntrack] settings changed: the tables are sized at start, so they take effect only on a restart (nothing was reloaded)".into(),
+            )
+            .to_string());
+    }
+    // The expensive parts — the tables, the classifier — are built before
+    // the publisher is taken.
     let mut fresh = TablesBuilder::new();
     compiled.apply_to(&mut fresh).map_err(|e| e.to_string())?;
+    let generation = u32::try_from(current.version + 1).unwrap_or(u32::MAX);
+    let policy = crate::policy(&compiled, d.workers, generation, Some(&current.policy))
+        .map_err(|e| e.to_string())?;
+    for w in &policy.firewall.warnings {
+        eprintln!("orbital: warning: {w}");
+    }
     let settings = crate::replay::live_settings(&compiled.engine);
     let (version, ()) = d.handle.publisher.update(|st| {
         fresh.continue_after(st.builder.current().version);
         carry_learned(&st.builder, &mut fresh);
         st.builder = fresh;
         st.settings = settings;
-        st.policy = Arc::new(Policy::default());
+        st.policy = Arc::new(policy);
         Ok::<(), String>(())
     })?;
     if let Ok(mut e) = d.engine.lock() {
@@ -392,10 +412,11 @@ mod tests {
         let (compiled, builder) = orbital_control::load(&path).unwrap();
         let mut ecfg = EngineConfig::default();
         crate::replay::apply_engine_settings(&compiled.engine, &mut ecfg);
+        let policy = crate::policy(&compiled, 1, 1, None).unwrap();
         let engine: Engine<crate::Graph> = Engine::new(
             &ecfg,
             builder,
-            Policy::default(),
+            policy,
             compiled.ports.len(),
             |_, _| AnyPort::Null(NullPort::default()),
             Clock::real(),
