@@ -48,6 +48,9 @@ use orbital_firewall::rules::{
 use serde::Deserialize;
 use toml::Spanned;
 
+/// Where each rule's text sits in the file, by chain then rule.
+pub(crate) type RuleSpans = Vec<Vec<Range<usize>>>;
+
 /// `[firewall]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,7 +114,7 @@ impl FirewallSection {
         ifaces: &[(String, IfId)],
         ports: &[(String, PortId)],
         err: &dyn Fn(Range<usize>, String) -> crate::ConfigError,
-    ) -> Result<(Ruleset, Vec<Vec<Range<usize>>>), crate::ConfigError> {
+    ) -> Result<(Ruleset, RuleSpans), crate::ConfigError> {
         let mut sets = HashMap::new();
         for s in &self.set {
             let name = s.name.get_ref();
