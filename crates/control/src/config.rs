@@ -820,11 +820,11 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         return cx.err(0..0, "the configuration has no [[port]]");
     }
     let port_names: Vec<(String, PortId)> = ports.iter().map(|p| (p.name.clone(), p.id)).collect();
-    let (firewall, rule_spans) = f
-        .firewall
-        .ruleset(source, &ifaces, &port_names, &|span, msg| {
-            error_at(file, source, span, msg)
-        })?;
+    let (firewall, rule_spans) =
+        f.firewall
+            .ruleset(source, &ifaces, &port_names, &|span, msg| {
+                error_at(file, source, span, msg)
+            })?;
     let conntrack = match &f.conntrack {
         Some(c) => c
             .get_ref()

@@ -4,8 +4,6 @@
 //! the next base chain at the hook still runs; a drop or reject ends it
 //! all).
 
-use orbital_graph::ratelimit::TokenBucket;
-
 use crate::expand::KEY_LEN;
 use crate::policy::{FirewallPolicy, MAX_JUMP_DEPTH, RuleCounters};
 use crate::rules::{Policy, RejectWith, Verdict};
@@ -42,38 +40,73 @@ pub struct Effects {
     pub log: Option<u32>,
 }
 
-/// Per-worker state evaluation needs: the rules' token buckets.
+/// A rule's rate limit, shared by every worker: the generic cell rate
+/// algorithm (GCRA, ITU-T I.371), the token bucket written as one
+/// "theoretical arrival time" so one atomic word holds its whole state and
+/// a compare-and-swap updates it without a lock. Shared rather than split
+/// per worker so `limit rate 10/second` is the router's rate (as in
+/// nftables) and a replay decides the same whatever the worker count; only
+/// packets of limited rules touch it.
+#[derive(Debug)]
+pub struct Gcra {
+    /// ns between packets at the rate.
+    interval: u64,
+    /// How far ahead of time the bucket may run: (burst − 1) intervals.
+    tolerance: u64,
+    tat: std::sync::atomic::AtomicU64,
+}
+
+impl Gcra {
+    /// `per_second` packets a second, bursts of `burst`.
+    pub fn new(per_second: u64, burst: u64) -> Gcra {
+        let interval = 1_000_000_000 / per_second.max(1);
+        Gcra {
+            interval,
+            tolerance: interval.saturating_mul(burst.max(1) - 1),
+            tat: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Take one packet at time `now_ns` if the rate allows it.
+    pub fn allow(&self, now_ns: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut tat = self.tat.load(Relaxed);
+        loop {
+            let start = tat.max(now_ns);
+            if start.saturating_sub(now_ns) > self.tolerance {
+                return false;
+            }
+            match self
+                .tat
+                .compare_exchange_weak(tat, start + self.interval, Relaxed, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(t) => tat = t,
+            }
+        }
+    }
+}
+
+/// The rate limits of a policy's rules, by global rule id.
 #[derive(Debug, Default)]
 pub struct Limits {
-    buckets: Vec<Option<TokenBucket>>,
-    generation: u32,
-    ready: bool,
+    cells: Vec<Option<Gcra>>,
 }
 
 impl Limits {
-    /// Buckets for `policy`, each at its rate divided among `workers` (a
-    /// rule's rate is the router's, and flows spread over the workers by
-    /// their hash: each worker enforces its share).
-    pub fn sync(&mut self, policy: &FirewallPolicy, workers: usize) {
-        if self.ready && self.generation == policy.generation {
-            return;
+    /// Limits for `policy`'s rules.
+    pub fn for_rules(rules: &[crate::policy::RuleInfo]) -> Limits {
+        Limits {
+            cells: rules
+                .iter()
+                .map(|r| r.limit.map(|l| Gcra::new(l.per_second, l.burst)))
+                .collect(),
         }
-        let w = workers.max(1) as u64;
-        self.buckets = policy
-            .rules
-            .iter()
-            .map(|r| {
-                r.limit
-                    .map(|l| TokenBucket::new(l.per_second.div_ceil(w), l.burst.div_ceil(w).max(1)))
-            })
-            .collect();
-        self.generation = policy.generation;
-        self.ready = true;
     }
 
-    fn allow(&mut self, rule: u32, now_ns: u64) -> bool {
-        match self.buckets.get_mut(rule as usize) {
-            Some(Some(b)) => b.allow(now_ns),
+    fn allow(&self, rule: u32, now_ns: u64) -> bool {
+        match self.cells.get(rule as usize) {
+            Some(Some(g)) => g.allow(now_ns),
             _ => true,
         }
     }
@@ -93,8 +126,8 @@ pub struct Evaluator<'a> {
     pub policy: &'a FirewallPolicy,
     /// This worker's counters.
     pub counters: &'a RuleCounters,
-    /// This worker's rate limits.
-    pub limits: &'a mut Limits,
+    /// The rules' rate limits.
+    pub limits: &'a Limits,
     /// Engine time.
     pub now_ns: u64,
 }
@@ -226,7 +259,7 @@ mod tests {
         }
     }
 
-    fn eval(p: &FirewallPolicy, limits: &mut Limits, now: u64, port: u32) -> (Decision, Decider) {
+    fn eval(p: &FirewallPolicy, limits: &Limits, now: u64, port: u32) -> (Decision, Decider) {
         let k = key(|f| if f == Field::Dport { port } else { 0 }, 0, 0);
         let _ = scalar_word(Field::Dport);
         let mut ev = Evaluator {
@@ -274,42 +307,41 @@ mod tests {
             ],
         };
         let p = FirewallPolicy::compile(&rs, 1, 1).unwrap();
-        let mut l = Limits::default();
-        l.sync(&p, 1);
+        let l = &p.limits;
         assert_eq!(
             p.stats.segments,
             4 + 1,
             "segments end after 22 (no verdict), 80 jump, 53 limit"
         );
         assert_eq!(
-            eval(&p, &mut l, 0, 22),
+            eval(&p, l, 0, 22),
             (Decision::Accept, Decider { chain: 0, rule: 2 })
         );
         assert_eq!(p.hits(0), (1, 100), "the counting rule saw it");
         // 80: jumps to web, which returns; then the drop after it decides.
         assert_eq!(
-            eval(&p, &mut l, 0, 80),
+            eval(&p, l, 0, 80),
             (Decision::Drop, Decider { chain: 0, rule: 5 })
         );
         // 443: goto web, accepted there.
         assert_eq!(
-            eval(&p, &mut l, 0, 443),
+            eval(&p, l, 0, 443),
             (Decision::Accept, Decider { chain: 1, rule: 1 })
         );
         // 53: two under the limit, the third falls to the policy.
-        assert_eq!(eval(&p, &mut l, 0, 53).0, Decision::Accept);
-        assert_eq!(eval(&p, &mut l, 0, 53).0, Decision::Accept);
+        assert_eq!(eval(&p, l, 0, 53).0, Decision::Accept);
+        assert_eq!(eval(&p, l, 0, 53).0, Decision::Accept);
         assert_eq!(
-            eval(&p, &mut l, 0, 53),
+            eval(&p, l, 0, 53),
             (Decision::PolicyDrop, Decider { chain: 0, rule: 0 })
         );
         assert_eq!(
-            eval(&p, &mut l, 1_000_000_000, 53).0,
+            eval(&p, l, 1_000_000_000, 53).0,
             Decision::Accept,
             "refilled"
         );
         assert_eq!(
-            eval(&p, &mut l, 0, 9),
+            eval(&p, l, 0, 9),
             (Decision::PolicyDrop, Decider { chain: 0, rule: 0 })
         );
     }

@@ -21,7 +21,7 @@ use orbital_graph::ratelimit::TokenBucket;
 use orbital_graph::verdict::CtMeta;
 use orbital_graph::{Burst, Features, Hooks, Node, NodeCx, Note, Reason, Verdict};
 
-use crate::eval::{Decider, Decision, Effects, Evaluator, Limits};
+use crate::eval::{Decider, Decision, Effects, Evaluator};
 use crate::expand::KEY_LEN;
 use crate::key;
 use crate::log::{LogQueue, LogRecord};
@@ -88,10 +88,7 @@ const REJECT_RATE: u64 = 1000;
 pub struct EdgeState {
     /// Its connection table.
     pub ct: ConnTrack,
-    /// Its share of the rules' rate limits.
-    pub limits: Limits,
     worker: usize,
-    workers: usize,
     log_bucket: TokenBucket,
     reject_bucket: TokenBucket,
     keys: Vec<u32>,
@@ -137,9 +134,7 @@ impl EdgeState {
         let w = workers.max(1) as u64;
         EdgeState {
             ct: ConnTrack::new(policy.conntrack),
-            limits: Limits::default(),
             worker,
-            workers,
             log_bucket: TokenBucket::new(LOG_RATE.div_ceil(w), LOG_RATE.div_ceil(w)),
             reject_bucket: TokenBucket::new(REJECT_RATE.div_ceil(w), REJECT_RATE.div_ceil(w)),
             keys: vec![0; MAX_BURST * KEY_LEN],
@@ -231,7 +226,6 @@ where
         let edge: &EdgePolicy = edge::<F::Policy>(&snap.policy);
         let fw = &edge.firewall;
         let st = state.as_mut();
-        st.limits.sync(fw, st.workers);
         let all = fw.at(self.hook);
         let h = FwHook::ALL
             .iter()
@@ -280,8 +274,9 @@ where
             let mut ev = Evaluator {
                 policy: fw,
                 counters: &counters,
-                limits: &mut st.limits,
-                now_ns: cx.now_ns,
+                limits: &fw.limits,
+                // Packet time, not poll time: exact in replay.
+                now_ns: p.meta.timestamp_ns,
             };
             // A connection judged under an older policy: would this policy
             // let it start? (Original direction only: the reply direction
@@ -308,8 +303,9 @@ where
             let mut ev = Evaluator {
                 policy: fw,
                 counters: &counters,
-                limits: &mut st.limits,
-                now_ns: cx.now_ns,
+                limits: &fw.limits,
+                // Packet time, not poll time: exact in replay.
+                now_ns: p.meta.timestamp_ns,
             };
             let (d, who): (Decision, Decider) = ev.hook(chains, &kb, bytes, hint, &mut fx);
             if fx.notrack {
@@ -378,6 +374,46 @@ impl Track {
     }
 }
 
+/// The flow hash of the connection an ICMP error quotes (the symmetric
+/// Toeplitz hash the NIC gave that connection's packets), or `None` when
+/// the packet is not an ICMP error or quotes too little. An error's own
+/// hash covers its addresses only, so it may land on another worker than
+/// its connection: this says which worker owns it.
+fn quoted_flow_hash(
+    rss: &orbital_graph::rss::Toeplitz,
+    info: &orbital_wire::PacketInfo,
+    l4: &[u8],
+) -> Option<u32> {
+    let v6 = match (info.protocol, info.icmp_type()) {
+        (1, 3 | 4 | 5 | 11 | 12) => false,
+        (58, 1..=4) => true,
+        _ => return None,
+    };
+    let inner = l4.get(8..)?;
+    let mut buf = [0u8; 36];
+    let (n, proto, l4_at, frag) = if v6 {
+        let h = inner.get(..40)?;
+        buf[..32].copy_from_slice(&h[8..40]);
+        (32, h[6], 40, false)
+    } else {
+        let h = inner.get(..20)?;
+        if h[0] >> 4 != 4 {
+            return None;
+        }
+        buf[..8].copy_from_slice(&h[12..20]);
+        let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0;
+        (8, h[9], usize::from(h[0] & 0x0f) * 4, frag)
+    };
+    let n = match (proto, inner.get(l4_at..l4_at + 4)) {
+        (6 | 17 | 132, Some(ports)) if !frag => {
+            buf[n..n + 4].copy_from_slice(ports);
+            n + 4
+        }
+        _ => n,
+    };
+    Some(rss.hash(&buf[..n]))
+}
+
 fn state_bit(s: CtState) -> u8 {
     match s {
         CtState::New => ct_state::NEW,
@@ -425,6 +461,21 @@ where
             if c.ct.has(CtMeta::NOTRACK) {
                 c.ct.state = ct_state::UNTRACKED;
                 continue;
+            }
+            // An ICMP error belongs to the worker of the connection it
+            // quotes (only there can it be `related`): hand it over.
+            if cx.workers > 1 && !self.output {
+                let l4 = l4_bytes(p, &c.info);
+                if let Some(h) = quoted_flow_hash(cx.rss, &c.info, l4) {
+                    let owner = cx.reta.worker(h);
+                    if owner != usize::from(cx.worker) {
+                        c.verdict = Verdict::Handoff {
+                            worker: u16::try_from(owner).unwrap_or(0),
+                            at: orbital_graph::Entry::Prerouting,
+                        };
+                        continue;
+                    }
+                }
             }
             let tr = st
                 .ct

@@ -151,6 +151,8 @@ pub struct FirewallPolicy {
     /// Whether any rule reads connection tracking state (then the conntrack
     /// nodes run).
     pub tracks: bool,
+    /// The rules' rate limits (shared by the workers).
+    pub limits: crate::eval::Limits,
 }
 
 /// Why a ruleset does not compile.
@@ -321,6 +323,7 @@ impl FirewallPolicy {
                 })
                 .count();
         }
+        p.limits = crate::eval::Limits::for_rules(&p.rules);
         p.counters = (0..workers.max(1))
             .map(|_| Arc::new(RuleCounters::new(p.rules.len())))
             .collect();

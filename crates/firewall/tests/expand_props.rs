@@ -89,7 +89,7 @@ fn a_match() -> impl Strategy<Value = Match> {
                         .map(|(a, w)| {
                             let lo = bounded(field, a);
                             let hi = if field == Field::Ip6Daddr {
-                                lo + (w << 118)
+                                lo.saturating_add(w << 118)
                             } else {
                                 lo + w
                             };

@@ -35,10 +35,11 @@ pub fn policy(
     generation: u32,
     previous: Option<&orbital_firewall::EdgePolicy>,
 ) -> Result<orbital_firewall::EdgePolicy, orbital_control::ConfigError> {
-    let fw = orbital_firewall::FirewallPolicy::compile(&compiled.firewall, workers, generation).map_err(|e| match e.at {
-        Some((c, r)) => compiled.locate_rule(c, r, e.message),
-        None => compiled.locate(None, e.message),
-    })?;
+    let fw = orbital_firewall::FirewallPolicy::compile(&compiled.firewall, workers, generation)
+        .map_err(|e| match e.at {
+            Some((c, r)) => compiled.locate_rule(c, r, e.message),
+            None => compiled.locate(None, e.message),
+        })?;
     Ok(match previous {
         Some(p) => p.with_firewall(fw),
         None => orbital_firewall::EdgePolicy::new(fw, compiled.conntrack, workers),

@@ -90,14 +90,7 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     for w in &policy.firewall.warnings {
         eprintln!("orbital: warning: {w}");
     }
-    let rep = replay::<crate::Graph>(
-        &cfg,
-        builder,
-        policy,
-        compiled.ports.len(),
-        inputs,
-        outputs,
-    )?;
+    let rep = replay::<crate::Graph>(&cfg, builder, policy, compiled.ports.len(), inputs, outputs)?;
     if a.json {
         println!(
             "{}",
