@@ -61,15 +61,9 @@ fn run(
             tx: PcapTx::new(f),
         })
         .collect();
-    let rep = replay::<orbital::Graph>(
-        &cfg,
-        builder,
-        Default::default(),
-        compiled.ports.len(),
-        ins,
-        outs,
-    )
-    .unwrap();
+    let policy = orbital::policy(&compiled, workers, 1, None).unwrap();
+    let rep =
+        replay::<orbital::Graph>(&cfg, builder, policy, compiled.ports.len(), ins, outs).unwrap();
     assert!(
         rep.stats.total.balanced(),
         "fast-path accounting: {:?}",
@@ -462,4 +456,211 @@ fn real_captures_through_bridge_and_router() {
     // with no other member are consumed.)
     assert_eq!(punted, 0, "a bridge without an interface punts nothing");
     assert!(forwarded > 9000, "{forwarded}");
+}
+
+fn edge(workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
+    let mut cfg = ReplayConfig::default();
+    cfg.engine.workers = workers;
+    run(
+        &root().join("examples/edge-firewall.toml"),
+        &[
+            ("lan0", &root().join("examples/edge-lan.pcap")),
+            ("wan0", &root().join("examples/edge-wan.pcap")),
+        ],
+        &["lan0", "wan0"],
+        cfg,
+        tag,
+    )
+}
+
+fn drops(rep: &ReplayReport, r: Reason) -> u64 {
+    let i = DropReason::Other(r).index();
+    rep.stats.total.drops[i] + rep.stats.slow.drops[i]
+}
+
+#[test]
+fn edge_firewall_keeps_state_and_says_why_it_drops() {
+    let (rep, out) = edge(1, "edge1");
+    golden("edge-lan0.pcap", &out[0]);
+    golden("edge-wan0.pcap", &out[1]);
+    let lan = frames(&out[0]);
+    let wan = frames(&out[1]);
+    // LAN to WAN passes, and its connections come back: the whole TCP
+    // exchange both ways, the DNS answer, and the ICMP error about the
+    // closed UDP port (related).
+    let tcp_to_lan: Vec<u16> = lan
+        .iter()
+        .map(|f| info(f))
+        .filter(|i| i.protocol == 6)
+        .map(|i| i.l4_flags)
+        .collect();
+    assert_eq!(
+        tcp_to_lan,
+        vec![0x12, 0x18, 0x11, 0x10],
+        "SYN/ACK, data, FIN, last ACK"
+    );
+    assert!(
+        lan.iter()
+            .map(|f| info(f))
+            .any(|i| i.protocol == 17 && i.src_port == 53),
+        "DNS answer"
+    );
+    let related = lan.iter().map(|f| info(f)).find(|i| {
+        i.protocol == 1
+            && i.icmp_type() == 3
+            && i.src_v4() == "198.51.100.99".parse::<std::net::Ipv4Addr>().unwrap()
+    });
+    assert!(related.is_some(), "the related ICMP error reached the LAN");
+    // Nothing the WAN started reached the LAN (the blocklisted source, the
+    // unsolicited UDP, the SSH attempt, the invalid segments).
+    assert!(!lan.iter().map(|f| info(f)).any(|i| i.src_port == 5556
+        || i.src_port == 9999
+        || i.dst_port == 22
+        || i.dst_port == 41000));
+    // The SSH attempt got a reset from "10.0.0.2", per RFC 9293.
+    let rst = wan
+        .iter()
+        .map(|f| info(f))
+        .find(|i| i.protocol == 6 && i.l4_flags & 0x04 != 0)
+        .expect("a reset");
+    assert_eq!(
+        (
+            rst.src_v4().to_string().as_str(),
+            rst.src_port,
+            rst.dst_port,
+            rst.l4_flags
+        ),
+        ("10.0.0.2", 22, 5555, 0x14)
+    );
+    // The router answered one ping and four of the flood (limit 10/second,
+    // burst 5), nothing else from the WAN.
+    let replies = wan
+        .iter()
+        .map(|f| info(f))
+        .filter(|i| i.protocol == 1 && i.icmp_type() == 0)
+        .count();
+    assert_eq!(replies, 5);
+    assert_eq!(rep.stats.slow.echo_replies, 5);
+    assert_eq!(
+        drops(&rep, Reason::FwDropInvalid),
+        2,
+        "SYN/ACK for no connection, segment out of window"
+    );
+    assert_eq!(drops(&rep, Reason::FwDrop), 1, "the blocklist");
+    assert_eq!(drops(&rep, Reason::FwReject), 1, "the SSH attempt");
+    assert_eq!(
+        drops(&rep, Reason::FwPolicy),
+        13,
+        "unsolicited UDP, SSH to the router, 11 pings over the limit"
+    );
+}
+
+#[test]
+fn edge_firewall_output_is_identical_across_worker_counts() {
+    let (_, one) = edge(1, "edge-w1");
+    for w in [2, 3] {
+        let (rep, many) = edge(w, &format!("edge-w{w}"));
+        assert_eq!(one, many, "{w} workers");
+        assert_eq!(drops(&rep, Reason::FwPolicy), 13);
+    }
+}
+
+/// A LAN host's UDP to the WAN, and the WAN's answer `gap` later.
+fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
+    let eth = |dst: &str, src: &str, ip: &[u8]| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&mac(dst).0);
+        f.extend_from_slice(&mac(src).0);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(ip);
+        f
+    };
+    let udp = |src: &str, dst: &str, sport: u16, dport: u16| {
+        let mut ip = vec![0u8; 20 + 8 + 4];
+        orbital_wire::ipv4::Ipv4Repr {
+            src_addr: src.parse().unwrap(),
+            dst_addr: dst.parse().unwrap(),
+            protocol: orbital_wire::IpProtocol::Udp,
+            payload_len: 12,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 7,
+            dont_frag: true,
+        }
+        .emit(&mut ip);
+        ip[20..22].copy_from_slice(&sport.to_be_bytes());
+        ip[22..24].copy_from_slice(&dport.to_be_bytes());
+        ip[24..26].copy_from_slice(&12u16.to_be_bytes());
+        ip
+    };
+    let t0 = 1_700_000_000_000_000_000u64;
+    let write = |name: &str, frames: &[(u64, Vec<u8>)]| {
+        let path = tmp(name);
+        let mut w = PcapWriter::new(
+            std::fs::File::create(&path).unwrap(),
+            1,
+            65535,
+            Resolution::Nano,
+        )
+        .unwrap();
+        for (t, f) in frames {
+            w.write(*t, f).unwrap();
+        }
+        w.finish().unwrap();
+        path
+    };
+    let arp_and_query = vec![
+        (t0, {
+            // The host makes itself known (ARP request for the router).
+            let mut f = Vec::new();
+            f.extend_from_slice(&[0xff; 6]);
+            f.extend_from_slice(&mac("02:00:00:00:00:02").0);
+            f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+            f.extend_from_slice(&mac("02:00:00:00:00:02").0);
+            f.extend_from_slice(&[10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]);
+            f
+        }),
+        (
+            t0 + 1_000,
+            eth(
+                "02:00:00:00:00:01",
+                "02:00:00:00:00:02",
+                &udp("10.0.0.2", "198.51.100.5", 4000, 5000),
+            ),
+        ),
+    ];
+    let answer = vec![(
+        t0 + 1_000 + gap_ns,
+        eth(
+            "02:00:00:00:01:01",
+            "02:00:00:00:01:fe",
+            &udp("198.51.100.5", "10.0.0.2", 5000, 4000),
+        ),
+    )];
+    (
+        write(&format!("udp-lan-{gap_ns}.pcap"), &arp_and_query),
+        write(&format!("udp-wan-{gap_ns}.pcap"), &answer),
+    )
+}
+
+#[test]
+fn an_unreplied_udp_flow_times_out_on_the_virtual_clock() {
+    // Linux's unreplied UDP timeout is 30 s: an answer at 29 s is the
+    // flow's, one at 31 s is a stranger's.
+    for (gap, delivered) in [(29_000_000_000u64, true), (31_000_000_000, false)] {
+        let (lan_in, wan_in) = udp_exchange(gap);
+        let (rep, out) = run(
+            &root().join("examples/edge-firewall.toml"),
+            &[("lan0", &lan_in), ("wan0", &wan_in)],
+            &["lan0", "wan0"],
+            ReplayConfig::default(),
+            &format!("udp-timeout-{gap}"),
+        );
+        let to_lan = frames(&out[0])
+            .iter()
+            .filter(|f| info(f).protocol == 17)
+            .count();
+        assert_eq!(to_lan == 1, delivered, "answer after {gap} ns");
+        assert_eq!(drops(&rep, Reason::FwPolicy), u64::from(!delivered));
+    }
 }

@@ -10,6 +10,9 @@
 //! the input frame that caused them (see `orbital_io::pcap`), so they are
 //! byte-identical across runs and across worker counts.
 //!
+//! A round holds frames of one input capture only, so a worker sees the
+//! frames of different ports in their time order.
+//!
 //! Two things can still make worker counts differ, both by design of the
 //! fast path: per-worker punt token buckets (spec §3.2), when a capture
 //! exceeds them, and per-worker MAC learning (a station heard only on
@@ -162,6 +165,7 @@ pub fn replay<F: Features>(
     let mut last_ts = 0;
     loop {
         let mut sent = 0;
+        let mut round_input = None;
         while sent < cfg.round {
             // Earliest frame across inputs; ties go to the first input.
             let Some(i) = (0..peeked.len())
@@ -175,6 +179,14 @@ pub fn replay<F: Features>(
             else {
                 break;
             };
+            // A round holds frames of one input only: a worker polls its
+            // ports one after the other, so frames of two ports in one round
+            // would be seen out of their time order (an ACK before the
+            // SYN/ACK it answers, to connection tracking).
+            if round_input.is_some_and(|r| r != i) {
+                break;
+            }
+            round_input = Some(i);
             let mut p = peeked[i].take().unwrap_or_else(|| unreachable!());
             peeked[i] = inputs[i].rx.next_packet(&mut cache);
             p.meta.seq = seq;
