@@ -62,6 +62,19 @@ pub enum Request {
     },
     /// Reload the configuration file (as SIGHUP does).
     Reload,
+    /// The firewall's chains and rules with their hit counters.
+    Firewall,
+    /// Tracked connections (`conntrack -L`), optionally only those
+    /// matching `filter` (`proto=tcp,addr=10.0.0.2,port=443,state=established`).
+    Conntrack {
+        /// Which connections.
+        #[serde(default)]
+        filter: Option<String>,
+    },
+    /// Connection counts per state and protocol, fill, evictions.
+    ConntrackSummary,
+    /// Packets the firewall's `log` statements logged.
+    Log,
     /// Trace the next `count` packets per worker matching `filter`
     /// (`port=lan0,dst=10.0.0.0/8,proto=6,...`).
     TraceStart {

@@ -95,6 +95,7 @@ pub struct EdgeState {
     first: Vec<u32>,
     /// Handle of the listing readers' requests (see [`CtView`]).
     pub view: Arc<CtView>,
+    summary_at: u64,
 }
 
 impl AsMut<EdgeState> for EdgeState {
@@ -112,6 +113,9 @@ pub struct CtView {
     /// The worker's last answer: the summary and up to [`CT_LIST_MAX`]
     /// entries.
     pub answer: Mutex<Option<CtListing>>,
+    /// The worker's table summary, refreshed about once a second of engine
+    /// time (what metrics read without waiting), with its time.
+    pub summary: Mutex<Option<(u64, orbital_conntrack::CtSummary)>>,
 }
 
 /// Entries copied per listing.
@@ -140,6 +144,7 @@ impl EdgeState {
             keys: vec![0; MAX_BURST * KEY_LEN],
             first: vec![0; MAX_BURST],
             view: policy.ct_views.get(worker).cloned().unwrap_or_default(),
+            summary_at: 0,
         }
     }
 }
@@ -625,6 +630,12 @@ impl Features for Edge {
     fn maintain(state: &mut EdgeState, now_ns: u64) -> usize {
         let n = state.ct.expire(now_ns, EXPIRE_BUDGET);
         let v = state.view.clone();
+        if now_ns.saturating_sub(state.summary_at) >= 1_000_000_000 || state.summary_at == 0 {
+            state.summary_at = now_ns.max(1);
+            if let Ok(mut s) = v.summary.lock() {
+                *s = Some((now_ns, state.ct.summary()));
+            }
+        }
         if v.wanted.load(std::sync::atomic::Ordering::Acquire) {
             let listing = CtListing {
                 summary: state.ct.summary(),

@@ -36,8 +36,12 @@ pub enum CtlCommand {
     /// Show state: stats, ports, routes, neighbors, errors, runtime, trace.
     Show {
         /// What to show.
-        #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace"])]
+        #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace", "firewall", "conntrack", "log"])]
         what: String,
+        /// For `conntrack`: `summary`, or a filter
+        /// `proto=tcp,addr=10.0.0.2,port=443,state=established`.
+        #[arg(num_args = 0..=1)]
+        detail: Option<String>,
     },
     /// Start a packet trace of the next COUNT packets per worker.
     Trace {
@@ -94,7 +98,13 @@ pub fn call(socket: &Path, req: &Request) -> anyhow::Result<Response> {
 /// Arguments that do not form a route or neighbour edit.
 pub fn request_of(c: &CtlCommand) -> anyhow::Result<Request> {
     Ok(match c {
-        CtlCommand::Show { what } => match what.as_str() {
+        CtlCommand::Show { what, detail } => match what.as_str() {
+            "firewall" => Request::Firewall,
+            "log" => Request::Log,
+            "conntrack" if detail.as_deref() == Some("summary") => Request::ConntrackSummary,
+            "conntrack" => Request::Conntrack {
+                filter: detail.clone(),
+            },
             "stats" => Request::Stats,
             "ports" => Request::Ports,
             "routes" => Request::Routes,
@@ -221,7 +231,13 @@ fn errors_text(v: &Value) -> String {
 pub fn render(c: &CtlCommand, v: &Value) -> String {
     let mut o = String::new();
     match c {
-        CtlCommand::Show { what } => match what.as_str() {
+        CtlCommand::Show { what, detail } => match what.as_str() {
+            "firewall" => o = crate::firewall_view::render_firewall(v),
+            "log" => o = crate::firewall_view::render_log(v),
+            "conntrack" if detail.as_deref() == Some("summary") => {
+                o = crate::firewall_view::render_summary(v)
+            }
+            "conntrack" => o = crate::firewall_view::render_conntrack(v),
             "ports" => o = ports_text(v),
             "routes" => {
                 for r in rows(v) {

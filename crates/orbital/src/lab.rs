@@ -438,6 +438,7 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
             let resp = crate::ctl::call(&lab.socket(), &orbital_control::api::Request::Stats)?;
             let show = crate::ctl::CtlCommand::Show {
                 what: "stats".into(),
+                detail: None,
             };
             print!(
                 "{}",

@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod ctl;
 pub mod daemon;
+pub mod firewall_view;
 pub mod inspect;
 pub mod lab;
 pub mod replay;

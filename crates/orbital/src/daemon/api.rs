@@ -164,6 +164,36 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
                 Err(e) => Response::err(e),
             }
         }
+        Request::Firewall => Response::ok(crate::firewall_view::firewall_json(
+            &d.handle.shared.load_full().policy,
+            &d.names,
+        )),
+        Request::Conntrack { filter } => {
+            let f = match filter.as_deref().map(crate::firewall_view::CtFilter::parse) {
+                Some(Err(e)) => return Response::err(e),
+                Some(Ok(f)) => f,
+                None => crate::firewall_view::CtFilter::default(),
+            };
+            let snap = d.handle.shared.load_full();
+            match crate::firewall_view::conntrack_listing(&snap.policy, &f) {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::ConntrackSummary => Response::ok(crate::firewall_view::conntrack_summary_json(
+            &d.handle.shared.load_full().policy,
+        )),
+        Request::Log => {
+            let snap = d.handle.shared.load_full();
+            let Ok(mut kept) = d.log.lock() else {
+                return Response::err("log buffer poisoned");
+            };
+            Response::ok(crate::firewall_view::log_json(
+                &snap.policy,
+                &mut kept,
+                &d.names,
+            ))
+        }
         Request::Reload => match super::reload(d) {
             Ok(v) => Response::ok(json!({"tables_version": v})),
             Err(e) => Response::err(e),

@@ -235,5 +235,6 @@ pub fn render(d: &Daemon) -> String {
         "gauge",
         vec![(String::new(), s.tables_version)],
     );
+    crate::firewall_view::metrics(&d.handle.shared.load_full().policy, &mut family);
     o
 }

@@ -70,6 +70,8 @@ pub struct Daemon {
     /// The `[engine]` settings of the configuration in force (a reload
     /// compares against them).
     pub engine: Mutex<EngineSettings>,
+    /// Firewall log records read so far (the newest [`crate::firewall_view::LOG_KEPT`]).
+    pub log: Mutex<std::collections::VecDeque<serde_json::Value>>,
 }
 
 fn backend_name(b: Backend) -> &'static str {
@@ -241,6 +243,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         workers: n,
         running: Mutex::new(Some(running)),
         engine: Mutex::new(compiled.engine.clone()),
+        log: Mutex::default(),
     });
     let sock = a
         .api
@@ -435,6 +438,7 @@ mod tests {
             workers: 1,
             running: Mutex::new(Some(running)),
             engine: Mutex::new(compiled.engine.clone()),
+            log: Mutex::default(),
         };
         (Arc::new(d), dir)
     }
