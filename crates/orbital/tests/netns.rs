@@ -460,3 +460,256 @@ addresses = ["10.9.0.1/24"]
     let ports = up.api(&Request::Ports);
     assert!(ports.to_string().contains("\"tap\""), "{ports}");
 }
+
+/// The edge policy for the lab (LAN 10.0.0.0/24 on lan0, WAN on wan0).
+fn edge_policy(max_entries: u32) -> String {
+    format!(
+        r#"
+[conntrack]
+max_entries = {max_entries}
+
+[[firewall.chain]]
+name = "input"
+hook = "input"
+policy = "drop"
+rules = [
+  "ct state invalid drop",
+  "ct state established,related accept",
+  "iif lan0 accept",
+  "icmp type echo-request accept",
+  "icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, echo-request }} accept",
+]
+
+[[firewall.chain]]
+name = "forward"
+hook = "forward"
+policy = "drop"
+rules = [
+  "ct state invalid drop",
+  "ct state established,related accept",
+  "iif lan0 oif wan0 accept",
+  "iif wan0 tcp dport 22 reject with tcp reset",
+]
+"#
+    )
+}
+
+/// What bash's /dev/tcp says when connecting from `ns` to `addr:port`
+/// within 3 s: "open", "refused" or "timeout".
+fn tcp_connect(ns: &str, addr: &str, port: u16) -> &'static str {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "timeout", "3", "bash", "-c"])
+        .arg(format!("exec 3<>/dev/tcp/{addr}/{port}"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        "open"
+    } else if err.contains("refused") {
+        "refused"
+    } else {
+        "timeout"
+    }
+}
+
+fn drop_count(up: &Up, reason: &str) -> u64 {
+    up.api(&Request::Errors)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["reason"] == reason)
+        .and_then(|d| d["count"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn edge_firewall_between_real_hosts() {
+    if !can_run() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let up = Up::with_ports("ofw1", "af_packet", &edge_policy(65536), &[]);
+    let (lan, wan) = (up.lab.lan(), up.lab.wan());
+    // LAN out: allowed, and the replies come back (established).
+    assert!(
+        ping(&lan, &["-c", "3", "-i", "0.2", "-W", "2", "198.51.100.1"])
+            .contains(" 0% packet loss")
+    );
+    // WAN in: nothing the LAN did not start.
+    assert!(
+        ping(&wan, &["-c", "2", "-i", "0.2", "-W", "1", "10.0.0.2"]).contains("100% packet loss")
+    );
+    // The router answers the WAN's pings (and only those).
+    assert!(
+        ping(&wan, &["-c", "2", "-i", "0.2", "-W", "2", "192.0.2.1"]).contains(" 0% packet loss")
+    );
+    // SSH from the WAN is refused at once (a reset), other ports time out.
+    assert_eq!(tcp_connect(&wan, "10.0.0.2", 22), "refused");
+    assert_eq!(tcp_connect(&wan, "10.0.0.2", 80), "timeout");
+    assert!(drop_count(&up, "fw-reject") >= 1);
+    assert!(drop_count(&up, "fw-policy-drop") >= 3);
+    // A whole TCP transfer LAN to WAN through conntrack.
+    let mut server = up.lab.iperf_server(START).unwrap();
+    let mut client = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan,
+            "iperf3",
+            "-c",
+            "192.0.2.2",
+            "-t",
+            "3",
+            "-J",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While it runs, the connection is listed, established, on one worker.
+    std::thread::sleep(Duration::from_millis(1500));
+    let ct = up.api(&Request::Conntrack {
+        filter: Some("proto=tcp,port=5201,state=established".into()),
+    });
+    assert!(
+        !ct["connections"].as_array().unwrap().is_empty(),
+        "the iperf3 flow is tracked: {ct}"
+    );
+    let mut out = String::new();
+    client
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(client.wait().unwrap().success(), "{out}");
+    let _ = server.wait();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 5_000_000,
+        "{out}"
+    );
+    // The rules say what they matched.
+    let fw = up.api(&Request::Firewall);
+    let forward = fw["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "forward")
+        .unwrap();
+    let hits = |i: usize| forward["rules"][i]["packets"].as_u64().unwrap();
+    assert!(hits(1) > 1000, "established: {fw}");
+    assert!(hits(2) >= 2, "lan to wan: {fw}");
+    assert!(hits(3) >= 1, "the reset rule: {fw}");
+    let sum = up.api(&Request::ConntrackSummary);
+    assert!(sum["created"].as_u64().unwrap() >= 3, "{sum}");
+    let s = up.api(&Request::Stats);
+    assert_eq!(s["total"]["balanced"], true, "{s}");
+}
+
+#[test]
+fn a_syn_flood_keeps_the_table_bounded_and_established_flows_alive() {
+    if !can_run() {
+        return;
+    }
+    if Command::new("hping3").arg("-v").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have hping3"
+        );
+        eprintln!("SKIPPED: needs hping3");
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const MAX: u64 = 4096;
+    let up = Up::with_ports("ofw2", "af_packet", &edge_policy(MAX as u32), &[]);
+    let lan = up.lab.lan();
+    // A TCP connection opened before the flood, kept busy through it.
+    let mut server = up.lab.iperf_server(START).unwrap();
+    let mut client = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan,
+            "iperf3",
+            "-c",
+            "192.0.2.2",
+            "-t",
+            "8",
+            "-b",
+            "20M",
+            "-J",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // 200,000 SYNs from random sources, LAN to WAN, to an address nobody
+    // has (the WAN host drops them): each is a new connection the policy
+    // accepts and none is ever answered.
+    let flood = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan,
+            "hping3",
+            "-S",
+            "--rand-source",
+            "-p",
+            "80",
+            "-i",
+            "u5",
+            "-c",
+            "200000",
+            "-q",
+            "198.51.100.77",
+        ])
+        .output()
+        .unwrap();
+    let flood_err = String::from_utf8_lossy(&flood.stderr).into_owned();
+    assert!(
+        flood_err.contains("200000 packets transmitted"),
+        "{flood_err}"
+    );
+    // The old connection is still there, established and assured.
+    let ct = up.api(&Request::Conntrack {
+        filter: Some("proto=tcp,port=5201,state=established".into()),
+    });
+    assert!(!ct["connections"].as_array().unwrap().is_empty(), "{ct}");
+    std::thread::sleep(Duration::from_millis(1200)); // a fresh summary
+    let sum = up.api(&Request::ConntrackSummary);
+    let entries = sum["entries"].as_u64().unwrap();
+    assert!(entries <= MAX, "the table stays bounded: {sum}");
+    let evicted = sum["evicted"]["unreplied"].as_u64().unwrap();
+    assert!(
+        evicted > 100_000,
+        "unreplied flood entries were evicted: {sum}"
+    );
+    assert_eq!(
+        sum["evicted"]["replied"], 0,
+        "nothing answered was evicted: {sum}"
+    );
+    let mut out = String::new();
+    client
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(
+        client.wait().unwrap().success(),
+        "the old connection survived the flood: {out}"
+    );
+    let _ = server.wait();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v.get("error").is_none(), "{out}");
+    // New connections work after it.
+    let mut server = up.lab.iperf_server(START).unwrap();
+    let after = in_ns(&lan, &["iperf3", "-c", "192.0.2.2", "-t", "1", "-J"])
+        .expect("a new connection after the flood");
+    let _ = server.wait();
+    let v: Value = serde_json::from_str(&after).unwrap();
+    assert!(
+        v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 0,
+        "{after}"
+    );
+}
