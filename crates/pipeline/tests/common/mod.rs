@@ -95,6 +95,11 @@ impl<F: Features> Rig<F> {
 
     /// A rig over an engine configured as `cfg`.
     pub fn with(cfg: EngineConfig) -> Rig<F> {
+        Self::with_policy(cfg, F::Policy::default())
+    }
+
+    /// A rig over an engine configured as `cfg`, with the features' `policy`.
+    pub fn with_policy(cfg: EngineConfig, policy: F::Policy) -> Rig<F> {
         let workers = cfg.workers;
         let mut rx: Vec<Vec<RingTx<Packet>>> = (0..workers).map(|_| Vec::new()).collect();
         let mut tx: Vec<Vec<RingRx<Packet>>> = (0..workers).map(|_| Vec::new()).collect();
@@ -102,7 +107,7 @@ impl<F: Features> Rig<F> {
         let engine = Engine::<F>::new(
             &cfg,
             tables(),
-            F::Policy::default(),
+            policy,
             2,
             |w, _| {
                 let (itx, irx, _) = ring(1024);
@@ -164,6 +169,56 @@ impl<F: Features> Rig<F> {
         assert!(s.slow.balanced(), "{:?}", s.slow);
         assert_eq!(s.pool.in_use, 0, "every buffer came back");
     }
+}
+
+/// An Ethernet/IPv4/TCP segment (`lan`: from the LAN host to `peer`, else
+/// from `peer` behind the WAN gateway to the LAN host).
+pub fn tcp(
+    lan: bool,
+    peer: &str,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+) -> Vec<u8> {
+    let (src, dst): (Ipv4Addr, Ipv4Addr) = if lan {
+        ("10.0.0.2".parse().unwrap(), peer.parse().unwrap())
+    } else {
+        (peer.parse().unwrap(), "10.0.0.2".parse().unwrap())
+    };
+    let mut f = vec![0u8; 14 + 40];
+    let (dmac, smac) = if lan {
+        (LAN_MAC, HOST_MAC)
+    } else {
+        (WAN_MAC, GW_MAC)
+    };
+    f[0..6].copy_from_slice(&dmac.0);
+    f[6..12].copy_from_slice(&smac.0);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: IpProtocol::Tcp,
+        payload_len: 20,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 1,
+        dont_frag: true,
+    }
+    .emit(&mut f[14..]);
+    let t = &mut f[34..];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    let pseudo = orbital_wire::checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp, 20);
+    let c = orbital_wire::checksum::transport(pseudo, &f[34..]);
+    f[50..52].copy_from_slice(&c.to_be_bytes());
+    f
 }
 
 /// An Ethernet/IPv4/UDP frame from the LAN host.
