@@ -441,6 +441,48 @@ fn error_at(file: &Path, source: &str, span: Range<usize>, message: String) -> C
     }
 }
 
+/// The firewall and connection tracking sections of a file, alone (other
+/// sections are ignored): for a benchmark or tool whose ports are not the
+/// file's. Names resolve in `ifaces` and `ports`.
+///
+/// # Errors
+/// Unreadable file, syntax, or a rule that does not compile, located.
+pub fn firewall_file(
+    path: &Path,
+    ifaces: &[(String, IfId)],
+    ports: &[(String, PortId)],
+) -> Result<
+    (
+        orbital_firewall::rules::Ruleset,
+        orbital_conntrack::CtConfig,
+    ),
+    ConfigError,
+> {
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        firewall: crate::firewall::FirewallSection,
+        conntrack: Option<Spanned<ConntrackSection>>,
+    }
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let f: Only = toml::from_str(&source).map_err(|e| {
+        let msg = e.message().to_string();
+        error_at(path, &source, e.span().unwrap_or(0..0), msg)
+    })?;
+    let err = |span, msg| error_at(path, &source, span, msg);
+    let (rs, _) = f.firewall.ruleset(&source, ifaces, ports, &err)?;
+    let ct = match &f.conntrack {
+        Some(c) => c.get_ref().config(&err)?,
+        None => orbital_conntrack::CtConfig::default(),
+    };
+    Ok((rs, ct))
+}
+
 /// Read and compile a configuration file, and check it against fresh tables.
 ///
 /// # Errors

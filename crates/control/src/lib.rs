@@ -51,6 +51,7 @@ pub mod route_file;
 pub mod vocab;
 
 pub use config::{
-    Apply, Backend, Compiled, ConfigError, EngineSettings, PortSpec, XdpAttach, compile_str, load,
+    Apply, Backend, Compiled, ConfigError, EngineSettings, PortSpec, XdpAttach, compile_str,
+    firewall_file, load,
 };
 pub use orbital_fib::TableUpdate;

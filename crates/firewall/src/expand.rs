@@ -66,21 +66,43 @@ pub const DST2: usize = KEY_WORDS + 1;
 pub const KEY_LEN: usize = KEY_WORDS + 2;
 
 /// The key word index of a scalar field.
-pub fn scalar_word(f: Field) -> Option<usize> {
-    LAYOUT.iter().position(|w| *w == Word::Scalar(f))
+pub const fn scalar_word(f: Field) -> Option<usize> {
+    let mut i = 0;
+    while i < KEY_WORDS {
+        if let Word::Scalar(g) = LAYOUT[i]
+            && g as u8 == f as u8
+        {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// [`scalar_word`] of a field the layout has (a compile-time constant).
+pub const fn word_of(f: Field) -> usize {
+    match scalar_word(f) {
+        Some(i) => i,
+        None => panic!("field not in the key layout"),
+    }
 }
 
 /// The key word index of address word `n` (0..4) of the source or
 /// destination.
-pub fn addr_word(dst: bool, n: u8) -> usize {
-    match (dst, n) {
-        (false, 2) => SRC2,
-        (true, 2) => DST2,
-        _ => LAYOUT
-            .iter()
-            .position(|w| *w == if dst { Word::Dst(n) } else { Word::Src(n) })
-            .unwrap_or(0),
+pub const fn addr_word(dst: bool, n: u8) -> usize {
+    if n == 2 {
+        return if dst { DST2 } else { SRC2 };
     }
+    let mut i = 0;
+    while i < KEY_WORDS {
+        match LAYOUT[i] {
+            Word::Src(m) if !dst && m == n => return i,
+            Word::Dst(m) if dst && m == n => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    0
 }
 
 /// The key of a packet whose field values are given by `get` (scalar

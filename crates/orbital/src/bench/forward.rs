@@ -73,6 +73,16 @@ pub struct ForwardArgs {
     /// of the full graph.
     #[arg(long)]
     pub no_fast_path: bool,
+    /// Filter with the `[firewall]` (and `[conntrack]`) sections of this
+    /// file; its rules name the benchmark's ports `lan0` (in) and `wan0`
+    /// (out). See `scripts/firewall-rules.py` for an edge policy with 1k
+    /// more rules.
+    #[arg(long)]
+    pub firewall: Option<PathBuf>,
+    /// Track this many flows (the traffic has that many, and each worker's
+    /// table is sized to hold its share); implies `--flows N`.
+    #[arg(long)]
+    pub conntrack_flows: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -125,13 +135,44 @@ pub struct ForwardReport {
 const IN_MAC: EthernetAddress = EthernetAddress([0x02, 0x42, 0, 0, 0, 1]);
 const OUT_MAC: EthernetAddress = EthernetAddress([0x02, 0x42, 0, 0, 1, 1]);
 const GATEWAYS: u8 = 4;
+/// The benchmark router's ports: in, out.
+const PORT_NAMES: [&str; 2] = ["lan0", "wan0"];
+
+/// The policy the benchmark runs: none, or the file's firewall with its
+/// conntrack sized for the flows.
+fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_firewall::EdgePolicy> {
+    let Some(path) = &a.firewall else {
+        return Ok(orbital_firewall::EdgePolicy::default());
+    };
+    let ifaces: Vec<(String, IfId)> = PORT_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), IfId(i as u16)))
+        .collect();
+    let ports: Vec<(String, PortId)> = PORT_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), PortId(i as u16)))
+        .collect();
+    let (rs, mut ct) = orbital_control::firewall_file(path, &ifaces, &ports)?;
+    // Room for every flow with a quarter to spare, per worker's share.
+    let share = (flows.div_ceil(a.workers.max(1)) * 5 / 4) as u32;
+    ct.max_entries = ct
+        .max_entries
+        .max(share)
+        .min(orbital_conntrack::MAX_ENTRIES);
+    let fw = orbital_firewall::FirewallPolicy::compile(&rs, a.workers, 1)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+    Ok(orbital_firewall::EdgePolicy::new(fw, ct, a.workers))
+}
 
 /// Run the benchmark.
 ///
 /// # Errors
 /// Bad arguments, unreadable routes.
 pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
-    if a.workers == 0 || a.flows == 0 || a.seconds <= 0.0 {
+    let flows = a.conntrack_flows.unwrap_or(a.flows);
+    if a.workers == 0 || flows == 0 || a.seconds <= 0.0 {
         bail!("--workers, --flows and --seconds must be positive");
     }
     let sizes: Vec<usize> = match a.size.as_str() {
@@ -182,12 +223,12 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
     for (i, mac, addr) in [(0u16, IN_MAC, "10.255.0.1"), (1, OUT_MAC, "10.254.0.1")] {
         updates.push(U::SetPort(PortConfig {
             id: PortId(i),
-            name: format!("p{i}"),
+            name: PORT_NAMES[usize::from(i)].into(),
             mode: PortMode::Routed { iface: IfId(i) },
         }));
         updates.push(U::SetInterface {
             id: IfId(i),
-            name: format!("p{i}"),
+            name: PORT_NAMES[usize::from(i)].into(),
             mac,
             mtu: 9000,
             attach: Attach::Port(PortId(i)),
@@ -236,7 +277,7 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         .map_err(|e| anyhow::anyhow!("building tables: {e}"))?;
     let frames = match &a.pcap {
         Some(path) => Arc::new(frames_from_pcap(path)?),
-        None => Arc::new(make_frames(a.flows, &sizes, &usable, &mut rng)),
+        None => Arc::new(make_frames(flows, &sizes, &usable, &mut rng)),
     };
     if let Some(out) = &a.dump_pcap {
         let f = std::io::BufWriter::new(std::fs::File::create(out)?);
@@ -263,12 +304,13 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         },
         ..EngineConfig::default()
     };
-    let per_worker = a.flows.div_ceil(workers);
+    let per_worker = flows.div_ceil(workers);
+    let policy = policy(a, flows)?;
     let laid_out = Arc::new(TrafficFrames::new(&frames));
     let engine: Engine<crate::Graph> = Engine::new(
         &cfg,
         builder,
-        Default::default(),
+        policy,
         2,
         |w, p| match p {
             0 => AnyPort::Traffic(TrafficPort::new(
@@ -323,7 +365,7 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         scenario: "forward",
         routes: usable.len(),
         source,
-        flows: a.flows,
+        flows,
         size: a.size.clone(),
         workers,
         seconds: secs,
@@ -360,7 +402,7 @@ fn stepped(
         scenario: "forward",
         routes,
         source,
-        flows: a.flows,
+        flows: a.conntrack_flows.unwrap_or(a.flows),
         size: a.size.clone(),
         workers: 1,
         seconds: secs,
