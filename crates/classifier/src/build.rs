@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::classifier::{Classifier, LEAF, TERM, Tree, node_ref};
+use crate::classifier::{Classifier, LANES, LEAF, SIGN, TERM, Tree, node_ref};
 use crate::field::FieldSpec;
 use crate::rule::{Rule, Set};
 use crate::{BuildError, validate};
@@ -607,18 +607,45 @@ impl Builder<'_> {
                 kept.push(r);
             }
         }
-        let mut words = vec![kept.len() as u32];
+        // The fields some kept rule still has to check, in blocks of four
+        // lanes (see `classifier`'s leaf layout).
+        let fields: Vec<usize> = (0..self.nf)
+            .filter(|&f| {
+                let b = region[f];
+                kept.iter().any(|&r| !self.set(r, f).covers(b.base, b.hi()))
+            })
+            .collect();
+        let blocks = fields.len().div_ceil(LANES).max(1);
+        if kept.len() > 0xffff {
+            // The leaf header holds the rule count in 16 bits; a longer
+            // list than that is what the tree exists to avoid.
+            return Err(Overflow);
+        }
+        let mut words =
+            Vec::with_capacity(1 + blocks * LANES + kept.len() * (1 + blocks * 3 * LANES));
+        words.push(kept.len() as u32 | (blocks as u32) << 16);
+        for lane in 0..blocks * LANES {
+            // Padding lanes read field 0 and check nothing.
+            words.push(fields.get(lane).map_or(0, |&f| f as u32));
+        }
         for &r in &kept {
             words.push(r);
-            let at = words.len();
-            words.push(0);
-            for (f, b) in region.iter().enumerate() {
-                let s = self.set(r, f);
-                if !s.covers(b.base, b.hi()) {
-                    let (m, lo, span) = s.check(self.max[f]);
-                    words.extend_from_slice(&[f as u32, m, lo, span]);
-                    words[at] += 1;
+            for block in fields
+                .chunks(LANES)
+                .chain(std::iter::repeat_n(&[][..], usize::from(fields.is_empty())))
+            {
+                let mut lanes = [(0u32, 0u32, u32::MAX); LANES];
+                for (lane, &f) in lanes.iter_mut().zip(block) {
+                    let b = region[f];
+                    let s = self.set(r, f);
+                    if !s.covers(b.base, b.hi()) {
+                        *lane = s.check(self.max[f]);
+                        self.stats.field_checks[f] += 1;
+                    }
                 }
+                words.extend(lanes.iter().map(|l| l.0));
+                words.extend(lanes.iter().map(|l| l.1));
+                words.extend(lanes.iter().map(|l| l.2 ^ SIGN));
             }
         }
         if let Some(&e) = self.leaf_memo.get(words.as_slice()) {
@@ -628,14 +655,6 @@ impl Builder<'_> {
         self.leaves.extend_from_slice(&words);
         if self.used() > self.limit {
             return Err(Overflow);
-        }
-        let mut at = 1;
-        for _ in 0..kept.len() {
-            let checks = words[at + 1] as usize;
-            for c in words[at + 2..at + 2 + 4 * checks].chunks_exact(4) {
-                self.stats.field_checks[c[0] as usize] += 1;
-            }
-            at += 2 + 4 * checks;
         }
         let e = TERM | LEAF | u64::from(off);
         self.leaf_memo.insert(words.into_boxed_slice(), e);
