@@ -250,7 +250,10 @@ impl Packet {
         let Ok(head) = u32::try_from(headroom) else {
             return false;
         };
-        if headroom.checked_add(len).is_none_or(|end| end > self.stride()) {
+        if headroom
+            .checked_add(len)
+            .is_none_or(|end| end > self.stride())
+        {
             return false;
         }
         let from = self.head as usize;

@@ -83,6 +83,9 @@ pub struct BuildStats {
     pub leaf_bytes: usize,
     /// Times the build started over with larger leaves to fit the memory limit.
     pub retries: u32,
+    /// Rules visited over all nodes of the last attempt (the build's work;
+    /// bounded by `max(512 × rules, 2^20)` per attempt).
+    pub work: usize,
     /// Wall-clock time of the build.
     pub build_time: Duration,
 }
@@ -155,6 +158,7 @@ impl Classifier {
                     stats.table_bytes = b.table.len() * 8;
                     stats.leaf_bytes = b.leaves.len() * 4;
                     stats.retries = retries;
+                    stats.work = b.work;
                     stats.max_depth = trees.iter().map(|t| t.depth).max().unwrap_or(0);
                     let mut c = Classifier {
                         fields: nf,

@@ -368,3 +368,142 @@ impl Classifier {
         &self.stats
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FieldKind, FieldSpec, Match, Rule};
+
+    /// One rule on one field compiles to a root leaf: the exact words of the
+    /// documented leaf layout, then the answers at the edges.
+    fn one_rule_leaf(kind: FieldKind, m: Match) -> (Classifier, Vec<u32>) {
+        let spec = FieldSpec::new(&[kind]).unwrap();
+        let c = Classifier::build(&spec, &[Rule::new(vec![m], 42)]).unwrap();
+        assert_eq!(c.trees.len(), 1);
+        assert!(c.table.is_empty(), "no node for one rule");
+        assert_eq!(c.trees[0].root, TERM | LEAF, "root is the leaf at offset 0");
+        assert_eq!(c.value(0), 42);
+        (c.clone(), c.leaves)
+    }
+
+    /// The leaf words for one rule checking field 0 with `(m, lo, span)`.
+    fn leaf_words(m: u32, lo: u32, span: u32) -> Vec<u32> {
+        let free = u32::MAX ^ SIGN;
+        vec![
+            1 | 1 << 16, // one rule, one block
+            0,
+            0,
+            0,
+            0, // fields: 0, then padding lanes reading field 0
+            0, // rule 0
+            m,
+            0,
+            0,
+            0, // masks
+            lo,
+            0,
+            0,
+            0, // lows
+            span ^ SIGN,
+            free,
+            free,
+            free, // spans, sign-flipped
+        ]
+    }
+
+    fn at(c: &Classifier, v: u32) -> Option<u32> {
+        let single = c.classify(&[v]);
+        let mut out = [7];
+        c.classify_bulk(&[v], &mut out);
+        assert_eq!(
+            single.unwrap_or(NO_MATCH),
+            out[0],
+            "bulk and single agree at {v:#x}"
+        );
+        single
+    }
+
+    #[test]
+    fn any_settles_the_root_without_a_check() {
+        let spec = FieldSpec::new(&[FieldKind::Port, FieldKind::Protocol]).unwrap();
+        let c = Classifier::build(&spec, &[Rule::new(vec![Match::Any; 2], 9)]).unwrap();
+        assert_eq!(c.trees[0].root, TERM, "decided terminal for rule 0");
+        assert!(c.table.is_empty() && c.leaves.is_empty());
+        assert_eq!(c.classify(&[0xffff, 0xff]), Some(0));
+        assert_eq!(c.memory_bytes(), 4, "one rule value");
+    }
+
+    #[test]
+    fn range_leaf() {
+        let (c, words) = one_rule_leaf(
+            FieldKind::Port,
+            Match::Range {
+                lo: 1024,
+                hi: 65535,
+            },
+        );
+        assert_eq!(words, leaf_words(0xffff, 1024, 64511));
+        assert_eq!(at(&c, 1023), None);
+        assert_eq!(at(&c, 1024), Some(0));
+        assert_eq!(at(&c, 65535), Some(0));
+        // Taken modulo 2^16: 0x1_0400 is port 1024, 0x1_0000 is port 0.
+        assert_eq!(at(&c, 0x1_0400), Some(0));
+        assert_eq!(at(&c, 0x1_0000), None);
+    }
+
+    #[test]
+    fn prefix_leaf() {
+        let (c, words) = one_rule_leaf(
+            FieldKind::Ipv4Addr,
+            Match::Prefix {
+                value: 0x0a00_0000,
+                len: 8,
+            },
+        );
+        assert_eq!(words, leaf_words(u32::MAX, 0x0a00_0000, 0x00ff_ffff));
+        assert_eq!(at(&c, 0x09ff_ffff), None);
+        assert_eq!(at(&c, 0x0a00_0000), Some(0));
+        assert_eq!(at(&c, 0x0aff_ffff), Some(0));
+        assert_eq!(at(&c, 0x0b00_0000), None);
+    }
+
+    #[test]
+    fn mask_leaf() {
+        // SYN set, ACK clear, the rest free.
+        let (c, words) = one_rule_leaf(
+            FieldKind::TcpFlags,
+            Match::Mask {
+                value: 0x002,
+                mask: 0x012,
+            },
+        );
+        assert_eq!(words, leaf_words(0x012, 0x002, 0));
+        assert_eq!(at(&c, 0x002), Some(0));
+        assert_eq!(at(&c, 0x0c2), Some(0), "other flags free");
+        assert_eq!(at(&c, 0x012), None, "ACK set");
+        assert_eq!(at(&c, 0x000), None, "SYN clear");
+    }
+
+    #[test]
+    fn a_cut_then_leaves_and_first_match_across_them() {
+        // Two exact ports and a wildcard after them, cut down to one rule a
+        // leaf: the walk must end on the exact port's leaf or the wildcard.
+        let spec = FieldSpec::new(&[FieldKind::Port]).unwrap();
+        let rules = [
+            Rule::new(vec![Match::Range { lo: 22, hi: 22 }], 1),
+            Rule::new(vec![Match::Range { lo: 80, hi: 80 }], 2),
+            Rule::new(vec![Match::Any], 3),
+        ];
+        let cfg = crate::BuildConfig {
+            leaf_rules: 1,
+            ..Default::default()
+        };
+        let c = Classifier::build_with(&spec, &rules, &cfg).unwrap();
+        assert!(c.stats().nodes >= 1, "{:?}", c.stats());
+        for (v, want) in [(22, 0), (80, 1), (21, 2), (23, 2), (0, 2), (65535, 2)] {
+            assert_eq!(at(&c, v), Some(want), "port {v}");
+        }
+        let cost = c.lookup_cost(&[22]);
+        assert!(cost.steps >= 1 && cost.rules <= 1, "{cost:?}");
+    }
+}

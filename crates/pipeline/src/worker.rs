@@ -450,7 +450,13 @@ impl<F: Features> Worker<F> {
                     && !forward.active(&cx)
                     && !postrouting.active(&cx);
                 if fast {
-                    rn.run::<F, _>(l.ip4_fast, Position::Rx, &mut nodes.ip4_fast, state, &mut cx);
+                    rn.run::<F, _>(
+                        l.ip4_fast,
+                        Position::Rx,
+                        &mut nodes.ip4_fast,
+                        state,
+                        &mut cx,
+                    );
                     all_fast = nodes.ip4_fast.taken() == n;
                 }
             }
@@ -812,7 +818,9 @@ mod tests {
         let l = Layout::of(&Plain::hooks(0, 1));
         assert_eq!(
             l.names,
-            ["rx", "ip4-fast", "parse", "l2", "route", "rewrite", "egress", "tx"]
+            [
+                "rx", "ip4-fast", "parse", "l2", "route", "rewrite", "egress", "tx"
+            ]
         );
         assert_eq!((l.prerouting, l.route, l.input), (4, 4, 5));
     }

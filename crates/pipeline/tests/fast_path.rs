@@ -67,13 +67,13 @@ fn bytes(f: &Frame, i: usize) -> Vec<u8> {
     let c = orbital_wire::checksum::checksum(&b[14..34]);
     b[24..26].copy_from_slice(&c.to_be_bytes());
     match f.damage {
-        5 => b[25] ^= 0x40,                           // wrong header checksum
-        6 => b[0] ^= 0x02,                            // another station's MAC
-        7 => b.truncate(14 + f.len / 2),              // truncated
-        8 => b[20] |= 0x20,                           // a first fragment
-        9 => b[14] = 0x46,                            // IHL 6: option word
+        5 => b[25] ^= 0x40,              // wrong header checksum
+        6 => b[0] ^= 0x02,               // another station's MAC
+        7 => b.truncate(14 + f.len / 2), // truncated
+        8 => b[20] |= 0x20,              // a first fragment
+        9 => b[14] = 0x46,               // IHL 6: option word
         10 => b.splice(12..12, [0x81, 0x00, 0, 10]).for_each(drop), // VLAN tag
-        11 => b[16] = 0xff,                           // total length too long
+        11 => b[16] = 0xff,              // total length too long
         _ => {}
     }
     b.extend(std::iter::repeat_n(0xa5, f.pad));

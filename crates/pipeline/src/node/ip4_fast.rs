@@ -155,8 +155,10 @@ impl Ip4Fast {
         let mut n = 0;
         let sel = b.sel;
         for &i in sel {
-            let (Some(p), Some(c)) = (b.pkts.get_mut(usize::from(i)), b.ctx.get_mut(usize::from(i)))
-            else {
+            let (Some(p), Some(c)) = (
+                b.pkts.get_mut(usize::from(i)),
+                b.ctx.get_mut(usize::from(i)),
+            ) else {
                 continue;
             };
             let Some(&Some((iface, mac))) = routed.get(usize::from(p.meta.port)) else {
@@ -180,8 +182,7 @@ impl Ip4Fast {
             n += 1;
         }
         let mut taken = 0;
-        t.fib4
-            .lookup_bulk(&self.addr[..n], &mut self.found[..n]);
+        t.fib4.lookup_bulk(&self.addr[..n], &mut self.found[..n]);
         for k in 0..n {
             let i = usize::from(self.idx[k]);
             let (Some(p), Some(c)) = (b.pkts.get_mut(i), b.ctx.get_mut(i)) else {

@@ -189,4 +189,3 @@ pub fn udp(dst: &str, sport: u16, total: usize, ttl: u8, df: bool) -> Vec<u8> {
     f[38..40].copy_from_slice(&(payload as u16).to_be_bytes());
     f
 }
-
