@@ -23,10 +23,20 @@
 //! Nothing else is loaded to learn the answer or where the leaf is, so the
 //! burst lookup can prefetch every key's leaf before scanning any.
 //!
-//! A leaf is a short list of rules in priority order, each with only the
-//! field checks the tree has not already settled:
-//! `[n, (rule, checks, (field, m, lo, span) × checks) × n]`; a rule matches
-//! when every check `(key[field] & m).wrapping_sub(lo) <= span` holds.
+//! A leaf is a short list of rules in priority order with the checks the
+//! tree has not already settled, laid out for four fields at a time:
+//!
+//! ```text
+//! n | blocks << 16, field[4 × blocks], then per rule:
+//!     rule, then per block: m[4], lo[4], span[4] ^ 0x8000_0000
+//! ```
+//!
+//! The `fields` are those some rule of the leaf still checks; a key's values
+//! of them are gathered once per leaf, and each rule is then four lanes of
+//! `(key & m).wrapping_sub(lo) <= span` per block, which the compiler turns
+//! into a handful of SSE2 instructions (the span is stored with its sign bit
+//! flipped because SSE2 only compares signed lanes). A lane a rule does not
+//! need checks nothing (`m = 0, lo = 0, span = u32::MAX`).
 
 use crate::build::BuildStats;
 use crate::{NO_MATCH, burst_len};
@@ -35,6 +45,10 @@ use crate::{NO_MATCH, burst_len};
 pub(crate) const TERM: u64 = 1 << 47;
 /// Bit of a terminal marking a leaf offset (else a rule index).
 pub(crate) const LEAF: u64 = 1 << 32;
+/// Field checks of a leaf rule evaluated together (one SSE2 register).
+pub(crate) const LANES: usize = 4;
+/// The sign bit, flipped to compare unsigned lanes with signed compares.
+pub(crate) const SIGN: u32 = 0x8000_0000;
 /// Keys stepped together by [`Classifier::classify_bulk`]: the burst size
 /// of the pipeline, and small enough that the per-key state (one entry each)
 /// stays in registers and L1.
@@ -95,26 +109,58 @@ pub struct Classifier {
 
 /// First rule of the leaf at `at` that matches `key` and beats `best`
 /// (else `best`).
-#[inline]
-fn scan(w: &[u32], mut at: usize, key: &[u32], best: u32) -> u32 {
-    let n = w[at];
-    at += 1;
-    for _ in 0..n {
-        let (rule, checks) = (w[at], w[at + 1] as usize);
-        if rule >= best {
+#[inline(always)]
+fn scan(w: &[u32], at: usize, key: &[u32], best: u32) -> u32 {
+    let head = w[at];
+    let (n, blocks) = ((head & 0xffff) as usize, (head >> 16) as usize);
+    let stride = 1 + blocks * 3 * LANES;
+    let leaf = &w[at + 1..at + 1 + blocks * LANES + n * stride];
+    let (fields, rules) = leaf.split_at(blocks * LANES);
+    if blocks == 1 {
+        // The common case, a few fields: one gather, one block per rule.
+        let kv: [u32; LANES] = std::array::from_fn(|l| key[fields[l] as usize]);
+        for r in rules.chunks_exact(1 + 3 * LANES) {
+            if r[0] >= best {
+                return best;
+            }
+            if block_ok(&kv, &r[1..]) {
+                return r[0];
+            }
+        }
+        return best;
+    }
+    let mut kv = [0u32; crate::MAX_FIELDS.next_multiple_of(LANES)];
+    for (v, &f) in kv.iter_mut().zip(fields) {
+        *v = key[f as usize];
+    }
+    for r in rules.chunks_exact(stride) {
+        if r[0] >= best {
             return best;
         }
-        let end = at + 2 + 4 * checks;
-        let mut ok = true;
-        for c in w[at + 2..end].chunks_exact(4) {
-            ok &= (key[c[0] as usize] & c[1]).wrapping_sub(c[2]) <= c[3];
-        }
+        let ok = kv
+            .chunks_exact(LANES)
+            .zip(r[1..].chunks_exact(3 * LANES))
+            .fold(true, |ok, (k, c)| {
+                ok & block_ok(k.try_into().expect("4 lanes"), c)
+            });
         if ok {
-            return rule;
+            return r[0];
         }
-        at = end;
     }
     best
+}
+
+/// One block of a leaf rule: all four lanes pass. Written lane by lane
+/// without short-circuits so that it compiles to one SSE2 compare.
+#[inline(always)]
+fn block_ok(kv: &[u32; LANES], c: &[u32]) -> bool {
+    let c: &[u32; 3 * LANES] = c.try_into().expect("one block");
+    let mut bad = 0u32;
+    for l in 0..LANES {
+        let x = (kv[l] & c[l]).wrapping_sub(c[LANES + l]) ^ SIGN;
+        bad |= u32::from((x as i32) > (c[2 * LANES + l] as i32));
+    }
+    bad == 0
 }
 
 /// One step of the walk from entry `e` for the key at `keys[base..]`:
@@ -268,23 +314,23 @@ impl Classifier {
                 continue;
             }
             let w = &self.leaves;
-            let mut at = e as u32 as usize + 1;
-            for _ in 0..w[at - 1] {
-                let (rule, checks) = (w[at], w[at + 1] as usize);
-                if rule >= best {
+            let at = e as u32 as usize;
+            let found = scan(w, at, key, best);
+            let (n, blocks) = ((w[at] & 0xffff) as usize, (w[at] >> 16) as usize);
+            let stride = 1 + blocks * 3 * LANES;
+            let rules = &w[at + 1 + blocks * LANES..][..n * stride];
+            for r in rules.chunks_exact(stride) {
+                if r[0] >= best || r[0] > found {
                     break;
                 }
                 cost.rules += 1;
-                cost.checks += checks as u32;
-                let ok = w[at + 2..at + 2 + 4 * checks]
-                    .chunks_exact(4)
-                    .all(|c| (key[c[0] as usize] & c[1]).wrapping_sub(c[2]) <= c[3]);
-                if ok {
-                    best = rule;
-                    break;
-                }
-                at += 2 + 4 * checks;
+                cost.checks += r[1..]
+                    .chunks_exact(3 * LANES)
+                    .flat_map(|b| b[..LANES].iter().zip(&b[2 * LANES..]))
+                    .filter(|&(&m, &span)| m != 0 || span != u32::MAX ^ SIGN)
+                    .count() as u32;
             }
+            best = best.min(found);
         }
         cost
     }
@@ -320,5 +366,144 @@ impl Classifier {
     /// What the build produced and how long it took.
     pub fn stats(&self) -> &BuildStats {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FieldKind, FieldSpec, Match, Rule};
+
+    /// One rule on one field compiles to a root leaf: the exact words of the
+    /// documented leaf layout, then the answers at the edges.
+    fn one_rule_leaf(kind: FieldKind, m: Match) -> (Classifier, Vec<u32>) {
+        let spec = FieldSpec::new(&[kind]).unwrap();
+        let c = Classifier::build(&spec, &[Rule::new(vec![m], 42)]).unwrap();
+        assert_eq!(c.trees.len(), 1);
+        assert!(c.table.is_empty(), "no node for one rule");
+        assert_eq!(c.trees[0].root, TERM | LEAF, "root is the leaf at offset 0");
+        assert_eq!(c.value(0), 42);
+        (c.clone(), c.leaves)
+    }
+
+    /// The leaf words for one rule checking field 0 with `(m, lo, span)`.
+    fn leaf_words(m: u32, lo: u32, span: u32) -> Vec<u32> {
+        let free = u32::MAX ^ SIGN;
+        vec![
+            1 | 1 << 16, // one rule, one block
+            0,
+            0,
+            0,
+            0, // fields: 0, then padding lanes reading field 0
+            0, // rule 0
+            m,
+            0,
+            0,
+            0, // masks
+            lo,
+            0,
+            0,
+            0, // lows
+            span ^ SIGN,
+            free,
+            free,
+            free, // spans, sign-flipped
+        ]
+    }
+
+    fn at(c: &Classifier, v: u32) -> Option<u32> {
+        let single = c.classify(&[v]);
+        let mut out = [7];
+        c.classify_bulk(&[v], &mut out);
+        assert_eq!(
+            single.unwrap_or(NO_MATCH),
+            out[0],
+            "bulk and single agree at {v:#x}"
+        );
+        single
+    }
+
+    #[test]
+    fn any_settles_the_root_without_a_check() {
+        let spec = FieldSpec::new(&[FieldKind::Port, FieldKind::Protocol]).unwrap();
+        let c = Classifier::build(&spec, &[Rule::new(vec![Match::Any; 2], 9)]).unwrap();
+        assert_eq!(c.trees[0].root, TERM, "decided terminal for rule 0");
+        assert!(c.table.is_empty() && c.leaves.is_empty());
+        assert_eq!(c.classify(&[0xffff, 0xff]), Some(0));
+        assert_eq!(c.memory_bytes(), 4, "one rule value");
+    }
+
+    #[test]
+    fn range_leaf() {
+        let (c, words) = one_rule_leaf(
+            FieldKind::Port,
+            Match::Range {
+                lo: 1024,
+                hi: 65535,
+            },
+        );
+        assert_eq!(words, leaf_words(0xffff, 1024, 64511));
+        assert_eq!(at(&c, 1023), None);
+        assert_eq!(at(&c, 1024), Some(0));
+        assert_eq!(at(&c, 65535), Some(0));
+        // Taken modulo 2^16: 0x1_0400 is port 1024, 0x1_0000 is port 0.
+        assert_eq!(at(&c, 0x1_0400), Some(0));
+        assert_eq!(at(&c, 0x1_0000), None);
+    }
+
+    #[test]
+    fn prefix_leaf() {
+        let (c, words) = one_rule_leaf(
+            FieldKind::Ipv4Addr,
+            Match::Prefix {
+                value: 0x0a00_0000,
+                len: 8,
+            },
+        );
+        assert_eq!(words, leaf_words(u32::MAX, 0x0a00_0000, 0x00ff_ffff));
+        assert_eq!(at(&c, 0x09ff_ffff), None);
+        assert_eq!(at(&c, 0x0a00_0000), Some(0));
+        assert_eq!(at(&c, 0x0aff_ffff), Some(0));
+        assert_eq!(at(&c, 0x0b00_0000), None);
+    }
+
+    #[test]
+    fn mask_leaf() {
+        // SYN set, ACK clear, the rest free.
+        let (c, words) = one_rule_leaf(
+            FieldKind::TcpFlags,
+            Match::Mask {
+                value: 0x002,
+                mask: 0x012,
+            },
+        );
+        assert_eq!(words, leaf_words(0x012, 0x002, 0));
+        assert_eq!(at(&c, 0x002), Some(0));
+        assert_eq!(at(&c, 0x0c2), Some(0), "other flags free");
+        assert_eq!(at(&c, 0x012), None, "ACK set");
+        assert_eq!(at(&c, 0x000), None, "SYN clear");
+    }
+
+    #[test]
+    fn a_cut_then_leaves_and_first_match_across_them() {
+        // Two exact ports and a wildcard after them, cut down to one rule a
+        // leaf: the walk must end on the exact port's leaf or the wildcard.
+        let spec = FieldSpec::new(&[FieldKind::Port]).unwrap();
+        let rules = [
+            Rule::new(vec![Match::Range { lo: 22, hi: 22 }], 1),
+            Rule::new(vec![Match::Range { lo: 80, hi: 80 }], 2),
+            Rule::new(vec![Match::Any], 3),
+        ];
+        let cfg = crate::BuildConfig {
+            leaf_rules: 1,
+            ..Default::default()
+        };
+        let c = Classifier::build_with(&spec, &rules, &cfg).unwrap();
+        assert!(c.stats().nodes >= 1, "{:?}", c.stats());
+        for (v, want) in [(22, 0), (80, 1), (21, 2), (23, 2), (0, 2), (65535, 2)] {
+            assert_eq!(at(&c, v), Some(want), "port {v}");
+        }
+        let cost = c.lookup_cost(&[22]);
+        assert!(cost.steps >= 1 && cost.rules <= 1, "{cost:?}");
     }
 }

@@ -166,7 +166,7 @@ fn build_case(c: &Case) -> (FieldSpec, Vec<Rule>, Vec<u32>, BuildConfig) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(600))]
 
     #[test]
     fn classifier_agrees_with_linear(c in case()) {

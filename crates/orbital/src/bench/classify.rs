@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use orbital_classifier::{BuildConfig, Classifier, FieldSpec, Linear, Match, NO_MATCH, Rule};
+use orbital_classifier::{
+    BuildConfig, Classifier, FieldKind, FieldSpec, Linear, Match, NO_MATCH, Rule,
+};
 use serde::Serialize;
 
 /// Classifier to run.
@@ -68,9 +70,17 @@ pub struct ClassifyArgs {
     /// Build knob: most trees the rules are partitioned into.
     #[arg(long)]
     pub max_trees: Option<usize>,
+    /// Build knob: cut a node only if a key is left at most this share of its rules.
+    #[arg(long)]
+    pub cut_gain: Option<f64>,
     /// Build knob: lookup memory limit in bytes.
     #[arg(long)]
     pub max_memory: Option<usize>,
+    /// Widen the key by this many 32-bit fields that no rule uses (keys get
+    /// 0x5a5a5a5a there): the firewall's key has ~20 fields, ClassBench's 5,
+    /// and unused fields should cost nothing but the wider stride.
+    #[arg(long, default_value_t = 0)]
+    pub extra_fields: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -83,6 +93,8 @@ pub struct ClassifyReport {
     pub algo: &'static str,
     /// Rules in the set.
     pub rules: usize,
+    /// Fields of the key.
+    pub fields: usize,
     /// Headers classified in all (trace length × passes).
     pub packets: usize,
     /// Headers in the trace.
@@ -132,9 +144,23 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     if let Some(cpu) = args.cpu {
         orbital_cpu::pin_current_thread(cpu).with_context(|| format!("cannot pin to CPU {cpu}"))?;
     }
-    let rules = read_rules(&args.rules)?;
-    let keys = read_trace(&args.trace)?;
+    let mut rules = read_rules(&args.rules)?;
+    let mut keys = read_trace(&args.trace)?;
     let n = keys.len() / 5;
+    let nf = 5 + args.extra_fields;
+    if args.extra_fields > 0 {
+        for r in &mut rules {
+            r.fields.resize(nf, Match::Any);
+        }
+        keys = keys
+            .chunks_exact(5)
+            .flat_map(|k| {
+                k.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0x5a5a_5a5a, nf - 5))
+            })
+            .collect();
+    }
     if n == 0 {
         bail!("{}: no headers", args.trace.display());
     }
@@ -148,7 +174,9 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         }
         None => None,
     };
-    let spec = FieldSpec::ipv4_5tuple();
+    let mut kinds = FieldSpec::ipv4_5tuple().kinds().to_vec();
+    kinds.resize(nf, FieldKind::Other { bits: 32 });
+    let spec = FieldSpec::new(&kinds)?;
     let mut cfg = BuildConfig::default();
     if let Some(v) = args.leaf_rules {
         cfg.leaf_rules = v;
@@ -161,6 +189,9 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     }
     if let Some(v) = args.max_trees {
         cfg.max_trees = v;
+    }
+    if let Some(v) = args.cut_gain {
+        cfg.cut_gain = v;
     }
     if let Some(v) = args.max_memory {
         cfg.max_memory_bytes = v;
@@ -176,10 +207,17 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         Algo::Tree => {
             let c = Classifier::build_with(&spec, &rules, &cfg)?;
             let build_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let m = measure(&keys, expect.as_deref(), args.burst, iterations, |k, o| {
-                c.classify_bulk(k, o);
-            });
-            let (steps, checked) = keys.chunks_exact(5).fold((0u64, 0u64), |(s, r), k| {
+            let m = measure(
+                &keys,
+                nf,
+                expect.as_deref(),
+                args.burst,
+                iterations,
+                |k, o| {
+                    c.classify_bulk(k, o);
+                },
+            );
+            let (steps, checked) = keys.chunks_exact(nf).fold((0u64, 0u64), |(s, r), k| {
                 let cost = c.lookup_cost(k);
                 (s + u64::from(cost.steps), r + u64::from(cost.rules))
             });
@@ -194,9 +232,16 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
         Algo::Linear => {
             let l = Linear::new(&spec, &rules)?;
             let build_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let m = measure(&keys, expect.as_deref(), args.burst, iterations, |k, o| {
-                l.classify_bulk(k, o);
-            });
+            let m = measure(
+                &keys,
+                nf,
+                expect.as_deref(),
+                args.burst,
+                iterations,
+                |k, o| {
+                    l.classify_bulk(k, o);
+                },
+            );
             let stats = orbital_classifier::BuildStats {
                 rules: rules.len(),
                 ..Default::default()
@@ -209,6 +254,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ClassifyReport> {
     Ok(ClassifyReport {
         algo,
         rules: rules.len(),
+        fields: nf,
         packets,
         trace_packets: n,
         iterations,
@@ -240,15 +286,16 @@ struct Measured {
 /// with `expect`.
 fn measure(
     keys: &[u32],
+    nf: usize,
     expect: Option<&[u32]>,
     burst: usize,
     iterations: usize,
     mut classify: impl FnMut(&[u32], &mut [u32]),
 ) -> Measured {
     use std::sync::atomic::{Ordering, fence};
-    let n = keys.len() / 5;
+    let n = keys.len() / nf;
     let mut out = vec![NO_MATCH; n];
-    for (k, o) in keys.chunks(burst * 5).zip(out.chunks_mut(burst)) {
+    for (k, o) in keys.chunks(burst * nf).zip(out.chunks_mut(burst)) {
         classify(k, o);
     }
     let mismatches = expect.map(|e| e.iter().zip(&out).filter(|(a, b)| a != b).count());
@@ -256,7 +303,7 @@ fn measure(
     fence(Ordering::SeqCst);
     let c0 = orbital_cpu::cycles();
     for _ in 0..iterations {
-        for (k, o) in keys.chunks(burst * 5).zip(out.chunks_mut(burst)) {
+        for (k, o) in keys.chunks(burst * nf).zip(out.chunks_mut(burst)) {
             classify(k, o);
         }
         std::hint::black_box(&mut out);
@@ -388,9 +435,10 @@ pub fn render(r: &ClassifyReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "classify {}: {} rules, built in {:.1} ms, {:.2} MB lookup memory ({} trees, depth {}, {} nodes, {} leaves{})",
+        "classify {}: {} rules of {} fields, built in {:.1} ms, {:.2} MB lookup memory ({} trees, depth {}, {} nodes, {} leaves{})",
         r.algo,
         r.rules,
+        r.fields,
         r.build_ms,
         r.memory_bytes as f64 / 1e6,
         r.trees,
