@@ -1,4 +1,4 @@
-//! One tracked connection, packed into 112 bytes, and the classes that
+//! One tracked connection, packed into 120 bytes, and the classes that
 //! decide its timeout and how readily it is evicted.
 
 use crate::tcp::TcpTrack;
@@ -25,16 +25,17 @@ pub(crate) mod status {
 /// The reply tuple is not stored: without NAT it is the inverted original
 /// (see the crate docs for where NAT's translated tuple will live).
 ///
-/// `repr(C)` so that what a lookup and a refresh read — tuple, status,
-/// list, deadline — comes first and shares as few cache lines as the
-/// 112-byte stride allows; the TCP tracker, read only for TCP, comes last.
+/// `repr(C)` so that what a lookup, a refresh and the firewall's verdict
+/// cache read — tuple, status, list, deadline, policy version, cached
+/// verdicts — comes first, in the first 64 bytes; the list links (touched
+/// on a relink) and the TCP tracker (read only for TCP) come after.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
 pub(crate) struct Entry {
     /// Original-direction source address.
-    pub(crate) src: u128,
+    pub(crate) src: Addr,
     /// Original-direction destination address.
-    pub(crate) dst: u128,
+    pub(crate) dst: Addr,
     /// Original source port / ICMP identifier.
     pub(crate) sport: u16,
     /// Original destination port / ICMP `type << 8 | code`.
@@ -58,6 +59,10 @@ pub(crate) struct Entry {
     pub(crate) generation: u16,
     /// Policy version the entry was last checked against.
     pub(crate) policy: u32,
+    /// Per direction, a verdict the firewall cached for this connection
+    /// under policy version `policy` (opaque here; 0: none). Cleared when
+    /// `policy` changes.
+    pub(crate) verdicts: [u32; 2],
     /// Previous entry on the entry's list.
     pub(crate) prev: u32,
     /// Next entry on the entry's list (or on the free list).
@@ -66,7 +71,24 @@ pub(crate) struct Entry {
     pub(crate) tcp: TcpTrack,
 }
 
-const _: () = assert!(core::mem::size_of::<Entry>() == 112);
+const _: () = assert!(core::mem::size_of::<Entry>() == 120);
+
+/// An address stored as two 64-bit halves: a `u128` field would align the
+/// entry to 16 bytes and round its 120 up to 128.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Addr([u64; 2]);
+
+impl Addr {
+    #[inline]
+    pub(crate) const fn new(a: u128) -> Addr {
+        Addr([a as u64, (a >> 64) as u64])
+    }
+
+    #[inline]
+    pub(crate) const fn get(self) -> u128 {
+        (self.0[1] as u128) << 64 | self.0[0] as u128
+    }
+}
 
 /// Unit of [`Entry::lag`]: 2^20 ns ≈ 1.05 ms, so a u16 spans 68 s.
 pub(crate) const LAG_UNIT_NS: u64 = 1 << 20;
@@ -74,8 +96,8 @@ pub(crate) const LAG_UNIT_NS: u64 = 1 << 20;
 impl Entry {
     pub(crate) fn tuple(&self) -> Tuple {
         Tuple {
-            src: self.src,
-            dst: self.dst,
+            src: self.src.get(),
+            dst: self.dst.get(),
             src_port: self.sport,
             dst_port: self.dport,
             protocol: self.proto,
@@ -84,8 +106,8 @@ impl Entry {
     }
 
     pub(crate) fn set_tuple(&mut self, t: &Tuple) {
-        self.src = t.src;
-        self.dst = t.dst;
+        self.src = Addr::new(t.src);
+        self.dst = Addr::new(t.dst);
         self.sport = t.src_port;
         self.dport = t.dst_port;
         self.proto = t.protocol;
@@ -118,14 +140,14 @@ impl Entry {
         }
         match self.class() {
             ProtoClass::Tcp | ProtoClass::Udp => {
-                if t.src == self.src
-                    && t.dst == self.dst
+                if t.src == self.src.get()
+                    && t.dst == self.dst.get()
                     && t.src_port == self.sport
                     && t.dst_port == self.dport
                 {
                     Some(Dir::Original)
-                } else if t.src == self.dst
-                    && t.dst == self.src
+                } else if t.src == self.dst.get()
+                    && t.dst == self.src.get()
                     && t.src_port == self.dport
                     && t.dst_port == self.sport
                 {
@@ -139,10 +161,11 @@ impl Entry {
                     return None;
                 }
                 let orig_type = (self.dport >> 8) as u8;
-                if t.src == self.src && t.dst == self.dst && t.icmp_type() == orig_type {
+                if t.src == self.src.get() && t.dst == self.dst.get() && t.icmp_type() == orig_type
+                {
                     Some(Dir::Original)
-                } else if t.src == self.dst
-                    && t.dst == self.src
+                } else if t.src == self.dst.get()
+                    && t.dst == self.src.get()
                     && Some(t.icmp_type()) == crate::tuple::icmp_answer(orig_type, self.ipv6())
                 {
                     Some(Dir::Reply)
@@ -151,9 +174,9 @@ impl Entry {
                 }
             }
             ProtoClass::Generic => {
-                if t.src == self.src && t.dst == self.dst {
+                if t.src == self.src.get() && t.dst == self.dst.get() {
                     Some(Dir::Original)
-                } else if t.src == self.dst && t.dst == self.src {
+                } else if t.src == self.dst.get() && t.dst == self.src.get() {
                     Some(Dir::Reply)
                 } else {
                     None
@@ -165,8 +188,8 @@ impl Entry {
     /// The destination address of direction `dir`'s tuple.
     pub(crate) fn dst_of(&self, dir: Dir) -> u128 {
         match dir {
-            Dir::Original => self.dst,
-            Dir::Reply => self.src,
+            Dir::Original => self.dst.get(),
+            Dir::Reply => self.src.get(),
         }
     }
 }

@@ -12,8 +12,11 @@
 //! performs it back to front, so no existing reference is ever homeless.
 //! Removing is clearing a slot: no tombstones, no rehash, no stall.
 //!
-//! Sized once: the bucket count is a power of two chosen so the table is at
-//! most 85 % full when every entry has one slot; at that load a breadth-first
+//! Sized once: the bucket count is the least for which the table is at
+//! most 85 % full when every entry has one slot — any count, not a power
+//! of two, so memory per entry does not double between sizes (buckets are
+//! picked by multiply-shift, and the second bucket is `f(tag) − first`
+//! modulo the count, which is its own inverse like the usual XOR); at that load a breadth-first
 //! search practically always succeeds. When it does not, the insert fails
 //! and the caller counts it (`insert-failed`), as nf_conntrack does.
 
@@ -46,7 +49,8 @@ const EMPTY_BUCKET: Bucket = Bucket {
 #[derive(Debug)]
 pub(crate) struct Index {
     buckets: Box<[Bucket]>,
-    mask: usize,
+    /// Bucket count, as a u64 for the multiply-shift reductions.
+    n: u64,
     len: usize,
 }
 
@@ -61,11 +65,14 @@ pub(crate) struct Probe {
 impl Index {
     /// An index for up to `keys` keys, allocated now and never resized.
     pub(crate) fn with_capacity(keys: usize) -> Index {
-        let need = (keys * 1000).div_ceil(SLOTS * MAX_LOAD_PERMILLE).max(2);
-        let n = need.next_power_of_two();
+        // At most 2^31 buckets: the multiply-shift reductions take 32-bit
+        // inputs (keys are bounded by MAX_ENTRIES = 2^30 anyway).
+        let n = (keys * 1000)
+            .div_ceil(SLOTS * MAX_LOAD_PERMILLE)
+            .clamp(2, 1 << 31);
         Index {
             buckets: vec![EMPTY_BUCKET; n].into_boxed_slice(),
-            mask: n - 1,
+            n: n as u64,
             len: 0,
         }
     }
@@ -82,9 +89,12 @@ impl Index {
 
     #[inline]
     fn alt(&self, b: usize, tag: u16) -> usize {
-        // Odd, so the two buckets differ whenever there are two of them.
-        let f = (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize | 1;
-        (b ^ f) & self.mask
+        // f − b (mod n) maps b to the other bucket and back again. For the
+        // rare b with 2b ≡ f both candidates are one bucket: that key just
+        // has ten slots instead of twenty.
+        let f = ((u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * self.n) >> 32;
+        let a = f + self.n - b as u64;
+        (if a >= self.n { a - self.n } else { a }) as usize
     }
 
     /// The two buckets and the tag of a hash.
@@ -94,7 +104,8 @@ impl Index {
             EMPTY => 1,
             t => t,
         };
-        let b1 = hash as usize & self.mask;
+        // Lemire's multiply-shift: the low 32 bits scaled to [0, n).
+        let b1 = (((hash & 0xffff_ffff) * self.n) >> 32) as usize;
         Probe {
             b1,
             b2: self.alt(b1, tag),
@@ -263,17 +274,18 @@ mod tests {
 
     #[test]
     fn moves_make_room_far_beyond_the_sizing_load() {
-        // 128 buckets, 1,280 slots; fill to 97 %: most late inserts need
-        // chains of moves, and every key placed must stay findable.
+        // 118 buckets (not a power of two), 1,180 slots; fill to 97 %: most
+        // late inserts need chains of moves, and every key placed must stay
+        // findable.
         let mut ix = Index::with_capacity(1000);
-        assert_eq!(ix.buckets.len() * SLOTS, 1280);
+        assert_eq!(ix.buckets.len() * SLOTS, 1180);
         let mut placed = Vec::new();
-        for i in 0..1242u32 {
+        for i in 0..1180u32 {
             if ix.insert(ix.probe(mix(u64::from(i) + 7)), i) {
                 placed.push(i);
             }
         }
-        assert!(placed.len() >= 1216, "only {} placed", placed.len());
+        assert!(placed.len() >= 1145, "only {} placed", placed.len());
         for &i in &placed {
             let p = ix.probe(mix(u64::from(i) + 7));
             assert_eq!(ix.find(p, |r| r == i), Some(i), "key {i} lost");

@@ -125,13 +125,14 @@
 //!
 //! # Memory and tables
 //!
-//! - **Entries**: a preallocated array of `max_entries` 112-byte entries
+//! - **Entries**: a preallocated array of `max_entries` 120-byte entries
 //!   ([`ConnTrack::ENTRY_BYTES`]): original tuple, deadline, policy version,
-//!   list links, generation, TCP tracker. The reply tuple is computed (the
+//!   the firewall's cached verdicts (one word per direction), list links,
+//!   generation, TCP tracker. The reply tuple is computed (the
 //!   inverted original).
 //! - **Index**: a bucketized cuckoo hash of 64-byte buckets (ten 16-bit tags
-//!   and 32-bit entry numbers each), two candidate buckets per key, power
-//!   of two buckets at ≤ 85 % load; 7–15 bytes per entry. One slot per
+//!   and 32-bit entry numbers each), two candidate buckets per key, as
+//!   many buckets as ≤ 85 % load needs; 7.5 bytes per entry. One slot per
 //!   connection: the hash is *direction-independent* (the sum of the two
 //!   endpoints' folded-multiply hashes, keyed by [`CtConfig::hash_seed`]), so
 //!   both directions land on the same slot and a match says which direction.
@@ -154,10 +155,10 @@
 //!   never evicted, and when only they remain a new connection is a counted
 //!   drop ([`CtDrop::TableFull`]), never a stall.
 //!
-//! Per entry of capacity: 112 bytes plus the index share, 7.5 to 15.1
-//! bytes depending on how `max_entries` falls between powers of two — so
-//! 119.5 to 127.1 bytes for any table of 8 entries or more (126.6 at 1,125
-//! and 126.9 at 1,125,000 entries, the bench's sizes). With
+//! Per entry of capacity: 120 bytes (112 of connection, 8 of the
+//! firewall's per-direction verdict cache) plus the index share, 64 bytes
+//! per 8.5 entries = 7.5 bytes (the bucket count is not rounded to a power
+//! of two) — 127.5 bytes for any table of 64 entries or more. With
 //! [`CtConfig::accounting`], 32 more for packet and byte counters.
 //! nf_conntrack spends about 300 (`struct nf_conn` plus extensions and two
 //! hash nodes).
@@ -193,7 +194,7 @@
 //!   related to the flow they redirect (Linux parses the redirected-header
 //!   option): they are invalid.
 //! - Retransmission detection keeps a 32-bit fingerprint of (seq, ack)
-//!   instead of both numbers, to fit the entry in 112 bytes.
+//!   instead of both numbers, to fit the entry in 120 bytes.
 //! - Counters are optional and count every packet attributed to the entry.
 #![forbid(unsafe_code)]
 

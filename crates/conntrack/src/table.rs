@@ -1090,10 +1090,46 @@ impl ConnTrack {
     pub fn set_policy_version(&mut self, h: CtHandle, v: u32) -> bool {
         match self.resolve(h) {
             Some(idx) => {
-                self.entries[idx as usize].policy = v;
+                let e = &mut self.entries[idx as usize];
+                if e.policy != v {
+                    // Verdicts cached under the old version mean nothing now.
+                    e.verdicts = [0; 2];
+                }
+                e.policy = v;
                 true
             }
             None => false,
+        }
+    }
+
+    /// The verdict cached for direction `dir` of the connection under
+    /// policy version `policy`; 0 when none is (nothing cached, a stale
+    /// handle, or the entry was last checked against another version).
+    /// What the word means is the caller's (the firewall's flow verdict
+    /// cache); the table only keeps it with the entry and forgets it when
+    /// the entry's policy version changes.
+    #[inline]
+    pub fn cached_verdict(&self, h: CtHandle, dir: Dir, policy: u32) -> u32 {
+        match self.entries.get(h.index as usize) {
+            Some(e) if e.generation == h.generation && e.policy == policy => {
+                e.verdicts[dir.index()]
+            }
+            _ => 0,
+        }
+    }
+
+    /// Cache `verdict` for direction `dir` of the connection, if the entry
+    /// is live and was checked against `policy` (else nothing is stored:
+    /// the verdict would be judged under a version the entry is not).
+    /// False when nothing was stored.
+    #[inline]
+    pub fn cache_verdict(&mut self, h: CtHandle, dir: Dir, policy: u32, verdict: u32) -> bool {
+        match self.resolve(h) {
+            Some(idx) if self.entries[idx as usize].policy == policy => {
+                self.entries[idx as usize].verdicts[dir.index()] = verdict;
+                true
+            }
+            _ => false,
         }
     }
 

@@ -211,3 +211,33 @@ fn generic_protocols_and_untracked() {
     assert_eq!(go(&mut ct, &p, SEC).state, CtState::Untracked);
     assert_eq!(ct.len(), 1);
 }
+
+#[test]
+fn cached_verdicts_live_per_direction_and_policy_version() {
+    let mut ct = table();
+    let f = Flow::v4([10, 0, 0, 1], 5353, [10, 0, 0, 2], 53);
+    // `go` tracks under policy version 1.
+    let h = go(&mut ct, &f.udp_ab(40), 0).handle.unwrap();
+    assert_eq!(ct.cached_verdict(h, Dir::Original, 1), 0, "none yet");
+    assert!(ct.cache_verdict(h, Dir::Original, 1, 7));
+    assert!(ct.cache_verdict(h, Dir::Reply, 1, 9));
+    assert_eq!(ct.cached_verdict(h, Dir::Original, 1), 7);
+    assert_eq!(ct.cached_verdict(h, Dir::Reply, 1), 9);
+    // Another version: not read, not stored.
+    assert_eq!(ct.cached_verdict(h, Dir::Original, 2), 0);
+    assert!(!ct.cache_verdict(h, Dir::Original, 2, 8));
+    // Moving the entry to version 2 forgets what version 1 cached.
+    assert!(ct.set_policy_version(h, 2));
+    assert_eq!(ct.cached_verdict(h, Dir::Original, 2), 0);
+    assert_eq!(ct.cached_verdict(h, Dir::Reply, 2), 0);
+    assert!(ct.cache_verdict(h, Dir::Original, 2, 8));
+    assert_eq!(ct.cached_verdict(h, Dir::Original, 2), 8);
+    // A removed entry's handle reads nothing, and its slot's next tenant
+    // starts with nothing cached.
+    assert!(ct.remove(h));
+    assert_eq!(ct.cached_verdict(h, Dir::Original, 2), 0);
+    assert!(!ct.cache_verdict(h, Dir::Original, 2, 8));
+    let g = Flow::v4([10, 0, 0, 3], 1, [10, 0, 0, 4], 2);
+    let h2 = go(&mut ct, &g.udp_ab(40), SEC).handle.unwrap();
+    assert_eq!(ct.cached_verdict(h2, Dir::Original, 1), 0);
+}

@@ -38,6 +38,8 @@ pub struct Effects {
     pub notrack: bool,
     /// A rule that logs matched: its global id.
     pub log: Option<u32>,
+    /// Rules that matched (and were counted) on the way.
+    pub matched: u32,
 }
 
 /// A rule's rate limit, shared by every worker: the generic cell rate
@@ -204,6 +206,7 @@ impl Evaluator<'_> {
                 }
             }
             self.counters.hit(gid, bytes);
+            fx.matched += 1;
             fx.notrack |= rule.notrack;
             if rule.log.is_some() {
                 fx.log = Some(gid);

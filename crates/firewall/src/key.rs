@@ -13,6 +13,22 @@ use crate::rules::{Field, ct_state};
 /// router made has no input interface; one not yet routed, no output).
 pub const NONE: u32 = 0xffff;
 
+/// The `iif` and `oif` key values of a packet with context `c`.
+#[inline]
+pub fn interfaces(c: &PacketCtx) -> (u32, u32) {
+    let iif = if c.origin != Origin::Local {
+        u32::from(c.iface_in.0)
+    } else {
+        NONE
+    };
+    let oif = if matches!(c.verdict, Verdict::Tx) && c.egress.routed {
+        u32::from(c.egress.iface.0)
+    } else {
+        NONE
+    };
+    (iif, oif)
+}
+
 /// The key of packet `p` with context `c`. Straight stores at fixed
 /// positions: this runs for every packet at every active hook.
 #[inline]
@@ -50,16 +66,9 @@ pub fn of(p: &Packet, c: &PacketCtx) -> [u32; KEY_LEN] {
         u32::from(c.ct.state)
     };
     k[word_of(Field::CtStatus)] = u32::from(c.ct.status);
-    k[word_of(Field::Iif)] = if received {
-        u32::from(c.iface_in.0)
-    } else {
-        NONE
-    };
-    k[word_of(Field::Oif)] = if leaving && c.egress.routed {
-        u32::from(c.egress.iface.0)
-    } else {
-        NONE
-    };
+    let (iif, oif) = interfaces(c);
+    k[word_of(Field::Iif)] = iif;
+    k[word_of(Field::Oif)] = oif;
     k[word_of(Field::Iport)] = if received {
         u32::from(p.meta.port)
     } else {

@@ -8,10 +8,13 @@
 //! - [`policy`]: the compiled firewall the snapshot carries (classifier
 //!   segments per chain, base chains per hook, per-worker hit counters).
 //! - [`eval`]: a packet's key through a hook's chains.
+//! - [`cache`]: the flow verdict cache that lets an established
+//!   connection's packets skip the classifier when that changes nothing.
 //! - [`rules`]: the typed rule vocabulary the control side produces from
 //!   nftables-like text (the data side never parses).
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod eval;
 pub mod expand;
 pub mod key;

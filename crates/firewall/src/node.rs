@@ -175,16 +175,21 @@ fn decision_code(d: Decision) -> u64 {
 fn fw_note(d: &[u64; 3]) -> String {
     let names = CHAIN_NAMES.lock().unwrap_or_else(|e| e.into_inner());
     let chain = names.get(d[0] as usize).copied().unwrap_or("?");
-    let what = match d[2] {
+    let cached = if d[2] >> 8 != 0 {
+        " (cached verdict of the connection)"
+    } else {
+        ""
+    };
+    let what = match d[2] & 0xff {
         0 => "accept",
         1 => "drop",
         2 => "reject",
         _ => "drop (policy)",
     };
-    if d[1] == 0 {
-        format!("chain {chain}: no rule decided, {what}")
+    if d[1] == 0 || d[1] == 0xffff {
+        format!("chain {chain}: no rule decided, {what}{cached}")
     } else {
-        format!("chain {chain} rule {}: {what}", d[1])
+        format!("chain {chain} rule {}: {what}{cached}", d[1])
     }
 }
 
@@ -245,25 +250,60 @@ where
             return;
         };
         let counters = fw.counters[st.worker % fw.counters.len().max(1)].clone();
+        // Only forwarding uses the flow verdict cache: a connection's entry
+        // has one word per direction, and forwarded traffic is where the
+        // large rule sets are.
+        let cache_on = !self.raw && self.hook == FwHook::Forward && fw.flow_cache[h];
         let sel = b.sel;
         let n = sel.len().min(MAX_BURST);
-        // Keys for the burst, then the first chain's first segment for all
-        // of them at once (most packets are decided there).
-        for (k, &i) in sel.iter().enumerate().take(n) {
-            let (Some(p), Some(c)) = (b.pkts.get(usize::from(i)), b.ctx.get(usize::from(i))) else {
+        // Cache hits are decided now; the rest get keys, then the first
+        // chain's first segment for all of them at once (most packets are
+        // decided there).
+        let mut todo = [0u8; MAX_BURST];
+        let mut nt = 0;
+        for &i in sel.iter().take(n) {
+            let (Some(p), Some(c)) = (b.pkts.get(usize::from(i)), b.ctx.get_mut(usize::from(i)))
+            else {
                 continue;
             };
-            st.keys[k * KEY_LEN..(k + 1) * KEY_LEN].copy_from_slice(&key::of(p, c));
+            if cache_on
+                && let Some(slot) = cache_slot(c)
+                && let (iif, oif) = key::interfaces(c)
+                && let Some((d, gid, rule)) = crate::cache::decode(
+                    fw,
+                    first_chain,
+                    st.ct.cached_verdict(slot.0, slot.1, fw.generation),
+                    c.ct.state == ct_state::ESTABLISHED,
+                    iif,
+                    oif,
+                )
+            {
+                if let Some(g) = gid {
+                    counters.hit(g, u64::from(c.info.l3_len));
+                }
+                counters.cache_hit();
+                let who = Decider {
+                    chain: first_chain,
+                    rule,
+                };
+                self.finish(st, cx, edge, p, c, i, d, who, true);
+                continue;
+            }
+            st.keys[nt * KEY_LEN..(nt + 1) * KEY_LEN].copy_from_slice(&key::of(p, c));
+            todo[nt] = i;
+            nt += 1;
         }
         let first_seg = fw
             .chains
             .get(first_chain as usize)
             .and_then(|c| c.segments.first());
-        if let Some(s) = first_seg {
+        if let Some(s) = first_seg
+            && nt > 0
+        {
             s.classifier
-                .classify_bulk(&st.keys[..n * KEY_LEN], &mut st.first[..n]);
+                .classify_bulk(&st.keys[..nt * KEY_LEN], &mut st.first[..nt]);
         }
-        for (k, &i) in sel.iter().enumerate().take(n) {
+        for (k, &i) in todo.iter().enumerate().take(nt) {
             let (Some(p), Some(c)) = (b.pkts.get(usize::from(i)), b.ctx.get_mut(usize::from(i)))
             else {
                 continue;
@@ -313,6 +353,20 @@ where
                 now_ns: p.meta.timestamp_ns,
             };
             let (d, who): (Decision, Decider) = ev.hook(chains, &kb, bytes, hint, &mut fx);
+            // Only what a cache hit would repeat exactly: the deciding rule
+            // (or the policy) alone matched, with no side effect.
+            if cache_on
+                && fx.matched == u32::from(who.rule != 0)
+                && !fx.notrack
+                && fx.log.is_none()
+                && who.chain == first_chain
+                && let Some((h, dir)) = cache_slot(c)
+                && let (iif, oif) = key::interfaces(c)
+                && let Some(w) =
+                    crate::cache::encode(who.rule, c.ct.state == ct_state::ESTABLISHED, iif, oif)
+            {
+                st.ct.cache_verdict(h, dir, fw.generation, w);
+            }
             if fx.notrack {
                 c.ct.flags |= CtMeta::NOTRACK;
                 c.ct.state = ct_state::UNTRACKED;
@@ -330,37 +384,80 @@ where
                     info: c.info,
                 });
             }
-            if c.traced {
-                cx.note(
-                    i,
-                    Note {
-                        data: [
-                            fw.chains
-                                .get(who.chain as usize)
-                                .map_or(u64::MAX, |ch| intern(&ch.name)),
-                            u64::from(who.rule),
-                            decision_code(d),
-                        ],
-                        fmt: fw_note,
-                    },
-                );
-            }
-            let invalid = c.ct.state & ct_state::INVALID != 0;
-            c.verdict = match d {
-                Decision::Accept => continue,
-                Decision::Drop if invalid => Verdict::Drop(Reason::FwDropInvalid.into()),
-                Decision::Drop => Verdict::Drop(Reason::FwDrop.into()),
-                Decision::PolicyDrop => Verdict::Drop(Reason::FwPolicy.into()),
-                Decision::Reject(with) => {
-                    if st.reject_bucket.allow(cx.now_ns) {
-                        let snap_fib = &snap.fib;
-                        let c2 = *c;
-                        reject::answer(cx, snap_fib, p, &c2, with);
-                    }
-                    Verdict::Drop(Reason::FwReject.into())
-                }
-            };
+            self.finish(st, cx, edge, p, c, i, d, who, false);
         }
+    }
+}
+
+/// The connection entry and direction a packet may cache its verdict in:
+/// a new or established packet (not up for a re-check) of a protocol whose
+/// tuple covers the key's flow fields.
+#[inline]
+fn cache_slot(c: &orbital_graph::PacketCtx) -> Option<(CtHandle, Dir)> {
+    (c.ct.slot != 0
+        && (c.ct.state == ct_state::ESTABLISHED || c.ct.state == ct_state::NEW)
+        && !c.ct.has(CtMeta::RECHECK)
+        && crate::cache::covered(c.info.protocol))
+    .then(|| {
+        let dir = if c.ct.has(CtMeta::REPLY) {
+            Dir::Reply
+        } else {
+            Dir::Original
+        };
+        (
+            CtHandle::from_parts(c.ct.slot.wrapping_sub(1), c.ct.generation),
+            dir,
+        )
+    })
+}
+
+impl Filter {
+    /// Act on a decision: the trace note, the verdict, a reject's answer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn finish<P>(
+        &self,
+        st: &mut EdgeState,
+        cx: &mut NodeCx<'_, P>,
+        edge: &EdgePolicy,
+        p: &orbital_buf::Packet,
+        c: &mut orbital_graph::PacketCtx,
+        i: u8,
+        d: Decision,
+        who: Decider,
+        cached: bool,
+    ) {
+        let fw = &edge.firewall;
+        if c.traced {
+            cx.note(
+                i,
+                Note {
+                    data: [
+                        fw.chains
+                            .get(who.chain as usize)
+                            .map_or(u64::MAX, |ch| intern(&ch.name)),
+                        u64::from(who.rule),
+                        decision_code(d) | u64::from(cached) << 8,
+                    ],
+                    fmt: fw_note,
+                },
+            );
+        }
+        let invalid = c.ct.state & ct_state::INVALID != 0;
+        c.verdict = match d {
+            Decision::Accept => return,
+            Decision::Drop if invalid => Verdict::Drop(Reason::FwDropInvalid.into()),
+            Decision::Drop => Verdict::Drop(Reason::FwDrop.into()),
+            Decision::PolicyDrop => Verdict::Drop(Reason::FwPolicy.into()),
+            Decision::Reject(with) => {
+                if st.reject_bucket.allow(cx.now_ns) {
+                    let snap_fib = &cx.snap.fib;
+                    let c2 = *c;
+                    reject::answer(cx, snap_fib, p, &c2, with);
+                }
+                Verdict::Drop(Reason::FwReject.into())
+            }
+        };
     }
 }
 

@@ -81,6 +81,8 @@ pub struct CompiledChain {
 pub struct RuleCounters {
     packets: Box<[AtomicU64]>,
     bytes: Box<[AtomicU64]>,
+    /// Packets decided from the flow verdict cache (see [`crate::cache`]).
+    cached: AtomicU64,
 }
 
 impl RuleCounters {
@@ -88,7 +90,20 @@ impl RuleCounters {
         RuleCounters {
             packets: (0..n).map(|_| AtomicU64::new(0)).collect(),
             bytes: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            cached: AtomicU64::new(0),
         }
+    }
+
+    /// Count a packet decided from the flow verdict cache.
+    #[inline]
+    pub fn cache_hit(&self) {
+        let c = &self.cached;
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Packets this worker decided from the flow verdict cache.
+    pub fn cache_hits(&self) -> u64 {
+        self.cached.load(Ordering::Relaxed)
     }
 
     /// Count a hit of rule `r` (its worker only: not a read-modify-write).
@@ -153,6 +168,9 @@ pub struct FirewallPolicy {
     pub tracks: bool,
     /// The rules' rate limits (shared by the workers).
     pub limits: crate::eval::Limits,
+    /// Per hook: may established connections' verdicts be cached (see
+    /// [`crate::cache`] for when they may).
+    pub flow_cache: [bool; 5],
 }
 
 /// Why a ruleset does not compile.
@@ -323,6 +341,9 @@ impl FirewallPolicy {
                 })
                 .count();
         }
+        for h in 0..5 {
+            p.flow_cache[h] = crate::cache::cacheable(rs, &p.hooks[h], p.raw[h]);
+        }
         p.limits = crate::eval::Limits::for_rules(&p.rules);
         p.counters = (0..workers.max(1))
             .map(|_| Arc::new(RuleCounters::new(p.rules.len())))
@@ -346,6 +367,11 @@ impl FirewallPolicy {
         } else {
             self.hooks[h].len() > self.raw[h]
         }
+    }
+
+    /// Packets decided from the flow verdict cache, all workers.
+    pub fn cache_hits(&self) -> u64 {
+        self.counters.iter().map(|c| c.cache_hits()).sum()
     }
 
     /// Rule `r`'s hits, all workers.
