@@ -133,6 +133,7 @@ pub fn live_settings(s: &orbital_control::EngineSettings) -> orbital_pipeline::S
         icmp_rate: s.icmp_rate.unwrap_or(d.icmp_rate),
         icmp_burst: s.icmp_burst.unwrap_or(d.icmp_burst),
         idle_us: s.idle_us.unwrap_or(d.idle_us),
+        accept_source_route: s.accept_source_route.unwrap_or(d.accept_source_route),
     }
 }
 

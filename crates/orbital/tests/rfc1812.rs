@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use orbital_capture::{Capture, PcapWriter, Resolution};
 use orbital_io::{PcapRx, PcapTx};
-use orbital_pipeline::drop::DropReason;
+use orbital_pipeline::drop::{DropReason, Reason};
 use orbital_pipeline::replay::{ReplayConfig, ReplayInput, ReplayOutput, ReplayReport, replay};
-use orbital_wire::ParseError;
 use orbital_wire::checksum;
+use orbital_wire::{LinkType, PacketInfo, ParseError, parse};
 
 const ROUTER_LAN: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const HOST: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const BROADCAST: [u8; 6] = [0xff; 6];
 /// The frames' first timestamp (2023-11-14, ns).
 const T0: u64 = 1_700_000_000_000_000_000;
 
@@ -44,6 +45,19 @@ impl Scratch {
             w.write(T0 + i as u64 * gap_ns, f).unwrap();
         }
         w.finish().unwrap();
+        path
+    }
+
+    /// `examples/router.toml` with `engine` lines added to its `[engine]`.
+    fn config(&self, engine: &str) -> PathBuf {
+        let text = std::fs::read_to_string(root().join("examples/router.toml"))
+            .unwrap()
+            .replace(
+                "[engine]\nworkers = 1",
+                &format!("[engine]\nworkers = 1\n{engine}"),
+            );
+        let path = self.path("router.toml");
+        std::fs::write(&path, text).unwrap();
         path
     }
 }
@@ -107,6 +121,12 @@ fn run(
 fn drops(rep: &ReplayReport, r: DropReason) -> u64 {
     let i = r.index();
     rep.stats.total.drops[i] + rep.stats.slow.drops.get(i).copied().unwrap_or(0)
+}
+
+fn info(frame: &[u8]) -> PacketInfo {
+    let mut i = PacketInfo::default();
+    parse(frame, LinkType::Ethernet, &mut i).unwrap();
+    i
 }
 
 /// Ethernet to `dst_mac` from `src_mac` carrying IPv4 `src` → `dst` with
@@ -194,4 +214,107 @@ fn malformed_ipv4_options_are_not_forwarded() {
         assert_eq!(&f[34..34 + o.len()], *o, "options passed on untouched");
     }
     assert_eq!(drops(&rep, DropReason::Parse(ParseError::BadIpv4Option)), 0);
+}
+
+/// Ethernet to `dst_mac` carrying IPv6 UDP from the LAN host to `dst`.
+fn ipv6_udp(dst_mac: [u8; 6], dst: &str) -> Vec<u8> {
+    let src: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let dst: std::net::Ipv6Addr = dst.parse().unwrap();
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&HOST);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 12, 17, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&[0x0f, 0xa0, 0x13, 0x88, 0, 12]);
+    let pseudo = checksum::pseudo_header_v6(src, dst, orbital_wire::IpProtocol::Udp, 12);
+    let mut seg = f[54..].to_vec();
+    seg.extend_from_slice(&[0, 0, 1, 2, 3, 4]);
+    let c = checksum::transport(pseudo, &seg);
+    f.extend_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&[1, 2, 3, 4]);
+    f
+}
+
+/// The LAN host's broadcast ARP request for the router.
+fn arp_request() -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&BROADCAST);
+    f.extend_from_slice(&HOST);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&HOST);
+    f.extend_from_slice(&[10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]);
+    f
+}
+
+#[test]
+fn link_layer_broadcast_and_multicast_are_not_routed() {
+    let s = Scratch::new("broadcast");
+    let mcast4 = [0x01, 0x00, 0x5e, 0, 0, 1];
+    let mcast6 = [0x33, 0x33, 0, 0, 0, 1];
+    let mut ttl1 = ipv4_udp(BROADCAST, HOST, LAN_HOST, REMOTE, &[], 32);
+    ttl1[22] = 1;
+    ttl1[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&ttl1[14..34]);
+    ttl1[24..26].copy_from_slice(&c.to_be_bytes());
+    let frames = vec![
+        arp_request(),
+        ipv4_udp(BROADCAST, HOST, LAN_HOST, REMOTE, &[], 32),
+        ipv4_udp(mcast4, HOST, LAN_HOST, REMOTE, &[], 32),
+        // No route for 100.64/10: still no ICMP error about a broadcast.
+        ipv4_udp(BROADCAST, HOST, LAN_HOST, [100, 64, 0, 1], &[], 32),
+        ttl1,
+        ipv6_udp(mcast6, "2001:db8:ffff::1"),
+        // The control: the same datagram to the router's own MAC goes out.
+        ipv4_udp(ROUTER_LAN, HOST, LAN_HOST, REMOTE, &[], 32),
+    ];
+    let lan = s.capture("broadcast.pcap", &frames, 1_000);
+    let (rep, lan_out, wan) = run(&s, &root().join("examples/router.toml"), &lan, None);
+    assert_eq!(wan.len(), 1, "only the unicast control reaches the WAN");
+    assert_eq!(info(&wan[0]).dst_v4(), std::net::Ipv4Addr::from(REMOTE));
+    assert_eq!(
+        drops(&rep, Reason::L2BroadcastNotForwarded.into()),
+        5,
+        "every group frame counted under its reason"
+    );
+    assert_eq!(rep.stats.slow.icmp_errors, 0, "no ICMP error about them");
+    // What is for the router is still delivered: the broadcast ARP request
+    // is answered.
+    assert_eq!(rep.stats.slow.arp_replies, 1);
+    assert!(lan_out.iter().any(|f| f[12..14] == [0x08, 0x06]));
+}
+
+#[test]
+fn source_routed_packets_are_dropped_unless_accepted() {
+    let s = Scratch::new("srr");
+    let lsrr = [131, 7, 4, 198, 51, 100, 9];
+    let ssrr = [137, 7, 4, 198, 51, 100, 9];
+    let frames = vec![
+        ipv4_udp(ROUTER_LAN, HOST, LAN_HOST, REMOTE, &lsrr, 32),
+        ipv4_udp(
+            ROUTER_LAN,
+            HOST,
+            LAN_HOST,
+            REMOTE,
+            &[1, 1, 1, 1, 1]
+                .iter()
+                .chain(&ssrr)
+                .copied()
+                .collect::<Vec<_>>(),
+            32,
+        ),
+        // For the router itself: dropped too (Linux drops in ip_rcv_options).
+        ipv4_udp(ROUTER_LAN, HOST, LAN_HOST, [10, 0, 0, 1], &lsrr, 32),
+    ];
+    let lan = s.capture("srr.pcap", &frames, 1_000);
+    // Default: not accepted (Linux accept_source_route = 0).
+    let (rep, _, wan) = run(&s, &root().join("examples/router.toml"), &lan, None);
+    assert!(wan.is_empty(), "nothing on the WAN: {} frames", wan.len());
+    assert_eq!(drops(&rep, Reason::Ipv4SourceRoute.into()), 3);
+    // Accepted: routed on the destination address, option untouched.
+    let config = s.config("accept_source_route = true");
+    let (rep, _, wan) = run(&s, &config, &lan, None);
+    assert_eq!(wan.len(), 2);
+    assert_eq!(&wan[0][34..41], &lsrr, "option passed on unprocessed");
+    assert_eq!(drops(&rep, Reason::Ipv4SourceRoute.into()), 0);
 }
