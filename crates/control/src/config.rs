@@ -100,6 +100,12 @@ pub struct EngineSettings {
     /// Forward source-routed IPv4 packets (LSRR/SSRR); default false, as
     /// Linux's `accept_source_route = 0` (RFC 1812 §5.2.4.1).
     pub accept_source_route: Option<bool>,
+    /// Bytes of buffers held per unresolved neighbour (Linux
+    /// `unres_qlen_bytes`; default 212,992).
+    pub neighbor_hold_bytes: Option<usize>,
+    /// Bytes of buffers held for all unresolved neighbours together
+    /// (default an eighth of the pool).
+    pub neighbor_hold_total_bytes: Option<usize>,
 }
 
 /// Whether a changed `[engine]` setting can be applied to a running daemon.
@@ -133,6 +139,16 @@ impl EngineSettings {
                 Apply::Live,
                 v(&self.accept_source_route),
             ),
+            (
+                "neighbor_hold_bytes",
+                Apply::Restart,
+                v(&self.neighbor_hold_bytes),
+            ),
+            (
+                "neighbor_hold_total_bytes",
+                Apply::Restart,
+                v(&self.neighbor_hold_total_bytes),
+            ),
         ]
     }
 
@@ -163,6 +179,8 @@ struct EngineSection {
     api_socket: Option<Spanned<String>>,
     idle_us: Option<Spanned<u64>>,
     accept_source_route: Option<Spanned<bool>>,
+    neighbor_hold_bytes: Option<Spanned<usize>>,
+    neighbor_hold_total_bytes: Option<Spanned<usize>>,
 }
 
 impl EngineSection {
@@ -186,7 +204,9 @@ impl EngineSection {
             icmp_burst,
             api_socket,
             idle_us,
-            accept_source_route
+            accept_source_route,
+            neighbor_hold_bytes,
+            neighbor_hold_total_bytes
         );
         (s, spans)
     }

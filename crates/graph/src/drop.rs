@@ -74,8 +74,9 @@ drop_reasons! {
     TxError => "tx-error", "the port refused the frame (larger than the device takes, or a device error)";
     /// Inject ring full (slow path side).
     InjectQueueFull => "inject-queue-full", "slow-path inject ring full";
-    /// Too many packets waiting for one neighbour.
-    HoldQueueFull => "neighbor-hold-full", "too many packets waiting for one neighbour";
+    /// The hold queue for unresolved neighbours is full: this neighbour's
+    /// share or all neighbours' together.
+    HoldQueueFull => "neighbor-hold-full", "waiting for neighbour resolution, and its hold queue or the total is full ([engine] neighbor_hold_bytes, neighbor_hold_total_bytes)";
     /// Neighbour did not answer.
     NeighborUnresolved => "neighbor-unresolved", "neighbour resolution timed out";
     /// ICMP error rate limit (RFC 1812 §4.3.2.8).

@@ -120,6 +120,12 @@ pub fn apply_engine_settings(
     if let Some(b) = s.buffers {
         e.pool.buffers = b;
     }
+    if let Some(b) = s.neighbor_hold_bytes {
+        e.slow.hold_bytes_per_neighbor = b;
+    }
+    if s.neighbor_hold_total_bytes.is_some() {
+        e.slow.hold_bytes_total = s.neighbor_hold_total_bytes;
+    }
     e.settings = live_settings(s);
 }
 

@@ -13,6 +13,7 @@ use orbital_wire::checksum;
 use orbital_wire::{LinkType, PacketInfo, ParseError, parse};
 
 const ROUTER_LAN: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const ROUTER_WAN: [u8; 6] = [2, 0, 0, 0, 1, 1];
 const HOST: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const BROADCAST: [u8; 6] = [0xff; 6];
 /// The frames' first timestamp (2023-11-14, ns).
@@ -317,4 +318,86 @@ fn source_routed_packets_are_dropped_unless_accepted() {
     assert_eq!(wan.len(), 2);
     assert_eq!(&wan[0][34..41], &lsrr, "option passed on unprocessed");
     assert_eq!(drops(&rep, Reason::Ipv4SourceRoute.into()), 0);
+}
+
+/// The ARP reply of WAN station `ip` (MAC 02:00:00:00:01:ip) to the router.
+fn arp_reply_from(ip: [u8; 4]) -> Vec<u8> {
+    let mac = [2, 0, 0, 0, 1, ip[3]];
+    let mut f = Vec::new();
+    f.extend_from_slice(&ROUTER_WAN);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&ROUTER_WAN);
+    f.extend_from_slice(&[192, 0, 2, 1]);
+    f
+}
+
+#[test]
+fn a_burst_towards_a_fresh_neighbor_is_held_whole() {
+    // 50 new flows at once towards 192.0.2.50 (on wan0, not yet resolved):
+    // Linux holds unres_qlen_bytes (212,992 bytes) of them, not 3 packets.
+    let s = Scratch::new("hold");
+    let frames: Vec<Vec<u8>> = (0..50)
+        .map(|i| {
+            let mut f = ipv4_udp(ROUTER_LAN, HOST, LAN_HOST, [192, 0, 2, 50], &[], 64);
+            f[34..36].copy_from_slice(&(4000 + i as u16).to_be_bytes()); // its own flow
+            f
+        })
+        .collect();
+    let lan = s.capture("burst.pcap", &frames, 1);
+    // The neighbour answers the router's request 1 ms later.
+    let path = s.path("answer.pcap");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = PcapWriter::new(file, 1, 65535, Resolution::Nano).unwrap();
+    w.write(T0 + 1_000_000, &arp_reply_from([192, 0, 2, 50]))
+        .unwrap();
+    w.finish().unwrap();
+    let (rep, _, wan) = run(&s, &root().join("examples/router.toml"), &lan, Some(&path));
+    let udp: Vec<_> = wan.iter().filter(|f| info(f).protocol == 17).collect();
+    assert_eq!(udp.len(), 50, "every packet of the burst delivered");
+    assert_eq!(drops(&rep, Reason::HoldQueueFull.into()), 0);
+    assert_eq!(rep.stats.slow.released, 50);
+}
+
+#[test]
+fn a_flood_towards_many_unresolved_neighbors_is_bounded() {
+    // 4 packets to each of 200 silent neighbours on wan0, with room for 2
+    // per neighbour and 100 in all (the default stride of a buffer is 2,176
+    // bytes): 50 neighbours are taken on, the other 700 packets dropped.
+    let s = Scratch::new("flood");
+    let stride = 2176;
+    let config = s.config(&format!(
+        "punt_burst = 100000\nneighbor_hold_bytes = {}\nneighbor_hold_total_bytes = {}",
+        2 * stride,
+        100 * stride
+    ));
+    let frames: Vec<Vec<u8>> = (0..800)
+        .map(|i| {
+            ipv4_udp(
+                ROUTER_LAN,
+                HOST,
+                LAN_HOST,
+                [192, 0, 2, 2 + (i / 4) as u8],
+                &[],
+                64,
+            )
+        })
+        .collect();
+    let lan = s.capture("flood.pcap", &frames, 1_000);
+    let (rep, _, wan) = run(&s, &config, &lan, None);
+    assert_eq!(drops(&rep, Reason::HoldQueueFull.into()), 700);
+    let requests = wan.iter().filter(|f| f[12..14] == [0x08, 0x06]).count();
+    assert_eq!(
+        requests,
+        50 * 3,
+        "only the neighbours taken on are asked (3 tries each)"
+    );
+    assert!(
+        wan.iter().all(|f| info(f).protocol != 17),
+        "nothing resolved"
+    );
+    // The 100 held ones time out as unresolved.
+    assert_eq!(drops(&rep, Reason::NeighborUnresolved.into()), 100);
 }
