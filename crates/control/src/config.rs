@@ -97,6 +97,15 @@ pub struct EngineSettings {
     pub api_socket: Option<String>,
     /// Idle time before a worker sleeps, microseconds.
     pub idle_us: Option<u64>,
+    /// Forward source-routed IPv4 packets (LSRR/SSRR); default false, as
+    /// Linux's `accept_source_route = 0` (RFC 1812 §5.2.4.1).
+    pub accept_source_route: Option<bool>,
+    /// Bytes of buffers held per unresolved neighbour (Linux
+    /// `unres_qlen_bytes`; default 212,992).
+    pub neighbor_hold_bytes: Option<usize>,
+    /// Bytes of buffers held for all unresolved neighbours together
+    /// (default an eighth of the pool).
+    pub neighbor_hold_total_bytes: Option<usize>,
 }
 
 /// Whether a changed `[engine]` setting can be applied to a running daemon.
@@ -125,6 +134,21 @@ impl EngineSettings {
             ("icmp_rate", Apply::Live, v(&self.icmp_rate)),
             ("icmp_burst", Apply::Live, v(&self.icmp_burst)),
             ("idle_us", Apply::Live, v(&self.idle_us)),
+            (
+                "accept_source_route",
+                Apply::Live,
+                v(&self.accept_source_route),
+            ),
+            (
+                "neighbor_hold_bytes",
+                Apply::Restart,
+                v(&self.neighbor_hold_bytes),
+            ),
+            (
+                "neighbor_hold_total_bytes",
+                Apply::Restart,
+                v(&self.neighbor_hold_total_bytes),
+            ),
         ]
     }
 
@@ -154,6 +178,9 @@ struct EngineSection {
     icmp_burst: Option<Spanned<u64>>,
     api_socket: Option<Spanned<String>>,
     idle_us: Option<Spanned<u64>>,
+    accept_source_route: Option<Spanned<bool>>,
+    neighbor_hold_bytes: Option<Spanned<usize>>,
+    neighbor_hold_total_bytes: Option<Spanned<usize>>,
 }
 
 impl EngineSection {
@@ -168,8 +195,18 @@ impl EngineSection {
             };
         }
         let s = take!(
-            workers, cpus, buffers, punt_rate, punt_burst, icmp_rate, icmp_burst, api_socket,
-            idle_us
+            workers,
+            cpus,
+            buffers,
+            punt_rate,
+            punt_burst,
+            icmp_rate,
+            icmp_burst,
+            api_socket,
+            idle_us,
+            accept_source_route,
+            neighbor_hold_bytes,
+            neighbor_hold_total_bytes
         );
         (s, spans)
     }

@@ -16,6 +16,10 @@ pub enum FragmentError {
     /// The MTU cannot hold the header and eight bytes of data.
     #[error("MTU {0} is too small to fragment into")]
     MtuTooSmall(u16),
+    /// The options are malformed (RFC 1812 §5.2.4): a fragment cannot be
+    /// given a header the original does not properly have.
+    #[error("malformed IPv4 options")]
+    BadOption,
     /// The pool ran out of buffers part way; fragments made so far are freed.
     #[error("no buffer for a fragment")]
     NoBuffer,
@@ -44,9 +48,13 @@ pub fn fragment_ipv4(
     let hlen = p.header_len();
     let total = usize::from(p.total_len());
     let payload = &ip[hlen..total];
-    // Options that go into every fragment (copied flag, RFC 791 §3.1).
+    // Options that go into every fragment (copied flag, RFC 791 §3.1). A
+    // malformed list is refused whole, never cut at the defect: later
+    // fragments would carry a different, truncated option list.
+    ipv4::validate_options(&ip[ipv4::HEADER_LEN..hlen]).map_err(|_| FragmentError::BadOption)?;
     let mut later_header = ip[..ipv4::HEADER_LEN].to_vec();
-    for opt in p.options().map_while(Result::ok) {
+    for opt in p.options() {
+        let opt = opt.map_err(|_| FragmentError::BadOption)?;
         if opt.kind & 0x80 != 0 {
             later_header.push(opt.kind);
             later_header.push((opt.data.len() + 2) as u8);

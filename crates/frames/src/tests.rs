@@ -114,6 +114,21 @@ fn fragment_refusals() {
         fragment_ipv4(&ip[..10], Default::default(), 1500, &mut cache, &mut out),
         Err(FragmentError::Malformed)
     );
+    // RFC 1812 §5.2.4: a malformed option list is refused, not cut short
+    // at the defect (the later fragments would carry the part before it).
+    for opts in [
+        [0x82u8, 4, 9, 9, 7, 0, 0, 0],  // a length-0 option after a copied one
+        [0x82, 4, 9, 9, 0x83, 9, 4, 0], // LSRR past the option space
+        [68, 8, 3, 0, 0, 0, 0, 0],      // timestamp pointer below 5
+    ] {
+        let bad = ipv4_packet(2000, false, &opts);
+        assert_eq!(
+            fragment_ipv4(&bad, Default::default(), 576, &mut cache, &mut out),
+            Err(FragmentError::BadOption),
+            "{opts:?}"
+        );
+        assert!(out.is_empty());
+    }
     let tiny = Pool::new(PoolConfig {
         buffers: 1,
         ..PoolConfig::default()

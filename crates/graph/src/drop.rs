@@ -74,8 +74,9 @@ drop_reasons! {
     TxError => "tx-error", "the port refused the frame (larger than the device takes, or a device error)";
     /// Inject ring full (slow path side).
     InjectQueueFull => "inject-queue-full", "slow-path inject ring full";
-    /// Too many packets waiting for one neighbour.
-    HoldQueueFull => "neighbor-hold-full", "too many packets waiting for one neighbour";
+    /// The hold queue for unresolved neighbours is full: this neighbour's
+    /// share or all neighbours' together.
+    HoldQueueFull => "neighbor-hold-full", "waiting for neighbour resolution, and its hold queue or the total is full ([engine] neighbor_hold_bytes, neighbor_hold_total_bytes)";
     /// Neighbour did not answer.
     NeighborUnresolved => "neighbor-unresolved", "neighbour resolution timed out";
     /// ICMP error rate limit (RFC 1812 §4.3.2.8).
@@ -94,6 +95,13 @@ drop_reasons! {
     NoSourceAddress => "no-source-address", "no router address of that family to reply from";
     /// RFC 1812 §5.2.2: a router verifies the IPv4 header checksum.
     Ipv4BadChecksum => "ipv4-bad-checksum", "IPv4 header checksum is wrong (RFC 1812 §5.2.2)";
+    /// RFC 1812 §5.3.4: a packet received as a link-layer broadcast or
+    /// multicast is not forwarded (no multicast is routed here).
+    L2BroadcastNotForwarded => "l2-broadcast-not-forwarded", "received as a link-layer broadcast or multicast: never forwarded (RFC 1812 §5.3.4)";
+    /// RFC 1812 §5.2.4.1: source-routed packets, unless the router accepts
+    /// them (`[engine] accept_source_route`, off by default as Linux's
+    /// `accept_source_route = 0`).
+    Ipv4SourceRoute => "ipv4-source-route", "IPv4 loose or strict source route option, not accepted ([engine] accept_source_route, RFC 1812 §5.2.4.1)";
     /// A firewall rule said drop.
     FwDrop => "fw-drop", "dropped by a firewall rule";
     /// A firewall rule dropped a packet conntrack found invalid.

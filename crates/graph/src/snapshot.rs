@@ -32,6 +32,14 @@ pub struct Settings {
     pub icmp_burst: u64,
     /// How long a worker busy-polls empty ports before it sleeps, µs.
     pub idle_us: u64,
+    /// Forward IPv4 packets with a loose or strict source route option
+    /// (LSRR/SSRR). Off by default, as Linux's `accept_source_route = 0`:
+    /// they are dropped (`ipv4-source-route`), whoever they are for. On,
+    /// they are routed on their destination address like any other packet
+    /// and the option is passed on unprocessed (the RFC 1812 §5.2.4.1 hop
+    /// processing — taking the next address from the route — is not done,
+    /// so one addressed to the router is delivered to it).
+    pub accept_source_route: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +50,7 @@ impl Default for Settings {
             icmp_rate: 1000,
             icmp_burst: 100,
             idle_us: 200,
+            accept_source_route: false,
         }
     }
 }

@@ -120,6 +120,12 @@ pub fn apply_engine_settings(
     if let Some(b) = s.buffers {
         e.pool.buffers = b;
     }
+    if let Some(b) = s.neighbor_hold_bytes {
+        e.slow.hold_bytes_per_neighbor = b;
+    }
+    if s.neighbor_hold_total_bytes.is_some() {
+        e.slow.hold_bytes_total = s.neighbor_hold_total_bytes;
+    }
     e.settings = live_settings(s);
 }
 
@@ -133,6 +139,7 @@ pub fn live_settings(s: &orbital_control::EngineSettings) -> orbital_pipeline::S
         icmp_rate: s.icmp_rate.unwrap_or(d.icmp_rate),
         icmp_burst: s.icmp_burst.unwrap_or(d.icmp_burst),
         idle_us: s.idle_us.unwrap_or(d.idle_us),
+        accept_source_route: s.accept_source_route.unwrap_or(d.accept_source_route),
     }
 }
 

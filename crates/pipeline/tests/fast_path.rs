@@ -1,6 +1,8 @@
 //! The fused ip4-fast node against the full node path: random IPv4 frames —
 //! well formed and damaged (checksum, options, fragments, TTL, martians,
-//! lengths, VLAN tags, foreign MACs, padding) — give byte-identical output
+//! lengths, VLAN tags, foreign MACs, link-layer broadcast and multicast,
+//! well-formed, source-route and malformed options, padding) — give
+//! byte-identical output
 //! on every port and the same drop counts with the fast path on and off.
 
 mod common;
@@ -40,7 +42,7 @@ fn frame() -> impl Strategy<Value = Frame> {
         prop::sample::select(vec![0u8, 1, 2, 3, 64, 255]),
         any::<bool>(),
         prop::sample::select(vec![17u8, 6, 1, 47]),
-        0u8..12,
+        0u8..18,
         prop::sample::select(vec![0usize, 0, 0, 6, 40]),
     )
         .prop_map(|(dst, len, ttl, df, proto, damage, pad)| Frame {
@@ -74,10 +76,29 @@ fn bytes(f: &Frame, i: usize) -> Vec<u8> {
         9 => b[14] = 0x46,               // IHL 6: option word
         10 => b.splice(12..12, [0x81, 0x00, 0, 10]).for_each(drop), // VLAN tag
         11 => b[16] = 0xff,              // total length too long
+        12 => b[0..6].copy_from_slice(&[0xff; 6]), // link-layer broadcast
+        13 => b[0..6].copy_from_slice(&[1, 0, 0x5e, 0, 0, 5]), // multicast
+        14 => with_options(&mut b, &[148, 4, 0, 0]), // router alert
+        15 => with_options(&mut b, &[131, 7, 4, 203, 0, 113, 9, 0]), // LSRR
+        16 => with_options(&mut b, &[68, 8, 2, 0, 0, 0, 0, 0]), // bad timestamp
+        17 => with_options(&mut b, &[148, 0, 0, 0]), // option length 0
         _ => {}
     }
     b.extend(std::iter::repeat_n(0xa5, f.pad));
     b
+}
+
+/// Put option bytes `opts` (a whole number of words) into the IPv4 header
+/// of frame `b`, with IHL, total length and checksum to match.
+fn with_options(b: &mut Vec<u8>, opts: &[u8]) {
+    b.splice(34..34, opts.iter().copied());
+    b[14] = 0x45 + (opts.len() / 4) as u8;
+    let total = u16::from_be_bytes([b[16], b[17]]) + opts.len() as u16;
+    b[16..18].copy_from_slice(&total.to_be_bytes());
+    b[24] = 0;
+    b[25] = 0;
+    let c = orbital_wire::checksum::checksum(&b[14..34 + opts.len()]);
+    b[24..26].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Per port, the frames sent as (seq, sub, bytes).

@@ -82,7 +82,7 @@ parse_errors! {
     BadIhl => ("bad-ihl", Ipv4),
     /// IPv4 total length shorter than the header or longer than the frame.
     BadTotalLength => ("bad-total-length", Ipv4),
-    /// IPv4 options are malformed (length byte zero, one, or past the header).
+    /// IPv4 options are malformed (RFC 1812 §5.2.4: a length byte of zero, one or past the header; a record route, source route or timestamp pointer out of place; a repeated option).
     BadIpv4Option => ("bad-ipv4-option", Ipv4),
     /// IPv4 fragment reaches past 65,535 bytes.
     BadFragment => ("bad-fragment", Ipv4),

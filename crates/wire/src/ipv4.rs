@@ -327,6 +327,102 @@ pub mod option_kind {
     pub const LSRR: u8 = 131;
     /// Strict source route.
     pub const SSRR: u8 = 137;
+    /// Internet timestamp (RFC 791 §3.1, RFC 781).
+    pub const TIMESTAMP: u8 = 68;
+}
+
+/// What a router acts on in a well-formed option list
+/// ([`validate_options`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OptionsSummary {
+    /// A loose or strict source route (LSRR/SSRR, RFC 791 §3.1): forwarded
+    /// only where the router accepts source routing (RFC 1812 §5.2.4.1).
+    pub source_route: bool,
+}
+
+/// Timestamp option flag values (RFC 791 §3.1, the low nibble of the
+/// fourth byte).
+const TS_ADDR: u8 = 1;
+const TS_PRESPEC: u8 = 3;
+
+/// Check the option bytes of a received header (`data`: from byte 20 to the
+/// IHL) as a router must before it forwards them (RFC 1812 §5.2.4: a router
+/// that finds an option malformed does not pass it on), with the rules of
+/// Linux's `ip_options_compile` for a received packet, so the same packet
+/// gets the same answer:
+///
+/// - every option but END and NOP has a length byte of at least 2 that stays
+///   inside the option space (RFC 791 §3.1); what follows END is padding;
+/// - record route, LSRR, SSRR: length ≥ 3, pointer ≥ 4, and a pointer inside
+///   the option leaves room for a whole address; at most one record route
+///   and one source route;
+/// - timestamp: length ≥ 4, pointer ≥ 5, a pointer inside the option leaves
+///   room for its entry (4 bytes, 8 with addresses), a full option's
+///   overflow count not already 15 (RFC 781); at most one;
+/// - other options (router alert, security, unknown): accepted as long as
+///   their length is right — a router passes on options it does not know
+///   (RFC 1812 §5.2.4).
+///
+/// # Errors
+/// [`ParseError::BadIpv4Option`] for the first defect found.
+pub fn validate_options(data: &[u8]) -> Result<OptionsSummary> {
+    let bad = Err(ParseError::BadIpv4Option);
+    let mut sum = OptionsSummary::default();
+    let (mut seen_rr, mut seen_ts) = (false, false);
+    let mut rest = data;
+    loop {
+        let Some((&kind, after)) = rest.split_first() else {
+            return Ok(sum);
+        };
+        match kind {
+            option_kind::END => return Ok(sum),
+            option_kind::NOP => {
+                rest = after;
+                continue;
+            }
+            _ => {}
+        }
+        let len = match after.first() {
+            Some(&l) if l >= 2 && usize::from(l) <= rest.len() => usize::from(l),
+            _ => return bad,
+        };
+        let opt = &rest[..len];
+        // Pointers are 1-based offsets from the option's type byte.
+        let ptr = opt.get(2).map_or(0, |&p| usize::from(p));
+        match kind {
+            option_kind::RECORD_ROUTE | option_kind::LSRR | option_kind::SSRR => {
+                let dup = if kind == option_kind::RECORD_ROUTE {
+                    core::mem::replace(&mut seen_rr, true)
+                } else {
+                    core::mem::replace(&mut sum.source_route, true)
+                };
+                if dup || len < 3 || ptr < 4 || (ptr <= len && ptr + 3 > len) {
+                    return bad;
+                }
+            }
+            option_kind::TIMESTAMP => {
+                if core::mem::replace(&mut seen_ts, true) || len < 4 || ptr < 5 {
+                    return bad;
+                }
+                let flag = opt[3] & 0x0f;
+                if ptr <= len {
+                    let entry = if matches!(flag, TS_ADDR | TS_PRESPEC) {
+                        8
+                    } else {
+                        4
+                    };
+                    if ptr + entry - 1 > len {
+                        return bad;
+                    }
+                } else if flag != TS_PRESPEC && opt[3] >> 4 == 15 {
+                    // Full, and the overflow count cannot count one more.
+                    return bad;
+                }
+            }
+            _ => {}
+        }
+        rest = &rest[len..];
+    }
 }
 
 /// Iterator over IPv4 options, yielding an error once and stopping on a
@@ -501,6 +597,54 @@ mod tests {
             assert!(p.verify_checksum());
         }
         assert_eq!(p.ttl(), 1);
+    }
+
+    #[test]
+    fn validate_options_accepts_well_formed_lists() {
+        let ok: &[&[u8]] = &[
+            &[],
+            &[1, 1, 1, 1],
+            &[0, 0xde, 0xad, 0],       // padding after END is not read
+            &[148, 4, 0, 0],           // router alert
+            &[7, 7, 4, 0, 0, 0, 0, 0], // record route, room for one
+            &[7, 7, 8, 1, 2, 3, 4, 0], // record route, full
+            &[68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0], // timestamps only
+            &[68, 12, 13, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0], // full, overflow 14
+            &[68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0], // address + timestamp
+            &[0x99, 3, 0, 0],          // unknown option, length right
+        ];
+        for o in ok {
+            assert_eq!(validate_options(o), Ok(OptionsSummary::default()), "{o:?}");
+        }
+        let lsrr = [1, 131, 7, 4, 192, 0, 2, 9];
+        assert!(validate_options(&lsrr).unwrap().source_route);
+        let ssrr = [137, 7, 8, 192, 0, 2, 9, 0];
+        assert!(validate_options(&ssrr).unwrap().source_route);
+    }
+
+    #[test]
+    fn validate_options_rejects_malformed_lists() {
+        let bad: &[&[u8]] = &[
+            &[148, 0, 0, 0],                                       // length 0
+            &[148, 1, 0, 0],                                       // length 1
+            &[148, 9, 0, 0],                                       // longer than the option space
+            &[1, 1, 1, 148],                                       // no length byte
+            &[7, 7, 3, 0, 0, 0, 0, 0],                             // record route pointer < 4
+            &[7, 7, 5, 0, 0, 0, 0, 0],                             // no room for the address
+            &[7, 2, 1, 1],                                         // record route too short
+            &[131, 7, 2, 0, 0, 0, 0, 0],                           // LSRR pointer < 4
+            &[137, 7, 6, 0, 0, 0, 0, 0],                           // SSRR address cut short
+            &[131, 7, 4, 0, 0, 0, 0, 137, 7, 4, 0, 0, 0, 0, 0, 0], // two source routes
+            &[68, 12, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],               // timestamp pointer < 5
+            &[68, 12, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],               // timestamp pointer 1
+            &[68, 3, 5, 0],                                        // timestamp too short
+            &[68, 8, 6, 0, 0, 0, 0, 0],                            // timestamp entry cut short
+            &[68, 8, 5, 1, 0, 0, 0, 0],                            // address + timestamp cut short
+            &[68, 8, 9, 0xf0, 0, 0, 0, 0],                         // full and overflow at 15
+        ];
+        for o in bad {
+            assert_eq!(validate_options(o), Err(ParseError::BadIpv4Option), "{o:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::ethernet::{self, EtherType};
 use crate::field::read_u16;
 use crate::ip::IpProtocol;
+use crate::ipv4;
 use crate::ipv6::{self, Ipv6Packet};
 use crate::vlan::{self, VlanHeader};
 use crate::{ParseError, Result, arp};
@@ -157,6 +158,10 @@ pub struct PacketInfo {
     pub l3_header_len: u8,
     /// IPv4 DF bit.
     pub dont_frag: bool,
+    /// IPv4 loose or strict source route option present (RFC 791 §3.1);
+    /// the router forwards such packets only if configured to
+    /// (RFC 1812 §5.2.4.1).
+    pub source_route: bool,
     /// Fragment fields.
     pub frag: FragInfo,
     /// Source address (IPv4 in the low 32 bits).
@@ -382,6 +387,11 @@ fn parse_ipv4(l3: &[u8], off: usize, info: &mut PacketInfo) -> Result<()> {
     info.dont_frag = flags & 0x4000 != 0;
     info.src = u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]]));
     info.dst = u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
+    // Options only when there are any: the common IHL-5 header pays one
+    // compare (RFC 1812 §5.2.4: malformed options are not forwarded).
+    if hlen > ipv4::HEADER_LEN {
+        ipv4_options(&l3[ipv4::HEADER_LEN..hlen], info)?;
+    }
     if flags & 0x3fff != 0 {
         info.frag = FragInfo {
             present: true,
@@ -398,6 +408,15 @@ fn parse_ipv4(l3: &[u8], off: usize, info: &mut PacketInfo) -> Result<()> {
     }
     let l4 = &l3[hlen..usize::from(total)];
     parse_l4(l4, off + hlen, info)
+}
+
+/// The option walk of a header with options, out of line: rare, and the
+/// inlined common case stays small.
+#[cold]
+#[inline(never)]
+fn ipv4_options(opts: &[u8], info: &mut PacketInfo) -> Result<()> {
+    info.source_route = ipv4::validate_options(opts)?.source_route;
+    Ok(())
 }
 
 #[inline]
@@ -552,6 +571,42 @@ mod tests {
         );
         assert_eq!(i.l3, L3Kind::Ipv4);
         assert_eq!(i.vlan_count, 2);
+    }
+
+    /// `qinq_udp` with option bytes `opts` (a multiple of 4) in its header.
+    fn with_options(opts: &[u8]) -> Vec<u8> {
+        let mut f = qinq_udp();
+        f.splice(42..42, opts.iter().copied());
+        f[22] = 0x45 + (opts.len() / 4) as u8;
+        let total = u16::from_be_bytes([f[24], f[25]]) + opts.len() as u16;
+        f[24..26].copy_from_slice(&total.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn options_are_walked_and_malformed_ones_refused() {
+        let mut i = PacketInfo::default();
+        parse(&with_options(&[148, 4, 0, 0]), LinkType::Ethernet, &mut i).unwrap();
+        assert_eq!((i.l3_header_len, i.dst_port), (24, 53));
+        assert!(!i.source_route);
+        let lsrr = [131, 7, 4, 192, 0, 2, 9, 0];
+        parse(&with_options(&lsrr), LinkType::Ethernet, &mut i).unwrap();
+        assert!(i.source_route);
+        for bad in [
+            &[148, 0, 0, 0][..],        // length 0
+            &[7, 1, 0, 0],              // length 1
+            &[148, 12, 0, 0],           // past the option space
+            &[68, 8, 2, 0, 0, 0, 0, 0], // timestamp pointer
+            &[7, 7, 1, 0, 0, 0, 0, 0],  // record route pointer
+        ] {
+            assert_eq!(
+                parse(&with_options(bad), LinkType::Ethernet, &mut i),
+                Err(ParseError::BadIpv4Option),
+                "{bad:?}"
+            );
+            assert_eq!(i.l3, L3Kind::Ipv4, "the summary says what it was");
+            assert_eq!(i.dst_v4(), Ipv4Addr::new(10, 0, 0, 2));
+        }
     }
 
     #[test]

@@ -463,12 +463,14 @@ mod tests {
         edit(
             &d,
             "workers = 1",
-            "workers = 1\nidle_us = 777\nicmp_rate = 5",
+            "workers = 1\nidle_us = 777\nicmp_rate = 5\naccept_source_route = true",
         );
+        assert!(!d.handle.shared.load().settings.accept_source_route);
         let v1 = reload(&d).unwrap();
         assert_eq!(v1, v0 + 1);
         let s = d.handle.shared.load().settings;
         assert_eq!((s.idle_us, s.icmp_rate), (777, 5), "live settings applied");
+        assert!(s.accept_source_route, "source routing switched by a reload");
         edit(&d, "workers = 1", "workers = 2");
         let e = reload(&d).unwrap_err();
         assert!(e.contains("router.toml:7:11:"), "{e}");

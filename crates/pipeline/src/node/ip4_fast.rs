@@ -141,6 +141,7 @@ fn quick(frame: &[u8], csum_verified: bool, info: &mut PacketInfo) -> Option<()>
         tos: h[1],
         l3_header_len: 20,
         dont_frag: flags & 0x4000 != 0,
+        source_route: false,
         frag: FragInfo::default(),
         src: u128::from(u32::from_be_bytes([h[12], h[13], h[14], h[15]])),
         dst: u128::from(u32::from_be_bytes([h[16], h[17], h[18], h[19]])),

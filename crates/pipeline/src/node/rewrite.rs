@@ -141,6 +141,7 @@ pub fn apply(
     let start = created.len();
     fragment_ipv4(&p[l2..l3_end], p.meta, eg.mtu, cache, created).map_err(|e| match e {
         FragmentError::NoBuffer => DropReason::from(Reason::NoBuffer),
+        FragmentError::BadOption => DropReason::Parse(orbital_wire::ParseError::BadIpv4Option),
         _ => DropReason::from(Reason::FragmentFailed),
     })?;
     let mut framed = true;

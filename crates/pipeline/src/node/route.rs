@@ -9,7 +9,9 @@
 //! Reads: `ctx.info`, `ctx.iface_in`, `meta.flow_hash`, the tables and the
 //! MAC table (egress through a bridge interface). Sets: `ctx.egress`,
 //! verdicts. Drops: the RFC 1812 reasons (martians, TTL, no route, ...),
-//! unknown-port, unsupported-ethertype.
+//! ipv4-bad-checksum, ipv4-source-route (unless accepted),
+//! l2-broadcast-not-forwarded (a link-layer group frame that is not for the
+//! router), unknown-port, unsupported-ethertype.
 
 use core::net::IpAddr;
 
@@ -96,6 +98,7 @@ impl Route {
                 s.nh[usize::from(s.i6[k])] = s.found[k];
             }
         }
+        let accept_source_route = snap.settings.accept_source_route;
         let sel = b.sel;
         for &i in sel {
             let id = s.nh[usize::from(i)];
@@ -104,6 +107,19 @@ impl Route {
             if c.info.l3 == L3Kind::Ipv4 {
                 if !header_checksum_ok(p, &c.info) {
                     c.verdict = Verdict::Drop(Reason::Ipv4BadChecksum.into());
+                    continue;
+                }
+                // RFC 1812 §5.2.4.1 / Linux `accept_source_route = 0`: a
+                // source-routed packet is dropped whoever it is for (parse
+                // found the option; IHL-5 packets never set the flag).
+                if c.info.source_route && !accept_source_route {
+                    c.verdict = Verdict::Drop(Reason::Ipv4SourceRoute.into());
+                    continue;
+                }
+                // A group destination MAC (its I/G bit) goes the full way,
+                // which refuses to forward it (RFC 1812 §5.3.4).
+                if is_l2_group(p) {
+                    c.verdict = route_one(cx, t, p, c, id);
                     continue;
                 }
                 if let Some(adj) = rfc1812::fast_forward_v4(t, &c.info, id) {
@@ -147,6 +163,15 @@ fn route_one<P>(
     match fwd {
         Forwarding::Local => Verdict::Punt(PuntReason::Local),
         Forwarding::Drop(why) => Verdict::Drop(reason(why)),
+        // RFC 1812 §5.3.4: received as a link-layer broadcast or multicast,
+        // so not forwarded (we route no IP multicast) — as Linux's
+        // ip_forward / ip6_forward drop what was not sent to the host's own
+        // MAC. Before any ICMP error too: none is sent about such a frame
+        // (§4.3.2.7), and IPv6's Packet Too Big exception is for multicast
+        // the router routes. What is for the router was delivered above.
+        Forwarding::Forward { .. } | Forwarding::Error(..) if is_l2_group(p) => {
+            Verdict::Drop(Reason::L2BroadcastNotForwarded.into())
+        }
         Forwarding::Error(why, err) => {
             let dst_mac = EthernetAddress::from_bytes(&p[0..6]);
             let allowed = match info.l3 {
@@ -201,6 +226,13 @@ fn route_one<P>(
             }
         }
     }
+}
+
+/// The frame's destination MAC is a group address (broadcast or multicast:
+/// the I/G bit of its first byte, IEEE 802).
+#[inline(always)]
+fn is_l2_group(p: &Packet) -> bool {
+    p.first().is_some_and(|b| b & 1 != 0)
 }
 
 /// RFC 1812 §5.2.2: the IPv4 header checksum, unless the NIC verified it.

@@ -1,7 +1,8 @@
 //! The slow path (spec §3.2, ARCHITECTURE §7): one thread beside the workers
 //! for everything exceptional. It answers ARP and neighbour solicitations for
 //! the router's addresses and pings to them, learns neighbours, resolves next
-//! hops (holding a few packets per neighbour meanwhile), sends the ICMP
+//! hops (holding packets per neighbour meanwhile, bounded per neighbour and
+//! in total), sends the ICMP
 //! errors the route stage decided on (rate-limited, RFC 1812 §4.3.2.8), and
 //! hands every frame it makes to a worker's inject ring.
 //!
@@ -48,8 +49,18 @@ use frames::L2;
 /// snapshot).
 #[derive(Debug, Clone)]
 pub struct SlowPathConfig {
-    /// Packets held per unresolved neighbour (Linux: `unres_qlen`).
-    pub hold_per_neighbor: usize,
+    /// Bytes of buffers held per unresolved neighbour (Linux:
+    /// `unres_qlen_bytes`, 212,992 by default). A held packet costs its
+    /// whole buffer (the pool's stride), as Linux counts an skb's truesize,
+    /// so the default holds about 97 packets of the default 2 KiB buffers
+    /// whatever their length. At least one packet is always held.
+    pub hold_bytes_per_neighbor: usize,
+    /// Bytes of buffers held for all unresolved neighbours together; `None`
+    /// is an eighth of the pool. The bound that keeps a flood towards many
+    /// unresolved neighbours from taking the buffers receive needs: past it
+    /// a packet for a neighbour is dropped (`neighbor-hold-full`) and no new
+    /// neighbour is taken on until some resolve or time out.
+    pub hold_bytes_total: Option<usize>,
     /// Resolution requests before giving up.
     pub resolve_tries: u32,
     /// Between requests, ns.
@@ -62,7 +73,8 @@ pub struct SlowPathConfig {
 impl Default for SlowPathConfig {
     fn default() -> Self {
         SlowPathConfig {
-            hold_per_neighbor: 3,
+            hold_bytes_per_neighbor: 212_992,
+            hold_bytes_total: None,
             resolve_tries: 3,
             resolve_interval_ns: 1_000_000_000,
             reachable_ns: 30_000_000_000,
@@ -151,6 +163,14 @@ pub struct SlowPath<P> {
     cache: PoolCache,
     clock: Clock,
     pending: BTreeMap<IpAddr, Pending>,
+    /// Packets in `pending`, all neighbours.
+    held: usize,
+    /// What one held packet costs against the bounds (the pool's stride).
+    hold_charge: usize,
+    /// Packets held per neighbour at most (from the byte bound, ≥ 1).
+    hold_per_neighbor: usize,
+    /// Packets held in total at most.
+    hold_total: usize,
     learned: BTreeMap<IpAddr, Learned>,
     icmp: TokenBucket,
     icmp_settings: (u64, u64),
@@ -181,7 +201,16 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
         clock: Clock,
     ) -> SlowPath<P> {
         let s = shared.load().settings;
+        let pool = cache.pool();
+        let hold_charge = pool.stride().max(1);
+        let pool_bytes = pool.capacity() as usize * hold_charge;
+        let hold_total = (cfg.hold_bytes_total.unwrap_or(pool_bytes / 8) / hold_charge).max(1);
+        let hold_per_neighbor = (cfg.hold_bytes_per_neighbor / hold_charge).max(1);
         SlowPath {
+            held: 0,
+            hold_charge,
+            hold_per_neighbor,
+            hold_total,
             icmp: TokenBucket::new(s.icmp_rate, s.icmp_burst),
             icmp_settings: (s.icmp_rate, s.icmp_burst),
             cfg,
@@ -385,11 +414,25 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
                 state: NeighborState::Reachable,
             });
         }
-        if let Some(pending) = self.pending.remove(&a) {
+        if let Some(pending) = self.take_pending(&a) {
             for h in pending.held {
                 self.release(h, mac);
             }
         }
+    }
+
+    /// Stop waiting for `a`: its entry and held packets, taken out of the
+    /// hold accounting.
+    fn take_pending(&mut self, a: &IpAddr) -> Option<Pending> {
+        let p = self.pending.remove(a)?;
+        self.held -= p.held.len();
+        Some(p)
+    }
+
+    /// The hold queue's bounds as packets: per neighbour, in total, and
+    /// what one packet is charged in bytes.
+    pub fn hold_limits(&self) -> (usize, usize, usize) {
+        (self.hold_per_neighbor, self.hold_total, self.hold_charge)
     }
 
     /// Give a held packet back to its worker now that its next hop's MAC is
@@ -409,6 +452,7 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
 
     /// Give back every held packet and cached buffer (at shutdown).
     pub fn drain(&mut self) {
+        self.held = 0;
         for (_, p) in std::mem::take(&mut self.pending) {
             for h in p.held {
                 self.stats.drop(Reason::NeighborUnresolved.into());

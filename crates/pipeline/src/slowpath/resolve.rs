@@ -15,11 +15,19 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
             };
             return self.release(h, mac);
         }
-        let limit = self.cfg.hold_per_neighbor;
+        // Bounded per neighbour (Linux's unres_qlen_bytes) and in total, so
+        // many unresolved neighbours cannot hold the pool: a full total
+        // takes on no new neighbour either (the map stays as small as what
+        // it holds). The new packet is the one dropped, so a flow's first
+        // packets (a SYN) are the ones that wait.
+        if self.held >= self.hold_total {
+            return self.drop(p.pkt, Reason::HoldQueueFull);
+        }
+        let limit = self.hold_per_neighbor;
         let is_new = !self.pending.contains_key(&next_hop);
         let pending = self.pending.entry(next_hop).or_insert(Pending {
             iface: p.ctx.egress.iface,
-            held: Vec::with_capacity(limit),
+            held: Vec::new(),
             tries: 0,
             next_ns: now,
             worker: p.worker,
@@ -34,6 +42,7 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
             ctx: p.ctx,
             worker: p.worker,
         });
+        self.held += 1;
         if is_new {
             self.solicit(t, next_hop, now);
         }
@@ -101,7 +110,7 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
             }
             // Nobody answered: the held packets' senders learn so (RFC 1812
             // §4.3.3.1 host unreachable / RFC 4443 address unreachable).
-            let Some(p) = self.pending.remove(&a) else {
+            let Some(p) = self.take_pending(&a) else {
                 continue;
             };
             for h in p.held {
