@@ -14,6 +14,11 @@
 #                copy mode, UMEM = the buffer pool), program in generic mode so
 #                the veth's receive work stays on the router's CPU (threaded
 #                NAPI pinned there), as in the cases above
+#   linux-nft  - the kernel forwards with the firewall half of
+#                ../shared/peers/rtr-fw-nat.nft (conntrack, stateful accept,
+#                a blocklist set, port rules; one-way UDP stays `new`)
+#   af_packet-fw, af_xdp-fw - orbital with that firewall in our syntax
+#                (the same rules, order and policy; conntrack on)
 #   af_xdp-native - the same in native (driver) mode, NAPI not threaded: veth
 #                then runs the XDP program and the copy into the UMEM in the
 #                sender's softirq, i.e. on the generator's CPU. (Native mode
@@ -80,6 +85,11 @@ nsx $RTR ip neigh replace 198.18.0.2 lladdr 02:66:00:00:00:10 dev r0 nud permane
 for s in all default r0 r1; do nsx $RTR sysctl -qw net.ipv4.conf.$s.rp_filter=0; done
 nsx $RTR sysctl -qw net.ipv4.ip_forward=1
 LINUX=$(window linux)
+# The firewall half of the peers' nft file, its interface names ours.
+PEERS=${PEERS:-$HERE/../shared/peers}
+sed -n '/^table inet filt/,$p' "$PEERS/rtr-fw-nat.nft" | sed 's/pfr0/r0/g; s/pfr1/r1/g' | nsx $RTR nft -f -
+LINUXFW=$(window linux-nft)
+nsx $RTR nft delete table inet filt
 nsx $RTR sysctl -qw net.ipv4.ip_forward=0
 nsx $RTR ip addr flush dev r0; nsx $RTR ip addr flush dev r1
 nsx $RTR sysctl -qw net.ipv6.conf.all.disable_ipv6=1
@@ -121,6 +131,27 @@ address = "198.18.1.2"
 mac = "02:66:00:00:01:10"
 port = "r1"
 TOML
+if [ -n "${FW:-}" ]; then cat >> $W/router.toml <<'TOML'
+# rtr-fw-nat.nft's table inet filt, in our syntax.
+[conntrack]
+max_entries = 262144
+[[firewall.set]]
+name = "blocked4"
+type = "ipv4_addr"
+elements = ["192.0.2.0/24", "203.0.113.0/24", "100.64.0.0/10"]
+[[firewall.chain]]
+name = "forward_f"
+hook = "forward"
+policy = "drop"
+rules = [
+  "ct state established,related accept",
+  "ct state invalid drop",
+  "ip saddr @blocked4 drop",
+  "iif r0 oif r1 tcp dport { 22, 80, 443 } accept",
+  "iif r0 oif r1 udp dport { 53, 123, 1234 } ct state new accept",
+]
+TOML
+fi
 }
 orbital() { # backend [xdp_mode] -> sink pps
   config $1 ${2:-}
@@ -131,25 +162,33 @@ orbital() { # backend [xdp_mode] -> sink pps
   grep -q "orbital: running" $W/orbital.log || { cat $W/orbital.log >&2; kill $op; exit 1; }
   grep "AF_XDP on" $W/orbital.log >&2 || true
   pin
-  r=$(window $1${2:+-$2})
+  r=$(window $1${2:+-$2}${FW:+-fw})
   "$HERE/target/release/orbctl" --socket $W/orbital.sock show ports >&2 || true
+  [ -n "${FW:-}" ] && { "$HERE/target/release/orbctl" --socket $W/orbital.sock show firewall >&2 || true; }
   kill -TERM $op; wait $op 2>/dev/null || true
   echo $r
 }
 ORBP=$(orbital af_packet)
+ORBPF=$(FW=1 orbital af_packet)
 # AF_XDP: the XDP program takes every frame before the stack; no nft needed.
 nsx $RTR nft delete table netdev rtrdrop
 XDPP=$(orbital af_xdp generic)
+XDPPF=$(FW=1 orbital af_xdp generic)
 for d in r0 r1; do nsx $RTR sh -c "echo 0 > /sys/class/net/$d/threaded"; done
 XDPN=$(orbital af_xdp native)
 if nsx $RTR ip -d link show | grep -q xdp; then echo "an XDP program was left behind" >&2; exit 1; fi
-python3 - "$GENP" "$LINUX" "$ORBP" "$XDPP" "$XDPN" <<'PY'
+python3 - "$GENP" "$LINUX" "$ORBP" "$XDPP" "$XDPN" "$LINUXFW" "$ORBPF" "$XDPPF" <<'PY'
 import sys
-g, l, o, x, n = (int(v) for v in sys.argv[1:])
+g, l, o, x, n, lf, of, xf = (int(v) for v in sys.argv[1:])
 print("64 B UDP, 65,536 flows, router on CPU1, generator on CPU0 (veth):")
 print(f"generator ceiling {g/1e6:.3f} Mpps   linux forwarding {l/1e6:.3f} Mpps")
 print(f"orbital af_packet {o/1e6:.3f} Mpps   af_xdp {x/1e6:.3f} Mpps   "
       f"af_xdp native (receive on the generator's CPU) {n/1e6:.3f} Mpps")
 for name, v in (("af_packet", o), ("af_xdp", x), ("af_xdp native", n)):
     print(f"{name:14s} /linux {v/max(l,1):.2f}   /generator {v/max(g,1):.2f}")
+print(f"with the firewall (rtr-fw-nat.nft's filter half, conntrack): linux nftables "
+      f"{lf/1e6:.3f} Mpps ({lf/max(l,1):.2f} of plain), orbital af_packet {of/1e6:.3f} Mpps "
+      f"({of/max(o,1):.2f} of plain), af_xdp {xf/1e6:.3f} Mpps ({xf/max(x,1):.2f} of plain)")
+for name, v in (("af_packet-fw", of), ("af_xdp-fw", xf)):
+    print(f"{name:14s} /linux-nft {v/max(lf,1):.2f}")
 PY

@@ -168,8 +168,8 @@ pub struct FirewallPolicy {
     pub tracks: bool,
     /// The rules' rate limits (shared by the workers).
     pub limits: crate::eval::Limits,
-    /// Per hook: may established connections' verdicts be cached (see
-    /// [`crate::cache`] for when they may).
+    /// Per hook: may connections' verdicts be cached (see
+    /// [`crate::cache`] for when they may; only ever at forward).
     pub flow_cache: [bool; 5],
 }
 
@@ -342,7 +342,10 @@ impl FirewallPolicy {
                 .count();
         }
         for h in 0..5 {
-            p.flow_cache[h] = crate::cache::cacheable(rs, &p.hooks[h], p.raw[h]);
+            // Forwarding only: an entry has one word per direction, and
+            // forwarded traffic is where large rule sets are.
+            p.flow_cache[h] = FwHook::ALL[h] == FwHook::Forward
+                && crate::cache::cacheable(rs, &p.hooks[h], p.raw[h]);
         }
         p.limits = crate::eval::Limits::for_rules(&p.rules);
         p.counters = (0..workers.max(1))

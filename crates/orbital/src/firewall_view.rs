@@ -48,6 +48,15 @@ pub fn firewall_json(p: &EdgePolicy, _ports: &[String]) -> Value {
             "rules": fw.stats.rules, "entries": fw.stats.entries, "segments": fw.stats.segments,
             "build_ms": fw.stats.build_ms, "memory_bytes": fw.stats.memory_bytes,
         },
+        "flow_cache": {
+            "hooks": orbital_firewall::rules::FwHook::ALL
+                .iter()
+                .zip(fw.flow_cache)
+                .filter(|(_, on)| *on)
+                .map(|(h, _)| h.name())
+                .collect::<Vec<_>>(),
+            "hits": fw.cache_hits(),
+        },
         "log": {"logged": logged, "lost": lost},
     })
 }
@@ -324,6 +333,23 @@ pub fn render_firewall(v: &Value) -> String {
         st["build_ms"].as_f64().unwrap_or(0.0),
         u(st, "memory_bytes") / 1024
     );
+    let fc = &v["flow_cache"];
+    let hooks: Vec<&str> = fc["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if hooks.is_empty() {
+        let _ = writeln!(o, "# flow verdict cache: off (no cacheable forward chain)");
+    } else {
+        let _ = writeln!(
+            o,
+            "# flow verdict cache: on at {}; {} packets decided from it",
+            hooks.join(", "),
+            u(fc, "hits")
+        );
+    }
     for w in v["warnings"].as_array().into_iter().flatten() {
         let _ = writeln!(o, "# warning: {}", w.as_str().unwrap_or(""));
     }
@@ -471,6 +497,12 @@ pub fn metrics(p: &EdgePolicy, family: &mut Family<'_>) {
         "Bytes a firewall rule matched.",
         "counter",
         bytes,
+    );
+    family(
+        "orbital_fw_flow_cache_hits_total",
+        "Packets the firewall decided from a connection's cached verdict.",
+        "counter",
+        vec![(String::new(), fw.cache_hits())],
     );
     let Some(s) = summed(p) else { return };
     family(

@@ -600,6 +600,14 @@ fn edge_firewall_between_real_hosts() {
     assert!(hits(1) > 1000, "established: {fw}");
     assert!(hits(2) >= 2, "lan to wan: {fw}");
     assert!(hits(3) >= 1, "the reset rule: {fw}");
+    // Most of iperf3's packets were decided from their connection's
+    // cached verdict (and still counted on the established rule).
+    assert_eq!(
+        fw["flow_cache"]["hooks"],
+        serde_json::json!(["forward"]),
+        "{fw}"
+    );
+    assert!(fw["flow_cache"]["hits"].as_u64().unwrap() > 1000, "{fw}");
     let sum = up.api(&Request::ConntrackSummary);
     assert!(sum["created"].as_u64().unwrap() >= 3, "{sum}");
     let s = up.api(&Request::Stats);
