@@ -208,7 +208,9 @@ mod track;
 mod tuple;
 
 pub use config::{CtConfig, Timeouts};
-pub use table::{ConnTrack, Counters, CtEntry, CtStats, CtSummary, MAX_ENTRIES, l4_bytes};
+pub use table::{
+    ConnTrack, Counters, CtEntry, CtStats, CtSummary, FlowHash, MAX_ENTRIES, l4_bytes,
+};
 pub use tcp::TcpState;
 pub use track::{Confirm, CtDrop, CtHandle, CtState, InvalidReason, Track};
 pub use tuple::{Dir, ProtoClass, Tuple};

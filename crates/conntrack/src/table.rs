@@ -294,6 +294,9 @@ pub struct ConnTrack {
     cfg: CtConfig,
     tune: Tuning,
     hasher: TupleHasher,
+    /// The hash of the packet being tracked, computed by the caller ahead
+    /// of time ([`ConnTrack::track_hashed`]): used when the tuple matches.
+    hint: Option<FlowHash>,
     entries: Box<[Entry]>,
     /// Per entry: packets and bytes, original then reply; empty when
     /// accounting is off.
@@ -337,6 +340,7 @@ impl ConnTrack {
         ConnTrack {
             tune: Tuning::new(&cfg),
             hasher: TupleHasher::new(cfg.hash_seed),
+            hint: None,
             cfg,
             entries,
             acct,
@@ -474,30 +478,66 @@ impl ConnTrack {
         }
     }
 
-    /// First stage of a burst lookup: start loading the index bucket that
-    /// tracking `info` will read. Changes nothing; never required. As DPDK's
-    /// bulk lookups do, a node tracking a burst calls it a few packets ahead
-    /// (`prefetch(i + 8)`, `prefetch_entry(i + 4)`, `track(i)`), so the
-    /// memory latency of a large table overlaps with work on earlier packets.
+    /// A packet's flow hash, computed once for the stages of a burst
+    /// lookup: [`ConnTrack::prefetch`], [`ConnTrack::prefetch_entry`] and
+    /// [`ConnTrack::track_hashed`] take it instead of hashing again (the
+    /// hash is a fifth of a lookup's instructions). `None` for a packet
+    /// with no tuple of its own.
     #[inline]
-    pub fn prefetch(&self, info: &PacketInfo) {
-        if let Some(t) = Tuple::from_packet(info) {
-            self.index.prefetch(self.index.probe(self.hasher.hash(&t)));
-        }
+    pub fn flow_hash(&self, info: &PacketInfo) -> Option<FlowHash> {
+        Tuple::from_packet(info).map(|tuple| FlowHash {
+            tuple,
+            hash: self.hasher.hash(&tuple),
+        })
+    }
+
+    /// First stage of a burst lookup: start loading the index bucket the
+    /// packet with hash `h` will read. Changes nothing; never required. As
+    /// DPDK's bulk lookups do, a node tracking a burst calls it a few
+    /// packets ahead (`prefetch(i + 8)`, `prefetch_entry(i + 4)`,
+    /// `track_hashed(i)`), so the memory latency of a large table overlaps
+    /// with work on earlier packets.
+    #[inline]
+    pub fn prefetch(&self, h: &FlowHash) {
+        self.index.prefetch(self.index.probe(h.hash));
     }
 
     /// Second stage: read the (by now loaded) bucket and start loading the
     /// entry it points at. Changes nothing; never required.
     #[inline]
-    pub fn prefetch_entry(&self, info: &PacketInfo) {
-        if let Some(t) = Tuple::from_packet(info) {
-            let p = self.index.probe(self.hasher.hash(&t));
-            if let Some(r) = self.index.first_candidate(p) {
-                // An entry spans two lines at most: its head and its tracker.
-                let e = &self.entries[r as usize];
-                orbital_cpu::prefetch(e);
-                orbital_cpu::prefetch(&e.tcp);
-            }
+    pub fn prefetch_entry(&self, h: &FlowHash) {
+        let p = self.index.probe(h.hash);
+        if let Some(r) = self.index.first_candidate(p) {
+            // An entry spans two lines at most: its head and its tracker.
+            let e = &self.entries[r as usize];
+            orbital_cpu::prefetch(e);
+            orbital_cpu::prefetch(&e.tcp);
+        }
+    }
+
+    /// [`ConnTrack::track`] with the packet's hash from
+    /// [`ConnTrack::flow_hash`] (`None`: hash here).
+    pub fn track_hashed(
+        &mut self,
+        info: &PacketInfo,
+        l4: &[u8],
+        now_ns: u64,
+        policy_version: u32,
+        create: bool,
+        h: Option<FlowHash>,
+    ) -> Track {
+        self.hint = h;
+        let t = self.track(info, l4, now_ns, policy_version, create);
+        self.hint = None;
+        t
+    }
+
+    /// The hash of `t`: the caller's if it gave one for this tuple.
+    #[inline]
+    fn hash_of(&self, t: &Tuple) -> u64 {
+        match &self.hint {
+            Some(h) if h.tuple == *t => h.hash,
+            _ => self.hasher.hash(t),
         }
     }
 
@@ -515,7 +555,7 @@ impl ConnTrack {
 
     #[inline]
     fn find(&self, t: &Tuple) -> Option<(u32, Dir)> {
-        let p = self.index.probe(self.hasher.hash(t));
+        let p = self.index.probe(self.hash_of(t));
         let mut dir = Dir::Original;
         let entries = &self.entries;
         let idx = self
@@ -843,7 +883,7 @@ impl ConnTrack {
                 ..Track::bare(CtState::New)
             };
         };
-        let p = self.index.probe(self.hasher.hash(t));
+        let p = self.index.probe(self.hash_of(t));
         if !self.index.insert(p, idx) {
             self.push_free(idx);
             return Track {
@@ -871,6 +911,13 @@ impl ConnTrack {
 
 fn invalid(r: InvalidReason) -> Track {
     Track::bare(CtState::Invalid(r))
+}
+
+/// A packet's tuple and its hash ([`ConnTrack::flow_hash`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowHash {
+    tuple: Tuple,
+    hash: u64,
 }
 
 /// The bytes [`ConnTrack::track`] wants as `l4`: from the transport header

@@ -93,6 +93,8 @@ pub struct EdgeState {
     reject_bucket: TokenBucket,
     keys: Vec<u32>,
     first: Vec<u32>,
+    /// The burst's flow hashes (conntrack's lookup stages share them).
+    hashes: Vec<Option<orbital_conntrack::FlowHash>>,
     /// Handle of the listing readers' requests (see [`CtView`]).
     pub view: Arc<CtView>,
     summary_at: u64,
@@ -143,6 +145,7 @@ impl EdgeState {
             reject_bucket: TokenBucket::new(REJECT_RATE.div_ceil(w), REJECT_RATE.div_ceil(w)),
             keys: vec![0; MAX_BURST * KEY_LEN],
             first: vec![0; MAX_BURST],
+            hashes: vec![None; MAX_BURST],
             view: policy.ct_views.get(worker).cloned().unwrap_or_default(),
             summary_at: 0,
         }
@@ -543,18 +546,27 @@ where
         let generation = edge::<F::Policy>(&cx.snap.policy).firewall.generation;
         let st = state.as_mut();
         let sel = b.sel;
-        // Start the table loads a few packets ahead (the bucket, then the
-        // entry), as the table's docs advise for a burst.
-        for (k, &i) in sel.iter().enumerate() {
-            if let Some(&j) = sel.get(k + 8)
-                && let Some(c) = b.ctx.get(usize::from(j))
+        // Each packet hashed once; the table loads started a few packets
+        // ahead (the bucket, then the entry), as the table's docs advise
+        // for a burst.
+        let n = sel.len().min(MAX_BURST);
+        for (k, &i) in sel.iter().enumerate().take(n) {
+            st.hashes[k] = b
+                .ctx
+                .get(usize::from(i))
+                .and_then(|c| st.ct.flow_hash(&c.info));
+            if k < 8
+                && let Some(h) = &st.hashes[k]
             {
-                st.ct.prefetch(&c.info);
+                st.ct.prefetch(h);
             }
-            if let Some(&j) = sel.get(k + 4)
-                && let Some(c) = b.ctx.get(usize::from(j))
-            {
-                st.ct.prefetch_entry(&c.info);
+        }
+        for (k, &i) in sel.iter().enumerate().take(n) {
+            if let Some(Some(h)) = st.hashes[..n].get(k + 8) {
+                st.ct.prefetch(h);
+            }
+            if let Some(Some(h)) = st.hashes[..n].get(k + 4) {
+                st.ct.prefetch_entry(h);
             }
             let (Some(p), Some(c)) = (b.pkts.get(usize::from(i)), b.ctx.get_mut(usize::from(i)))
             else {
@@ -579,9 +591,14 @@ where
                     }
                 }
             }
-            let tr = st
-                .ct
-                .track(&c.info, l4_bytes(p, &c.info), cx.now_ns, generation, true);
+            let tr = st.ct.track_hashed(
+                &c.info,
+                l4_bytes(p, &c.info),
+                cx.now_ns,
+                generation,
+                true,
+                st.hashes[k],
+            );
             c.ct.state = state_bit(tr.state);
             c.ct.flags = 0;
             if tr.dir == Dir::Reply {
