@@ -4,26 +4,12 @@
 //! counters and the same drop reasons — and with it, established packets
 //! are decided from the cache.
 
-#[path = "../../pipeline/tests/common/mod.rs"]
-mod common;
+mod edge;
 
-use common::{Rig, tcp};
-use orbital_conntrack::CtConfig;
-use orbital_fib::{IfId, NeighborState, TableUpdate};
-use orbital_firewall::rules::{
-    Chain, Field, FwHook, Match, Policy, Rule, Ruleset, Values, Verdict, ct_state,
-};
-use orbital_firewall::{Edge, EdgePolicy, FirewallPolicy};
-use orbital_pipeline::engine::EngineConfig;
+use edge::{Rig, common, m, tcp};
+use orbital_firewall::rules::{Chain, Field, FwHook, Policy, Rule, Ruleset, Verdict, ct_state};
+use orbital_firewall::{Edge, FirewallPolicy};
 use proptest::prelude::*;
-
-fn m(field: Field, lo: u128, hi: u128) -> Match {
-    Match {
-        field,
-        values: Values::Ranges(vec![(lo, hi)]),
-        negate: false,
-    }
-}
 
 fn v4(a: [u8; 4]) -> u128 {
     u128::from(u32::from_be_bytes(a))
@@ -93,23 +79,7 @@ fn rig(rs: &Ruleset, cache: bool) -> Rig<Edge> {
     if !cache {
         fw.flow_cache = [false; 5];
     }
-    let rig = Rig::<Edge>::with_policy(
-        EngineConfig::default(),
-        EdgePolicy::new(fw, CtConfig::default(), 1),
-    );
-    rig.engine
-        .handle()
-        .publisher
-        .update(|st| {
-            st.builder.apply(&[TableUpdate::AddNeighbor {
-                addr: "10.0.0.2".parse().unwrap(),
-                mac: common::HOST_MAC,
-                iface: IfId(0),
-                state: NeighborState::Static,
-            }])
-        })
-        .unwrap();
-    rig
+    edge::rig(fw)
 }
 
 /// A connection from the LAN host: peer, its port, our port, and where

@@ -4,28 +4,14 @@
 //! would not let start is ended (nftables would let it live on under `ct
 //! state established accept`).
 
-#[path = "../../pipeline/tests/common/mod.rs"]
-mod common;
+mod edge;
 
 use std::sync::Arc;
 
-use common::{Rig, tcp};
-use orbital_conntrack::CtConfig;
-use orbital_fib::{IfId, NeighborState, TableUpdate};
-use orbital_firewall::rules::{
-    Chain, Field, FwHook, Match, Policy, Rule, Ruleset, Values, Verdict, ct_state,
-};
-use orbital_firewall::{Edge, EdgePolicy, FirewallPolicy};
+use edge::{Rig, m, tcp};
+use orbital_firewall::rules::{Chain, Field, FwHook, Policy, Rule, Ruleset, Verdict, ct_state};
+use orbital_firewall::{Edge, FirewallPolicy};
 use orbital_graph::{DropReason, Reason};
-use orbital_pipeline::engine::EngineConfig;
-
-fn m(field: Field, lo: u128, hi: u128) -> Match {
-    Match {
-        field,
-        values: Values::Ranges(vec![(lo, hi)]),
-        negate: false,
-    }
-}
 
 /// forward: established accept; from lan0 to TCP port `port` accept; drop.
 fn ruleset(port: u128) -> Ruleset {
@@ -57,25 +43,7 @@ fn ruleset(port: u128) -> Ruleset {
 }
 
 fn rig() -> Rig<Edge> {
-    let fw = FirewallPolicy::compile(&ruleset(80), 1, 1).unwrap();
-    let rig = Rig::<Edge>::with_policy(
-        EngineConfig::default(),
-        EdgePolicy::new(fw, CtConfig::default(), 1),
-    );
-    // The LAN host is a known neighbour (no resolution in the way).
-    rig.engine
-        .handle()
-        .publisher
-        .update(|st| {
-            st.builder.apply(&[TableUpdate::AddNeighbor {
-                addr: "10.0.0.2".parse().unwrap(),
-                mac: common::HOST_MAC,
-                iface: IfId(0),
-                state: NeighborState::Static,
-            }])
-        })
-        .unwrap();
-    rig
+    edge::rig(FirewallPolicy::compile(&ruleset(80), 1, 1).unwrap())
 }
 
 fn publish(rig: &Rig<Edge>, port: u128) {
