@@ -175,3 +175,51 @@ fn replay_refuses_outputs_that_would_lose_data_before_writing_anything() {
     assert!(ok, "{err}");
     assert!(a.exists() && b.exists());
 }
+
+/// One stderr line that names `file` and says `why` exactly once.
+fn says_once(err: &str, file: &str, why: &str) {
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(file), "names {file}: {err}");
+    assert_eq!(err.matches(why).count(), 1, "says `{why}` once: {err}");
+}
+
+#[test]
+fn errors_say_what_failed_on_what_and_why_once() {
+    let dir = TempDir::new("errors");
+    let config = example("router.toml");
+    let replay_in = |input: &std::path::Path| {
+        let out = orbital(&[
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            "--in",
+            input.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = dir.0.join("missing.pcap");
+    says_once(&replay_in(&missing), "missing.pcap", "No such file");
+    let empty = dir.0.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    says_once(&replay_in(&empty), "empty.pcap", "truncated");
+    let foreign = example("make_capture.py");
+    says_once(&replay_in(&foreign), "make_capture.py", "not a pcap");
+    for file in [&missing, &empty, &foreign] {
+        let out = orbital(&["inspect", file.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    let out = orbital(&[
+        "replay",
+        "--config",
+        dir.0.join("missing.toml").to_str().unwrap(),
+        "--in",
+        example("lan.pcap").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    says_once(&err, "missing.toml", "No such file");
+    assert!(!err.contains(":0:0"), "no made-up location: {err}");
+}
