@@ -26,9 +26,11 @@ pub use writer::{PcapWriter, Resolution};
 /// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    /// The file could not be read.
+    /// The file could not be read. The I/O error is part of the message and
+    /// deliberately not also the `source()`: a printer of the whole chain
+    /// (`{:#}`) would say the reason twice.
     #[error("cannot read capture: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The first bytes are neither a pcap nor a pcapng magic number.
     #[error("not a pcap or pcapng file (magic {0:#010x})")]
     NotACapture(u32),
@@ -48,6 +50,12 @@ pub enum CaptureError {
         /// What is wrong.
         what: &'static str,
     },
+}
+
+impl From<std::io::Error> for CaptureError {
+    fn from(e: std::io::Error) -> CaptureError {
+        CaptureError::Io(e)
+    }
 }
 
 /// File format of a capture.

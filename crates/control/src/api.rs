@@ -84,8 +84,12 @@ pub enum Request {
         #[serde(default)]
         filter: Option<String>,
     },
-    /// Finished trace records so far, rendered.
+    /// Finished trace records kept since the last [`Request::TraceClear`],
+    /// rendered (reading does not remove them), and how many older ones the
+    /// bounded buffer dropped.
     TraceRead,
+    /// Forget every finished trace record (`vppctl clear trace`).
+    TraceClear,
 }
 
 /// One edit of the tables, named as an operator names things.

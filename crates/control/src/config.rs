@@ -15,7 +15,7 @@ use crate::vocab;
 
 /// A configuration error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", file.display())]
+#[error("{}{}: {message}", file.display(), location(.line, .column))]
 pub struct ConfigError {
     /// The file.
     pub file: PathBuf,
@@ -25,6 +25,16 @@ pub struct ConfigError {
     pub column: usize,
     /// What is wrong.
     pub message: String,
+}
+
+/// `:line:column`, or nothing for an error about the whole file (line 0,
+/// e.g. it cannot be read): a made-up `:0:0` would point nowhere.
+fn location(line: &usize, column: &usize) -> String {
+    if *line == 0 {
+        String::new()
+    } else {
+        format!(":{line}:{column}")
+    }
 }
 
 /// How a port reaches the wire (used by `orbital run`; replay uses captures).

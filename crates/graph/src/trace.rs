@@ -7,7 +7,10 @@
 //! Requests are published to workers through an atomic pointer; each worker
 //! claims packets against its own share of the budget, fills fixed-size
 //! records (no allocation while tracing) and hands finished ones over a ring.
+//! The reader keeps them in a bounded [`TraceLog`] until it is cleared, as
+//! `vppctl show trace` / `clear trace` do: showing does not consume.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -409,5 +412,121 @@ impl WorkerTrace {
         for (_, rec) in self.open.drain(..) {
             let _ = self.out.push(rec);
         }
+    }
+}
+
+/// Finished trace records kept for the operator until cleared: reading
+/// them does not remove them. Bounded: when full, the oldest record is
+/// dropped and counted, so a long trace cannot grow without limit and the
+/// reader still learns that something is missing.
+#[derive(Debug)]
+pub struct TraceLog {
+    records: VecDeque<TraceRecord>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl TraceLog {
+    /// A log keeping at most `capacity` records (at least one).
+    pub fn new(capacity: usize) -> TraceLog {
+        TraceLog {
+            records: VecDeque::new(),
+            capacity: capacity.max(1),
+            dropped: 0,
+        }
+    }
+
+    /// Move what the workers finished into the log, each call's new records
+    /// in (sequence, worker) order after those already kept.
+    pub fn collect(&mut self, readers: &mut [TraceReader]) {
+        let mut new = Vec::new();
+        for r in readers {
+            while let Some(t) = r.pop() {
+                new.push(t);
+            }
+        }
+        new.sort_by_key(|t| (t.seq, t.worker));
+        for t in new {
+            self.push(t);
+        }
+    }
+
+    /// Keep `rec`, dropping (and counting) the oldest record if full.
+    pub fn push(&mut self, rec: TraceRecord) {
+        if self.records.len() >= self.capacity {
+            self.records.pop_front();
+            self.dropped += 1;
+        }
+        self.records.push_back(rec);
+    }
+
+    /// The records kept, oldest first.
+    pub fn records(&self) -> impl Iterator<Item = &TraceRecord> {
+        self.records.iter()
+    }
+
+    /// Records kept.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Records dropped because the log was full, since the last clear.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Forget every record and the drop count (`clear trace`).
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.dropped = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64) -> TraceRecord {
+        TraceRecord {
+            request: 1,
+            worker: 0,
+            seq,
+            timestamp_ns: 0,
+            port: PortId(0),
+            len: 0,
+            head: [0; HEAD_BYTES],
+            info: PacketInfo::default(),
+            steps: [None; MAX_STEPS],
+            more: 0,
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_records_until_cleared_and_drops_the_oldest_when_full() {
+        let (mut tx, rx, _) = ring(8);
+        let mut readers = [rx];
+        let mut log = TraceLog::new(3);
+        for s in [2, 1] {
+            assert!(tx.push(record(s)).is_ok());
+        }
+        log.collect(&mut readers);
+        let seqs = |l: &TraceLog| l.records().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&log), [1, 2], "in sequence order");
+        log.collect(&mut readers);
+        assert_eq!(seqs(&log), [1, 2], "reading again keeps them");
+        for s in [3, 4, 5] {
+            assert!(tx.push(record(s)).is_ok());
+        }
+        log.collect(&mut readers);
+        assert_eq!(seqs(&log), [3, 4, 5], "bounded: the oldest went");
+        assert_eq!(log.dropped(), 2, "and were counted");
+        log.clear();
+        assert!(log.is_empty());
+        assert_eq!(log.dropped(), 0);
     }
 }

@@ -149,15 +149,17 @@ pub struct TxResult {
 }
 
 /// A kernel port that could not be opened: which device, which step, why.
+/// The kernel's answer is in the message and deliberately not also the
+/// `source()`, so printing the chain (`{:#}`) says it once.
 #[derive(Debug, thiserror::Error)]
-#[error("{device}: {what}: {source}")]
+#[error("{device}: {what}: {reason}")]
 pub struct OpenError {
     /// The Linux interface.
     pub device: String,
     /// The step that failed.
     pub what: &'static str,
     /// The kernel's answer.
-    pub source: std::io::Error,
+    pub reason: std::io::Error,
 }
 
 /// An [`OpenError`] maker for `map_err`.
@@ -166,10 +168,10 @@ pub(crate) fn open_error(
     what: &'static str,
 ) -> impl FnOnce(std::io::Error) -> OpenError {
     let device = device.to_string();
-    move |source| OpenError {
+    move |reason| OpenError {
         device,
         what,
-        source,
+        reason,
     }
 }
 

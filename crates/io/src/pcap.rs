@@ -14,16 +14,18 @@ use std::path::{Path, PathBuf};
 use orbital_buf::{Packet, PoolCache};
 use orbital_capture::{Capture, CaptureError, PcapWriter, Resolution};
 
-/// Why a capture could not serve as a port.
+/// Why a capture could not serve as a port. Each message is whole (file and
+/// reason); the inner error is not also the `source()`, so printing the
+/// chain does not repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapPortError {
     /// The file could not be read or is not a capture.
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}")]
     Capture {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        source: CaptureError,
+        reason: CaptureError,
     },
     /// The capture is not of Ethernet frames.
     #[error("{path}: link type {linktype} is not Ethernet; ports carry Ethernet frames")]
@@ -34,12 +36,12 @@ pub enum PcapPortError {
         linktype: u32,
     },
     /// Writing an output failed.
-    #[error("{path}: {source}")]
+    #[error("cannot write {path}: {reason}")]
     Write {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        source: io::Error,
+        reason: io::Error,
     },
 }
 
@@ -71,9 +73,9 @@ impl PcapRx {
     /// # Errors
     /// Unreadable file, not a capture, not Ethernet.
     pub fn open(path: &Path) -> Result<PcapRx, PcapPortError> {
-        let capture = Capture::open(path).map_err(|source| PcapPortError::Capture {
+        let capture = Capture::open(path).map_err(|reason| PcapPortError::Capture {
             path: path.to_path_buf(),
-            source,
+            reason,
         })?;
         if let Some(lt) = capture.linktype().filter(|&l| l != 1) {
             return Err(PcapPortError::NotEthernet {
@@ -183,9 +185,9 @@ impl PcapTx {
     pub fn finish(mut self) -> Result<usize, PcapPortError> {
         // Stable: equal keys keep the order they were sent in.
         self.frames.sort_by_key(|f| (f.0, f.1));
-        let err = |source| PcapPortError::Write {
+        let err = |reason| PcapPortError::Write {
             path: self.path.clone(),
-            source,
+            reason,
         };
         let file = std::fs::File::create(&self.path).map_err(err)?;
         let mut w =

@@ -72,6 +72,12 @@ pub enum CtlCommand {
     },
     /// Re-read the daemon's configuration file.
     Reload,
+    /// Forget state: `trace` (the kept trace records).
+    Clear {
+        /// What to clear.
+        #[arg(value_parser = ["trace"])]
+        what: String,
+    },
 }
 
 /// Send one request and read the response.
@@ -113,6 +119,7 @@ pub fn request_of(c: &CtlCommand) -> anyhow::Result<Request> {
             "runtime" => Request::Runtime,
             _ => Request::TraceRead,
         },
+        CtlCommand::Clear { .. } => Request::TraceClear,
         CtlCommand::Trace { count, filter } => Request::TraceStart {
             count: *count,
             filter: filter.clone(),
@@ -296,11 +303,18 @@ pub fn render(c: &CtlCommand, v: &Value) -> String {
                 }
             }
             "trace" => {
-                for t in rows(v) {
+                for t in rows(&v["records"]) {
                     o.push_str(s(t, "text"));
                 }
                 if o.is_empty() {
                     o.push_str("no trace records (start one with `orbctl trace N`)\n");
+                }
+                let dropped = u(v, "dropped");
+                if dropped > 0 {
+                    let _ = writeln!(
+                        o,
+                        "({dropped} older records dropped: the trace buffer was full; `orbctl clear trace` empties it)"
+                    );
                 }
             }
             _ => {
@@ -346,6 +360,9 @@ pub fn render(c: &CtlCommand, v: &Value) -> String {
                 );
             }
         },
+        CtlCommand::Clear { .. } => {
+            let _ = writeln!(o, "trace records cleared");
+        }
         CtlCommand::Trace { .. } => {
             let _ = writeln!(
                 o,

@@ -1,7 +1,7 @@
 //! `orbital replay --config F --in [PORT=]IN.pcap --out PORT=OUT.pcap ...`:
 //! the engine with capture files as its NICs (the embedded default).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use orbital_fib::{IpPrefix, PortId};
@@ -46,6 +46,7 @@ pub struct ReplayArgs {
 /// captures, failed outputs, or counters that do not balance.
 pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     let (compiled, builder) = orbital_control::load(&a.config)?;
+    check_outputs(a, &compiled)?;
     let port_id = |name: &str| -> anyhow::Result<PortId> {
         compiled
             .port(name)
@@ -103,6 +104,75 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
         bail!("counters do not balance: rx + injected != tx + dropped + punted + consumed");
     }
     Ok(rep)
+}
+
+/// Refuse `--out` arguments that would lose data, before anything is read
+/// or written: two outputs for one port (one file would stay empty), one
+/// file for two ports (it would keep only one port's frames), an output
+/// that is one of the inputs (it would be overwritten), or an output in a
+/// directory that does not exist (the replay would run and then fail).
+///
+/// # Errors
+/// The first such argument, with the one it conflicts with.
+fn check_outputs(a: &ReplayArgs, compiled: &orbital_control::Compiled) -> anyhow::Result<()> {
+    let inputs: Vec<(PathBuf, &str)> = a
+        .inputs
+        .iter()
+        .map(|spec| {
+            let file = spec.split_once('=').map_or(spec.as_str(), |(_, f)| f);
+            (file_identity(Path::new(file)), file)
+        })
+        .collect();
+    let mut seen: Vec<(&str, PathBuf, &str)> = Vec::new();
+    for spec in &a.outputs {
+        let Some((port, file)) = spec.split_once('=') else {
+            bail!("--out wants PORT=FILE, not `{spec}`")
+        };
+        if compiled.port(port).is_none() {
+            bail!("--out {spec}: no port `{port}` in {}", a.config.display());
+        }
+        let path = Path::new(file);
+        let id = file_identity(path);
+        if let Some((_, _, earlier)) = seen.iter().find(|(p, _, _)| *p == port) {
+            bail!(
+                "--out {spec}: port `{port}` already has --out {port}={earlier}; give each port one output"
+            );
+        }
+        if let Some((p, _, earlier)) = seen.iter().find(|(_, i, _)| *i == id) {
+            bail!(
+                "--out {spec}: {earlier} is already the output of port `{p}`; give each port its own file"
+            );
+        }
+        if let Some((_, input)) = inputs.iter().find(|(i, _)| *i == id) {
+            bail!("--out {spec}: {input} is an input (--in); writing it would destroy it");
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            bail!("--out {spec}: directory {} does not exist", dir.display());
+        }
+        seen.push((port, id, file));
+    }
+    Ok(())
+}
+
+/// What two spellings of one file have in common: the canonical path of an
+/// existing file, else its canonical directory joined with its name (an
+/// output usually does not exist yet), else the path as given.
+fn file_identity(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (dir.canonicalize(), path.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Carry a configuration's `[engine]` settings into an engine configuration

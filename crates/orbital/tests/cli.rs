@@ -69,3 +69,157 @@ fn inspect_reports_a_missing_or_foreign_file_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng file"));
 }
+
+/// A directory of its own under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("orbital-cli-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run `orbital replay` of the example router with `--in lan0=IN` and the
+/// given `--out` arguments; returns the exit status and stderr.
+fn replay_with_outputs(input: &std::path::Path, outs: &[String]) -> (bool, String) {
+    let config = example("router.toml");
+    let inarg = format!("lan0={}", input.display());
+    let mut args = vec![
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        "--in",
+        &inarg,
+    ];
+    for o in outs {
+        args.push("--out");
+        args.push(o);
+    }
+    let out = orbital(&args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One line of stderr, naming `what`.
+fn one_line_naming(err: &str, what: &str) {
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(what), "names {what}: {err}");
+}
+
+#[test]
+fn replay_refuses_outputs_that_would_lose_data_before_writing_anything() {
+    let dir = TempDir::new("outs");
+    let input = dir.0.join("in.pcap");
+    std::fs::copy(example("lan.pcap"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let a = dir.0.join("a.pcap");
+    let b = dir.0.join("b.pcap");
+
+    // One file for two ports (spelled two ways): one port's frames lost.
+    let other_spelling = dir.0.join(".").join("a.pcap");
+    let (ok, err) = replay_with_outputs(
+        &input,
+        &[
+            format!("lan0={}", a.display()),
+            format!("wan0={}", other_spelling.display()),
+        ],
+    );
+    assert!(!ok, "same file for two ports refused");
+    one_line_naming(&err, "a.pcap");
+    assert!(err.contains("lan0") && err.contains("wan0"), "{err}");
+
+    // The same port twice: one of its files would stay empty.
+    let (ok, err) = replay_with_outputs(
+        &input,
+        &[
+            format!("wan0={}", a.display()),
+            format!("wan0={}", b.display()),
+        ],
+    );
+    assert!(!ok, "same port twice refused");
+    one_line_naming(&err, "wan0");
+    assert!(err.contains("a.pcap") && err.contains("b.pcap"), "{err}");
+
+    // The input as an output: it would be overwritten.
+    let (ok, err) = replay_with_outputs(&input, &[format!("lan0={}", input.display())]);
+    assert!(!ok, "the input as an output refused");
+    one_line_naming(&err, "in.pcap");
+
+    // An output in a directory that is not there: refused before the run.
+    let missing = dir.0.join("no-such-dir").join("x.pcap");
+    let (ok, err) = replay_with_outputs(&input, &[format!("wan0={}", missing.display())]);
+    assert!(!ok, "missing output directory refused");
+    one_line_naming(&err, "no-such-dir");
+
+    assert!(!a.exists() && !b.exists(), "nothing written");
+    assert_eq!(std::fs::read(&input).unwrap(), original, "input untouched");
+
+    // Distinct files for distinct ports still work.
+    let (ok, err) = replay_with_outputs(
+        &input,
+        &[
+            format!("lan0={}", a.display()),
+            format!("wan0={}", b.display()),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(a.exists() && b.exists());
+}
+
+/// One stderr line that names `file` and says `why` exactly once.
+fn says_once(err: &str, file: &str, why: &str) {
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(file), "names {file}: {err}");
+    assert_eq!(err.matches(why).count(), 1, "says `{why}` once: {err}");
+}
+
+#[test]
+fn errors_say_what_failed_on_what_and_why_once() {
+    let dir = TempDir::new("errors");
+    let config = example("router.toml");
+    let replay_in = |input: &std::path::Path| {
+        let out = orbital(&[
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            "--in",
+            input.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = dir.0.join("missing.pcap");
+    says_once(&replay_in(&missing), "missing.pcap", "No such file");
+    let empty = dir.0.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    says_once(&replay_in(&empty), "empty.pcap", "truncated");
+    let foreign = example("make_capture.py");
+    says_once(&replay_in(&foreign), "make_capture.py", "not a pcap");
+    for file in [&missing, &empty, &foreign] {
+        let out = orbital(&["inspect", file.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    let out = orbital(&[
+        "replay",
+        "--config",
+        dir.0.join("missing.toml").to_str().unwrap(),
+        "--in",
+        example("lan.pcap").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    says_once(&err, "missing.toml", "No such file");
+    assert!(!err.contains(":0:0"), "no made-up location: {err}");
+}

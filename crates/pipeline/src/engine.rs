@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use orbital_buf::{Pool, PoolConfig, PoolError};
 use orbital_fib::TablesBuilder;
 use orbital_graph::rss::{Reta, SYMMETRIC_KEY, Toeplitz};
-use orbital_graph::trace::{TraceControl, TraceReader, TraceRecord, WorkerTrace};
+use orbital_graph::trace::{TraceControl, TraceLog, TraceReader, TraceRecord, WorkerTrace};
 use orbital_graph::{
     Clock, Features, Publisher, Settings, SharedSnapshot, WorkerCounters, WorkerSnapshot,
 };
@@ -160,6 +160,8 @@ pub struct Engine<F: Features> {
     pub slow: SlowPath<F::Policy>,
     handle: EngineHandle<F::Policy>,
     trace_readers: Vec<TraceReader>,
+    /// Per worker, what a [`Running`]'s trace log keeps.
+    trace_capacity: usize,
     /// Flow hasher (for dispatchers).
     pub rss: Arc<Toeplitz>,
     /// Flow → worker.
@@ -309,6 +311,7 @@ impl<F: Features> Engine<F> {
             slow,
             handle,
             trace_readers: readers,
+            trace_capacity: cfg.trace_capacity,
             rss,
             reta,
             clock,
@@ -364,6 +367,7 @@ impl<F: Features> Engine<F> {
             mut slow,
             handle,
             trace_readers,
+            trace_capacity,
             cpus,
             slow_bell,
             ..
@@ -418,6 +422,9 @@ impl<F: Features> Engine<F> {
             threads: threads.into_iter().filter_map(Result::ok).collect(),
             slow: slow_thread.ok(),
             trace_readers,
+            // As many as the workers' rings hold together: a full read of
+            // every ring fits.
+            trace_log: TraceLog::new(trace_capacity.saturating_mul(n_workers)),
         }
     }
 }
@@ -508,19 +515,22 @@ pub struct Running<P> {
     threads: Vec<JoinHandle<()>>,
     slow: Option<JoinHandle<()>>,
     trace_readers: Vec<TraceReader>,
+    trace_log: TraceLog,
 }
 
 impl<P> Running<P> {
-    /// Finished trace records so far.
-    pub fn take_trace(&mut self) -> Vec<TraceRecord> {
-        let mut v = Vec::new();
-        for r in &mut self.trace_readers {
-            while let Some(t) = r.pop() {
-                v.push(t);
-            }
-        }
-        v.sort_by_key(|t| (t.seq, t.worker));
-        v
+    /// The trace records kept since the last [`Running::clear_trace`]
+    /// (with those the workers finished since the last call); reading does
+    /// not remove them.
+    pub fn trace(&mut self) -> &TraceLog {
+        self.trace_log.collect(&mut self.trace_readers);
+        &self.trace_log
+    }
+
+    /// Forget every finished trace record (`clear trace`).
+    pub fn clear_trace(&mut self) {
+        self.trace_log.collect(&mut self.trace_readers);
+        self.trace_log.clear();
     }
 
     /// Stop every thread and wait for them.

@@ -139,7 +139,7 @@ pub fn replay<F: Features>(
     )
     .map_err(|e| PcapPortError::Write {
         path: "buffer pool".into(),
-        source: std::io::Error::other(e.to_string()),
+        reason: std::io::Error::other(e.to_string()),
     })?;
     let handle = engine.handle();
     let mut cache = handle.pool.cache(256);

@@ -231,12 +231,22 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
                     .cloned()
                     .unwrap_or_else(|| format!("port{}", p.0))
             };
-            let recs: Vec<Value> = r
-                .take_trace()
-                .iter()
+            let log = r.trace();
+            let recs: Vec<Value> = log
+                .records()
                 .map(|t| json!({"seq": t.seq, "worker": t.worker, "text": t.render(&pn)}))
                 .collect();
-            Response::ok(json!(recs))
+            Response::ok(json!({"records": recs, "dropped": log.dropped()}))
+        }
+        Request::TraceClear => {
+            let Ok(mut g) = d.running.lock() else {
+                return Response::err("engine lock poisoned");
+            };
+            let Some(r) = g.as_mut() else {
+                return Response::err("the engine is stopping");
+            };
+            r.clear_trace();
+            Response::ok(json!({"cleared": true}))
         }
     }
 }

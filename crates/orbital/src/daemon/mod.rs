@@ -404,6 +404,11 @@ mod tests {
     /// A daemon over the example router's configuration (copied to a temp
     /// file), its ports unwired: enough to reload.
     fn daemon(tag: &str) -> (Arc<Daemon>, PathBuf) {
+        daemon_with(tag, |_, _| AnyPort::Null(NullPort::default()))
+    }
+
+    /// As [`daemon`], with the ports `port(worker, port)` makes.
+    fn daemon_with(tag: &str, port: impl FnMut(usize, usize) -> AnyPort) -> (Arc<Daemon>, PathBuf) {
         let dir = std::env::temp_dir().join(format!("orbital-reload-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("router.toml");
@@ -421,7 +426,7 @@ mod tests {
             builder,
             policy,
             compiled.ports.len(),
-            |_, _| AnyPort::Null(NullPort::default()),
+            port,
             Clock::real(),
         )
         .unwrap();
@@ -524,6 +529,51 @@ mod tests {
                 .iter()
                 .any(|r| r.prefix.to_string() == "203.0.113.0/24")
         );
+        stop(&d, &dir);
+    }
+
+    #[test]
+    fn show_trace_keeps_its_records_until_clear_trace() {
+        use orbital_control::api::Request;
+        use orbital_io::{TrafficFrames, TrafficPort};
+        // Port 0 receives the example capture's first frame, over and over.
+        let cap = orbital_capture::Capture::open(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/lan.pcap"),
+        )
+        .unwrap();
+        let frame = cap.frames().next().unwrap().unwrap().data.to_vec();
+        let frames = Arc::new(TrafficFrames::new(&[(frame, 0)]));
+        let (d, dir) = daemon_with("trace", move |_, p| match p {
+            0 => AnyPort::Traffic(TrafficPort::new(frames.clone(), 0)),
+            _ => AnyPort::Null(NullPort::default()),
+        });
+        let show = || {
+            let r = api::handle(&d, Request::TraceRead);
+            assert!(r.ok, "{r:?}");
+            r.result.unwrap()
+        };
+        assert!(
+            api::handle(
+                &d,
+                Request::TraceStart {
+                    count: 3,
+                    filter: None
+                }
+            )
+            .ok
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut first = show();
+        while first["records"].as_array().unwrap().len() < 3 {
+            assert!(std::time::Instant::now() < deadline, "traced: {first}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            first = show();
+        }
+        assert_eq!(first["dropped"], 0);
+        assert_eq!(show(), first, "a second show returns the same records");
+        assert!(api::handle(&d, Request::TraceClear).ok);
+        let after = show();
+        assert!(after["records"].as_array().unwrap().is_empty(), "{after}");
         stop(&d, &dir);
     }
 }
