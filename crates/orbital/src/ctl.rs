@@ -303,18 +303,11 @@ pub fn render(c: &CtlCommand, v: &Value) -> String {
                 }
             }
             "trace" => {
-                for t in rows(&v["records"]) {
+                for t in rows(v) {
                     o.push_str(s(t, "text"));
                 }
                 if o.is_empty() {
                     o.push_str("no trace records (start one with `orbctl trace N`)\n");
-                }
-                let dropped = u(v, "dropped");
-                if dropped > 0 {
-                    let _ = writeln!(
-                        o,
-                        "({dropped} older records dropped: the trace buffer was full; `orbctl clear trace` empties it)"
-                    );
                 }
             }
             _ => {

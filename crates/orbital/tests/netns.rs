@@ -641,8 +641,10 @@ fn a_syn_flood_keeps_the_table_bounded_and_established_flows_alive() {
             "iperf3",
             "-c",
             "192.0.2.2",
+            // Long enough to outlast the flood on a loaded machine
+            // (hping3's 5 µs interval is nominal: 200k SYNs take 1–12 s).
             "-t",
-            "8",
+            "20",
             "-b",
             "20M",
             "-J",

@@ -137,6 +137,11 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
             let s = d.handle.stats();
             let mut v = report::stats_json(&s, &d.names);
             v["ports"] = ports_json(d);
+            if let Ok(mut g) = d.running.lock()
+                && let Some(r) = g.as_mut()
+            {
+                v["trace_dropped"] = json!(r.trace().dropped());
+            }
             Response::ok(v)
         }
         Request::Ports => Response::ok(ports_json(d)),
@@ -236,7 +241,10 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
                 .records()
                 .map(|t| json!({"seq": t.seq, "worker": t.worker, "text": t.render(&pn)}))
                 .collect();
-            Response::ok(json!({"records": recs, "dropped": log.dropped()}))
+            // A bare list, as before records were kept: scripts read it.
+            // What a full buffer dropped is in `show stats`
+            // (`trace_dropped`).
+            Response::ok(json!(recs))
         }
         Request::TraceClear => {
             let Ok(mut g) = d.running.lock() else {
