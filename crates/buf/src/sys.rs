@@ -211,11 +211,12 @@ pub(crate) struct Buf {
     index: u32,
 }
 
-// SAFETY: a `Buf` is the only holder of its index, so moving it moves that
+// A `Buf` is the only holder of its index, so moving it moves that
 // exclusive access; the pool it points at is kept alive by its reference
 // and shared state is thread-safe (see Handle). The free list orders a
 // buffer's last use on one thread before its next owner's on another
 // (crossbeam's queue synchronises push with pop).
+// SAFETY: exclusive access to the slot moves with the value, as above.
 unsafe impl Send for Buf {}
 // SAFETY: `&Buf` gives only shared reads of its own bytes and of the
 // pool's thread-safe state.
@@ -265,11 +266,12 @@ impl Buf {
     #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
         let start = self.start();
-        // SAFETY: `start..start + stride` is slot `index` of the region
+        // `start..start + stride` is slot `index` of the region
         // (`index < count`), initialised by `alloc_zeroed`, allocated while
         // this buffer's reference keeps the pool alive, and disjoint from
         // every other slot. This `Buf` is the only holder of the index (the
         // module invariant), and `&self` rules out a `bytes_mut` meanwhile.
+        // SAFETY: in bounds, initialised, alive and not written, as above.
         unsafe { std::slice::from_raw_parts(start, self.stride()) }
     }
 

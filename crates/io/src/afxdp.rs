@@ -446,7 +446,7 @@ impl XdpPort {
         let owner = inner.owner.upgrade();
         if owner.is_none() {
             #[allow(unsafe_code)]
-            // SAFETY: the UMEM contract of `xdp_register_umem`, clause by
+            // The UMEM contract of `xdp_register_umem`, clause by
             // clause, as this type keeps it for `fd` and for every socket
             // later bound to share the UMEM (each one an `XdpPort` too):
             // 1. `refill` and `tx_burst` write a ring address only for an
@@ -459,6 +459,7 @@ impl XdpPort {
             // 3. `XdpPort` declares its socket (`xsk`) before `loans`, and
             //    fields drop in declaration order (a test checks it);
             // 4. `loans` holds a `Pool` handle for as long as the socket lives.
+            // SAFETY: clauses 1–4 above are the contract, each kept.
             unsafe { sys::xdp_register_umem(&fd, &ctx.pool) }
                 .map_err(err(dev, "cannot register the buffer pool as UMEM"))?;
         }

@@ -105,13 +105,14 @@ impl Mapping {
         // SAFETY: `off <= end <= len` was checked, so the pointer stays inside
         // the mapping.
         let p = unsafe { self.ptr.as_ptr().add(off) };
-        // SAFETY: [off, end) lies inside the mapping, which stays mapped as
+        // [off, end) lies inside the mapping, which stays mapped as
         // long as the returned borrow of `self`. Nothing writes those bytes
         // meanwhile: the acquire load above saw the block handed to user
         // space (and orders the kernel's writes to it before our reads); the
         // kernel leaves such a block alone until its status is stored back,
         // which needs `&mut self`; and this is the ring's only mapping
         // (`AfPacketPort::open` maps it once).
+        // SAFETY: in bounds, mapped for the borrow, not written, as above.
         Some(unsafe { std::slice::from_raw_parts(p, len) })
     }
 }

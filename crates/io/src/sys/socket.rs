@@ -129,11 +129,12 @@ unsafe impl SockOpt for PacketFanout {
 /// PACKET_RX_RING: the geometry of the TPACKET_V3 receive ring.
 #[derive(Debug)]
 pub(crate) enum PacketRxRing {}
-// SAFETY: tpacket_req3 is seven u32s (any bytes valid) that the kernel
-// copies by the length given and reads as numbers. The ring it describes is
-// memory the kernel allocates itself; it refuses (EBUSY) to set up a second
-// ring while one exists and frees a ring only while nothing maps it, so a
-// later call can never pull the ring from under a `Mapping`.
+// tpacket_req3 is seven u32s (any bytes valid) that the kernel copies by
+// the length given and reads as numbers. The ring it describes is memory
+// the kernel allocates itself; it refuses (EBUSY) to set up a second ring
+// while one exists and frees a ring only while nothing maps it, so a later
+// call can never pull the ring from under a `Mapping`.
+// SAFETY: plain numbers in, no user memory handed over, as above.
 unsafe impl SockOpt for PacketRxRing {
     const LEVEL: libc::c_int = SOL_PACKET;
     const NAME: libc::c_int = libc::PACKET_RX_RING;
