@@ -910,26 +910,12 @@ impl<'a> Parser<'a, '_> {
         let v = match field {
             Field::Iif | Field::Oif => self.values(
                 "an interface",
-                &|s| {
-                    names
-                        .ifaces
-                        .iter()
-                        .find(|(n, _)| n == s)
-                        .map(|&(_, id)| (u128::from(id.0), u128::from(id.0)))
-                        .ok_or_else(|| format!("no interface named `{s}`"))
-                },
+                &|s| by_name(names.ifaces, |i| i.0, "interface", s),
                 None,
             )?,
             Field::Iport | Field::Oport => self.values(
                 "a port",
-                &|s| {
-                    names
-                        .ports
-                        .iter()
-                        .find(|(n, _)| n == s)
-                        .map(|&(_, id)| (u128::from(id.0), u128::from(id.0)))
-                        .ok_or_else(|| format!("no port named `{s}`"))
-                },
+                &|s| by_name(names.ports, |p| p.0, "port", s),
                 None,
             )?,
             _ => self.values("a VLAN", &|s| number_range(s, 4094, |_| None), None)?,
@@ -1384,6 +1370,21 @@ fn number_range(
             Ok((v, v))
         }
     }
+}
+
+/// The id of the interface or port named `s` among `known`, as a value
+/// range of one.
+fn by_name<T: Copy>(
+    known: &[(String, T)],
+    id: impl Fn(T) -> u16,
+    what: &str,
+    s: &str,
+) -> Result<(u128, u128), String> {
+    known
+        .iter()
+        .find(|(n, _)| n == s)
+        .map(|&(_, t)| (u128::from(id(t)), u128::from(id(t))))
+        .ok_or_else(|| format!("no {what} named `{s}`"))
 }
 
 fn v4_range(s: &str) -> Result<(u128, u128), String> {

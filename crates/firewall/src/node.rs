@@ -348,13 +348,6 @@ where
                     }
                 }
             }
-            let mut ev = Evaluator {
-                policy: fw,
-                counters: &counters,
-                limits: &fw.limits,
-                // Packet time, not poll time: exact in replay.
-                now_ns: p.meta.timestamp_ns,
-            };
             let (d, who): (Decision, Decider) = ev.hook(chains, &kb, bytes, hint, &mut fx);
             // Only what a cache hit would repeat exactly: the deciding rule
             // (or the policy) alone matched, with no side effect.

@@ -70,20 +70,15 @@ pub fn tcp_reset_v4(ip: &[u8], out: &mut Packet) -> bool {
         ident: 0,
         dont_frag: true,
     };
-    out.truncate(0);
-    let Some(buf) = out.append(repr.buffer_len() + tcp::HEADER_LEN) else {
-        return false;
-    };
-    repr.emit(buf);
-    let (_, tcp_out) = buf.split_at_mut(repr.buffer_len());
-    if !header(seg, payload, tcp_out) {
-        out.truncate(0);
-        return false;
-    }
     let pseudo = checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp, tcp::HEADER_LEN as u32);
-    let c = checksum::transport(pseudo, tcp_out);
-    TcpPacket::new_unchecked(tcp_out).set_checksum(c);
-    true
+    emit(
+        out,
+        repr.buffer_len(),
+        |b| repr.emit(b),
+        seg,
+        payload,
+        pseudo,
+    )
 }
 
 /// As [`tcp_reset_v4`] for IPv6 (`l4_offset` past any extension headers).
@@ -107,17 +102,37 @@ pub fn tcp_reset_v6(ip: &[u8], l4_offset: usize, out: &mut Packet) -> bool {
         payload_len: tcp::HEADER_LEN,
         hop_limit: 64,
     };
+    let pseudo = checksum::pseudo_header_v6(src, dst, IpProtocol::Tcp, tcp::HEADER_LEN as u32);
+    emit(
+        out,
+        repr.buffer_len(),
+        |b| repr.emit(b),
+        seg,
+        payload,
+        pseudo,
+    )
+}
+
+/// Write the answer into `out`: the IP header (`ip_len` bytes, by
+/// `emit_ip`), then the reset for `seg` with its checksum over `pseudo`.
+fn emit(
+    out: &mut Packet,
+    ip_len: usize,
+    emit_ip: impl FnOnce(&mut [u8]),
+    seg: &[u8],
+    payload: usize,
+    pseudo: u64,
+) -> bool {
     out.truncate(0);
-    let Some(buf) = out.append(repr.buffer_len() + tcp::HEADER_LEN) else {
+    let Some(buf) = out.append(ip_len + tcp::HEADER_LEN) else {
         return false;
     };
-    repr.emit(buf);
-    let (_, tcp_out) = buf.split_at_mut(repr.buffer_len());
+    emit_ip(buf);
+    let (_, tcp_out) = buf.split_at_mut(ip_len);
     if !header(seg, payload, tcp_out) {
         out.truncate(0);
         return false;
     }
-    let pseudo = checksum::pseudo_header_v6(src, dst, IpProtocol::Tcp, tcp::HEADER_LEN as u32);
     let c = checksum::transport(pseudo, tcp_out);
     TcpPacket::new_unchecked(tcp_out).set_checksum(c);
     true
