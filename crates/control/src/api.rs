@@ -64,6 +64,8 @@ pub enum Request {
     Reload,
     /// The firewall's chains and rules with their hit counters.
     Firewall,
+    /// NAT: the static translations with their counters.
+    Nat,
     /// Tracked connections (`conntrack -L`), optionally only those
     /// matching `filter` (`proto=tcp,addr=10.0.0.2,port=443,state=established`).
     Conntrack {

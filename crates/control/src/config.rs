@@ -235,6 +235,9 @@ pub struct Compiled {
     pub firewall: orbital_firewall::rules::Ruleset,
     /// Connection tracking's settings.
     pub conntrack: orbital_conntrack::CtConfig,
+    /// NAT rules (empty: no translation).
+    pub nat: orbital_nat::NatRules,
+    nat_spans: Vec<Range<usize>>,
     engine_spans: Vec<(&'static str, Range<usize>)>,
     engine_at: Range<usize>,
     route_files: Vec<(PathBuf, Range<usize>)>,
@@ -273,6 +276,12 @@ impl Compiled {
             .and_then(|r| r.get(rule))
             .cloned()
             .unwrap_or(0..0);
+        error_at(&self.file, &self.source, span, message)
+    }
+
+    /// An error about static NAT rule `rule` (0-based), located at it.
+    pub fn locate_nat(&self, rule: usize, message: String) -> ConfigError {
+        let span = self.nat_spans.get(rule).cloned().unwrap_or(0..0);
         error_at(&self.file, &self.source, span, message)
     }
 
@@ -342,6 +351,8 @@ struct File {
     #[serde(default)]
     firewall: crate::firewall::FirewallSection,
     conntrack: Option<Spanned<ConntrackSection>>,
+    #[serde(default)]
+    nat: crate::nat::NatSection,
 }
 
 /// `[conntrack]`: the connection table's size and timeouts (seconds), with
@@ -488,6 +499,22 @@ fn error_at(file: &Path, source: &str, span: Range<usize>, message: String) -> C
     }
 }
 
+/// Some sections of a file (`T` names them; the others are ignored), with
+/// the file's text for locating errors.
+fn sections_of<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let f: T = toml::from_str(&source).map_err(|e| {
+        let msg = e.message().to_string();
+        error_at(path, &source, e.span().unwrap_or(0..0), msg)
+    })?;
+    Ok((f, source))
+}
+
 /// The firewall and connection tracking sections of a file, alone (other
 /// sections are ignored): for a benchmark or tool whose ports are not the
 /// file's. Names resolve in `ifaces` and `ports`.
@@ -511,16 +538,7 @@ pub fn firewall_file(
         firewall: crate::firewall::FirewallSection,
         conntrack: Option<Spanned<ConntrackSection>>,
     }
-    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read: {e}"),
-    })?;
-    let f: Only = toml::from_str(&source).map_err(|e| {
-        let msg = e.message().to_string();
-        error_at(path, &source, e.span().unwrap_or(0..0), msg)
-    })?;
+    let (f, source): (Only, String) = sections_of(path)?;
     let err = |span, msg| error_at(path, &source, span, msg);
     let (rs, _) = f.firewall.ruleset(&source, ifaces, ports, &err)?;
     let ct = match &f.conntrack {
@@ -528,6 +546,28 @@ pub fn firewall_file(
         None => orbital_conntrack::CtConfig::default(),
     };
     Ok((rs, ct))
+}
+
+/// The `[nat]` section of a file, alone (other sections are ignored): for a
+/// benchmark or tool whose ports are not the file's. Interface names
+/// resolve in `ifaces`.
+///
+/// # Errors
+/// Unreadable file, syntax, or a rule that does not compile, located.
+pub fn nat_file(
+    path: &Path,
+    ifaces: &[(String, IfId)],
+) -> Result<orbital_nat::NatRules, ConfigError> {
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        nat: crate::nat::NatSection,
+    }
+    let (f, source): (Only, String) = sections_of(path)?;
+    let (rules, _) = f
+        .nat
+        .rules(ifaces, &|span, msg| error_at(path, &source, span, msg))?;
+    Ok(rules)
 }
 
 /// Read and compile a configuration file, and check it against fresh tables.
@@ -920,6 +960,9 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             .config(&|span, msg| error_at(file, source, span, msg))?,
         None => orbital_conntrack::CtConfig::default(),
     };
+    let (nat, nat_spans) = f
+        .nat
+        .rules(&ifaces, &|span, msg| error_at(file, source, span, msg))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let route_files = f
         .route_files
@@ -937,6 +980,8 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
         engine,
         firewall,
         conntrack,
+        nat,
+        nat_spans,
         engine_spans,
         engine_at: f.engine.as_ref().map_or(0..0, Spanned::span),
         route_files,

@@ -47,11 +47,12 @@
 pub mod api;
 mod config;
 pub mod firewall;
+mod nat;
 pub mod route_file;
 pub mod vocab;
 
 pub use config::{
     Apply, Backend, Compiled, ConfigError, EngineSettings, PortSpec, XdpAttach, compile_str,
-    firewall_file, load,
+    firewall_file, load, nat_file,
 };
 pub use orbital_fib::TableUpdate;

@@ -600,11 +600,14 @@ where
             if tr.recheck {
                 c.ct.flags |= CtMeta::RECHECK;
             }
-            c.ct.status = if tr.state == CtState::Established {
-                4
-            } else {
-                0
-            };
+            // Bits 1 and 2 (dnat, snat) are the NAT nodes' to set: a
+            // stateless translation at prerouting ran before this node.
+            c.ct.status = (c.ct.status & 3)
+                | if tr.state == CtState::Established {
+                    4
+                } else {
+                    0
+                };
             match tr.handle {
                 Some(h) => {
                     c.ct.slot = h.index().wrapping_add(1);

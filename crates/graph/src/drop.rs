@@ -116,6 +116,9 @@ drop_reasons! {
     CtTableFull => "ct-table-full", "connection table full (only established connections left to keep)";
     /// The index could not place a new connection.
     CtInsertFailed => "ct-insert-failed", "connection index could not place a new entry";
+    /// NPTv6 cannot translate the address checksum-neutrally (RFC 6296
+    /// §3.4, §3.5: the word that absorbs the adjustment is 0xFFFF).
+    NatUntranslatable => "nat-untranslatable", "NPTv6 cannot translate the address (its adjustment word is 0xFFFF, RFC 6296 §3.4)";
     /// Hand-off ring to the owning worker full.
     HandoffQueueFull => "handoff-queue-full", "ring to the worker owning the flow is full";
     /// Nodes made more packets in one poll than it carries.

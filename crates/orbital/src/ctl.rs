@@ -33,10 +33,11 @@ pub struct CtlArgs {
 /// `orbctl` commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum CtlCommand {
-    /// Show state: stats, ports, routes, neighbors, errors, runtime, trace.
+    /// Show state: stats, ports, routes, neighbors, errors, runtime, trace,
+    /// firewall, conntrack, log, nat.
     Show {
         /// What to show.
-        #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace", "firewall", "conntrack", "log"])]
+        #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace", "firewall", "conntrack", "log", "nat"])]
         what: String,
         /// For `conntrack`: `summary`, or a filter
         /// `proto=tcp,addr=10.0.0.2,port=443,state=established`.
@@ -106,6 +107,7 @@ pub fn request_of(c: &CtlCommand) -> anyhow::Result<Request> {
     Ok(match c {
         CtlCommand::Show { what, detail } => match what.as_str() {
             "firewall" => Request::Firewall,
+            "nat" => Request::Nat,
             "log" => Request::Log,
             "conntrack" if detail.as_deref() == Some("summary") => Request::ConntrackSummary,
             "conntrack" => Request::Conntrack {
@@ -240,6 +242,7 @@ pub fn render(c: &CtlCommand, v: &Value) -> String {
     match c {
         CtlCommand::Show { what, detail } => match what.as_str() {
             "firewall" => o = crate::firewall_view::render_firewall(v),
+            "nat" => o = crate::nat_view::render_nat(v),
             "log" => o = crate::firewall_view::render_log(v),
             "conntrack" if detail.as_deref() == Some("summary") => {
                 o = crate::firewall_view::render_summary(v)

@@ -14,35 +14,44 @@ pub mod daemon;
 pub mod firewall_view;
 pub mod inspect;
 pub mod lab;
+pub mod nat_view;
 pub mod replay;
 pub mod report;
 pub mod routes_file;
 
 /// The graph every command runs (the daemon, replay, the benchmarks): the
 /// forwarding path and the features registered at its hooks (the stateful
-/// firewall). One type, so what is replayed or benchmarked is what the
-/// daemon runs.
-pub type Graph = orbital_firewall::Edge;
+/// firewall with connection tracking, and NAT). One type, so what is
+/// replayed or benchmarked is what the daemon runs.
+pub type Graph = orbital_nat::Router;
 
-/// The policy of [`Graph`]: compile a configuration's firewall for
+/// The policy of [`Graph`]: compile a configuration's firewall and NAT for
 /// `workers` workers as policy generation `generation`; `previous` (a
 /// reload) passes its log queue and table views on.
 ///
 /// # Errors
-/// A rule the classifier cannot take, located in the configuration.
+/// A rule the classifier or the NAT compiler cannot take, located in the
+/// configuration.
 pub fn policy(
     compiled: &orbital_control::Compiled,
     workers: usize,
     generation: u32,
-    previous: Option<&orbital_firewall::EdgePolicy>,
-) -> Result<orbital_firewall::EdgePolicy, orbital_control::ConfigError> {
+    previous: Option<&orbital_nat::RouterPolicy>,
+) -> Result<orbital_nat::RouterPolicy, orbital_control::ConfigError> {
     let fw = orbital_firewall::FirewallPolicy::compile(&compiled.firewall, workers, generation)
         .map_err(|e| match e.at {
             Some((c, r)) => compiled.locate_rule(c, r, e.message),
             None => compiled.locate(None, e.message),
         })?;
-    Ok(match previous {
-        Some(p) => p.with_firewall(fw),
+    let nat = orbital_nat::NatPolicy::compile(&compiled.nat, workers).map_err(|e| {
+        compiled.locate_nat(
+            e.rule,
+            format!("static NAT rule {}: {}", e.rule + 1, e.message),
+        )
+    })?;
+    let edge = match previous {
+        Some(p) => p.edge.with_firewall(fw),
         None => orbital_firewall::EdgePolicy::new(fw, compiled.conntrack, workers),
-    })
+    };
+    Ok(orbital_nat::RouterPolicy { edge, nat })
 }

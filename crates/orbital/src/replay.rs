@@ -88,7 +88,7 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     }
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
     let policy = crate::policy(&compiled, cfg.engine.workers, 1, None)?;
-    for w in &policy.firewall.warnings {
+    for w in &policy.edge.firewall.warnings {
         eprintln!("orbital: warning: {w}");
     }
     let rep = replay::<crate::Graph>(&cfg, builder, policy, compiled.ports.len(), inputs, outputs)?;

@@ -79,6 +79,12 @@ pub struct ForwardArgs {
     /// more rules.
     #[arg(long)]
     pub firewall: Option<PathBuf>,
+    /// Translate with the `[nat]` section of this file; its rules name the
+    /// benchmark's ports `lan0` and `wan0`. The traffic comes from
+    /// 10.0.0.0/8 and leaves by `wan0`, so `examples/bench-nat.toml`'s
+    /// `10.0.0.0/8` → `100.0.0.0/8` prefix translation rewrites every packet.
+    #[arg(long)]
+    pub nat: Option<PathBuf>,
     /// Track this many flows (the traffic has that many, and each worker's
     /// table is sized to hold its share); implies `--flows N`.
     #[arg(long)]
@@ -139,11 +145,8 @@ const GATEWAYS: u8 = 4;
 const PORT_NAMES: [&str; 2] = ["lan0", "wan0"];
 
 /// The policy the benchmark runs: none, or the file's firewall with its
-/// conntrack sized for the flows.
-fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_firewall::EdgePolicy> {
-    let Some(path) = &a.firewall else {
-        return Ok(orbital_firewall::EdgePolicy::default());
-    };
+/// conntrack sized for the flows, and the NAT file's rules.
+fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_nat::RouterPolicy> {
     let ifaces: Vec<(String, IfId)> = PORT_NAMES
         .iter()
         .enumerate()
@@ -154,6 +157,20 @@ fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_firewall::Edg
         .enumerate()
         .map(|(i, n)| (n.to_string(), PortId(i as u16)))
         .collect();
+    let nat = match &a.nat {
+        Some(path) => {
+            let rules = orbital_control::nat_file(path, &ifaces)?;
+            orbital_nat::NatPolicy::compile(&rules, a.workers)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?
+        }
+        None => orbital_nat::NatPolicy::default(),
+    };
+    let Some(path) = &a.firewall else {
+        return Ok(orbital_nat::RouterPolicy {
+            edge: orbital_firewall::EdgePolicy::default(),
+            nat,
+        });
+    };
     let (rs, mut ct) = orbital_control::firewall_file(path, &ifaces, &ports)?;
     // Room for every flow with a quarter to spare, per worker's share.
     let share = (flows.div_ceil(a.workers.max(1)) * 5 / 4) as u32;
@@ -163,7 +180,10 @@ fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_firewall::Edg
         .min(orbital_conntrack::MAX_ENTRIES);
     let fw = orbital_firewall::FirewallPolicy::compile(&rs, a.workers, 1)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
-    Ok(orbital_firewall::EdgePolicy::new(fw, ct, a.workers))
+    Ok(orbital_nat::RouterPolicy {
+        edge: orbital_firewall::EdgePolicy::new(fw, ct, a.workers),
+        nat,
+    })
 }
 
 /// Run the benchmark.
@@ -247,11 +267,17 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
             state: NeighborState::Static,
         });
     }
+    // The policy first: destinations inside a NAT rule's outside prefix
+    // would be translated back inwards, so the traffic avoids them.
+    let policy = policy(a, flows)?;
     let mut usable = Vec::with_capacity(routes.len());
     for (i, p) in routes.iter().enumerate() {
         // Skip what would shadow the router's own subnets or be martian.
         let first = p.addr().octets()[0];
         if p.len() < 8 || first == 0 || first == 127 || first >= 224 || first == 10 {
+            continue;
+        }
+        if policy.nat.in_v4(p.bits()).is_some() {
             continue;
         }
         updates.push(U::AddRoute {
@@ -305,7 +331,6 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         ..EngineConfig::default()
     };
     let per_worker = flows.div_ceil(workers);
-    let policy = policy(a, flows)?;
     let laid_out = Arc::new(TrafficFrames::new(&frames));
     let engine: Engine<crate::Graph> = Engine::new(
         &cfg,

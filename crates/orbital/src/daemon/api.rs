@@ -169,8 +169,11 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
                 Err(e) => Response::err(e),
             }
         }
+        Request::Nat => Response::ok(crate::nat_view::nat_json(
+            &d.handle.shared.load_full().policy.nat,
+        )),
         Request::Firewall => Response::ok(crate::firewall_view::firewall_json(
-            &d.handle.shared.load_full().policy,
+            &d.handle.shared.load_full().policy.edge,
             &d.names,
         )),
         Request::Conntrack { filter } => {
@@ -180,13 +183,13 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
                 None => crate::firewall_view::CtFilter::default(),
             };
             let snap = d.handle.shared.load_full();
-            match crate::firewall_view::conntrack_listing(&snap.policy, &f) {
+            match crate::firewall_view::conntrack_listing(&snap.policy.edge, &f) {
                 Ok(v) => Response::ok(v),
                 Err(e) => Response::err(e),
             }
         }
         Request::ConntrackSummary => Response::ok(crate::firewall_view::conntrack_summary_json(
-            &d.handle.shared.load_full().policy,
+            &d.handle.shared.load_full().policy.edge,
         )),
         Request::Log => {
             let snap = d.handle.shared.load_full();
@@ -194,7 +197,7 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
                 return Response::err("log buffer poisoned");
             };
             Response::ok(crate::firewall_view::log_json(
-                &snap.policy,
+                &snap.policy.edge,
                 &mut kept,
                 &d.names,
             ))

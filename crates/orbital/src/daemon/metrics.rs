@@ -235,6 +235,8 @@ pub fn render(d: &Daemon) -> String {
         "gauge",
         vec![(String::new(), s.tables_version)],
     );
-    crate::firewall_view::metrics(&d.handle.shared.load_full().policy, &mut family);
+    let policy = d.handle.shared.load_full();
+    crate::firewall_view::metrics(&policy.policy.edge, &mut family);
+    crate::nat_view::metrics(&policy.policy.nat, &mut family);
     o
 }

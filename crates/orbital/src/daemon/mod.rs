@@ -217,7 +217,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         .collect();
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
     let policy = crate::policy(&compiled, n, 1, None)?;
-    for w in &policy.firewall.warnings {
+    for w in &policy.edge.firewall.warnings {
         eprintln!("orbital: warning: {w}");
     }
     let engine: Engine<crate::Graph> = Engine::with_pool(
@@ -335,7 +335,7 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
         }
     }
     let current = d.handle.shared.load_full();
-    if current.policy.conntrack != compiled.conntrack {
+    if current.policy.edge.conntrack != compiled.conntrack {
         return Err(compiled
             .locate_conntrack(
                 "the [conntrack] settings changed: the tables are sized at start, so they take effect only on a restart (nothing was reloaded)".into(),
@@ -349,7 +349,7 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
     let generation = u32::try_from(current.version + 1).unwrap_or(u32::MAX);
     let policy = crate::policy(&compiled, d.workers, generation, Some(&current.policy))
         .map_err(|e| e.to_string())?;
-    for w in &policy.firewall.warnings {
+    for w in &policy.edge.firewall.warnings {
         eprintln!("orbital: warning: {w}");
     }
     let settings = crate::replay::live_settings(&compiled.engine);
@@ -529,6 +529,59 @@ mod tests {
                 .iter()
                 .any(|r| r.prefix.to_string() == "203.0.113.0/24")
         );
+        stop(&d, &dir);
+    }
+
+    #[test]
+    fn a_reload_brings_nat_the_api_and_metrics_show_it_and_a_bad_rule_changes_nothing() {
+        use orbital_control::api::Request;
+        let (d, dir) = daemon("nat");
+        let show = || {
+            let r = api::handle(&d, Request::Nat);
+            assert!(r.ok, "{r:?}");
+            r.result.unwrap()
+        };
+        assert_eq!(show()["static"].as_array().unwrap().len(), 0);
+        let rule = "\n[[nat.static]]\ninside = \"10.0.0.2/32\"\noutside = \"198.18.0.2/32\"\ninterface = \"wan0\"\n";
+        let base = std::fs::read_to_string(&d.config).unwrap();
+        std::fs::write(&d.config, format!("{base}{rule}")).unwrap();
+        reload(&d).unwrap();
+        let v = show();
+        let r = &v["static"][0];
+        assert_eq!(
+            (
+                r["kind"].as_str(),
+                r["inside"].as_str(),
+                r["outside"].as_str()
+            ),
+            (Some("1:1"), Some("10.0.0.2/32"), Some("198.18.0.2/32"))
+        );
+        assert_eq!(r["interface"], "wan0");
+        assert!(
+            crate::ctl::render(
+                &crate::ctl::CtlCommand::Show {
+                    what: "nat".into(),
+                    detail: None
+                },
+                &v
+            )
+            .contains("198.18.0.2/32")
+        );
+        let m = metrics::render(&d);
+        assert!(
+            m.contains("orbital_nat_static_packets_total{rule=\"1\",inside=\"10.0.0.2/32\",outside=\"198.18.0.2/32\",direction=\"out\"} 0"),
+            "{m}"
+        );
+        // An overlapping rule is refused, located; the running NAT stays.
+        let v0 = d.handle.shared.load().version;
+        let bad = "\n[[nat.static]]\ninside = \"10.0.0.0/24\"\noutside = \"198.18.1.0/24\"\ninterface = \"wan0\"\n";
+        std::fs::write(&d.config, format!("{base}{rule}{bad}")).unwrap();
+        let e = reload(&d).unwrap_err();
+        assert!(e.contains("static NAT rule 2"), "{e}");
+        assert!(e.contains("overlaps 10.0.0.2/32"), "{e}");
+        assert!(e.contains("router.toml:"), "{e}");
+        assert_eq!(d.handle.shared.load().version, v0, "nothing published");
+        assert_eq!(show()["static"].as_array().unwrap().len(), 1);
         stop(&d, &dir);
     }
 
