@@ -564,9 +564,10 @@ pub fn nat_file(
         nat: crate::nat::NatSection,
     }
     let (f, source): (Only, String) = sections_of(path)?;
-    let (rules, _) = f
-        .nat
-        .rules(ifaces, &|span, msg| error_at(path, &source, span, msg))?;
+    // No ports here: masquerade and port forwards name their address.
+    let (rules, _) = f.nat.rules(ifaces, &|_| None, &|span, msg| {
+        error_at(path, &source, span, msg)
+    })?;
     Ok(rules)
 }
 
@@ -960,9 +961,19 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             .config(&|span, msg| error_at(file, source, span, msg))?,
         None => orbital_conntrack::CtConfig::default(),
     };
-    let (nat, nat_spans) = f
-        .nat
-        .rules(&ifaces, &|span, msg| error_at(file, source, span, msg))?;
+    let address_of = |id: IfId| {
+        cx.updates.iter().find_map(|u| match u {
+            TableUpdate::AddAddress {
+                iface,
+                addr: IpAddr::V4(a),
+                ..
+            } if *iface == id => Some(*a),
+            _ => None,
+        })
+    };
+    let (nat, nat_spans) = f.nat.rules(&ifaces, &address_of, &|span, msg| {
+        error_at(file, source, span, msg)
+    })?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let route_files = f
         .route_files

@@ -11,11 +11,32 @@
 //! inside = "fd01:203:405::/48"
 //! outside = "2001:db8:1::/48"
 //! interface = "wan0"
+//!
+//! [[nat.source]]            # stateful: masquerade the LAN
+//! interface = "wan0"
+//! inside = ["192.168.0.0/16"]
+//! to = "masquerade"         # or an address, or a prefix (a pool)
+//! filtering = "address-and-port-dependent"
+//!
+//! [[nat.forward]]           # a port forward
+//! interface = "wan0"
+//! protocol = "tcp"
+//! port = 8080               # or "8000-8010"
+//! to = "192.168.1.10:80"
+//!
+//! [nat]
+//! max_sessions = 65536      # per worker
+//! [nat.timeouts]            # seconds; the RFCs' floors are enforced
+//! udp = 300
 //! ```
 
 use std::ops::Range;
 
+use std::net::Ipv4Addr;
+
 use orbital_fib::IfId;
+use orbital_nat::rules::{Filtering, PortForward, SourceNat};
+use orbital_nat::session::{Class, MIN_TIMEOUTS_S};
 use orbital_nat::{NatPolicy, NatRules, StaticNat};
 use serde::Deserialize;
 use toml::Spanned;
@@ -28,6 +49,39 @@ use crate::ConfigError;
 pub(crate) struct NatSection {
     #[serde(default, rename = "static")]
     statics: Vec<Spanned<StaticSection>>,
+    #[serde(default, rename = "source")]
+    sources: Vec<Spanned<SourceSection>>,
+    #[serde(default, rename = "forward")]
+    forwards: Vec<Spanned<ForwardSection>>,
+    max_sessions: Option<Spanned<u32>>,
+    #[serde(default)]
+    timeouts: std::collections::BTreeMap<String, Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSection {
+    interface: Spanned<String>,
+    inside: Vec<Spanned<String>>,
+    to: Spanned<String>,
+    filtering: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PortSpec {
+    One(u16),
+    Range(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardSection {
+    interface: Spanned<String>,
+    protocol: Spanned<String>,
+    port: Spanned<PortSpec>,
+    to: Spanned<String>,
+    address: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,37 +98,242 @@ impl NatSection {
     pub(crate) fn rules(
         &self,
         ifaces: &[(String, IfId)],
+        address_of: &dyn Fn(IfId) -> Option<Ipv4Addr>,
         err: &dyn Fn(Range<usize>, String) -> ConfigError,
     ) -> Result<(NatRules, Vec<Range<usize>>), ConfigError> {
         let mut rules = NatRules::default();
         let mut spans = Vec::new();
+        let iface = |n: &Spanned<String>| {
+            let name = n.get_ref();
+            ifaces
+                .iter()
+                .find(|(m, _)| m == name)
+                .map(|&(_, id)| (id, name.clone()))
+                .ok_or_else(|| {
+                    err(
+                        n.span(),
+                        format!("no port or bridge interface named `{name}`"),
+                    )
+                })
+        };
+        let prefix =
+            |p: &Spanned<String>| crate::vocab::prefix(p.get_ref()).map_err(|m| err(p.span(), m));
+        let v4 = |p: &Spanned<String>| -> Result<Ipv4Addr, ConfigError> {
+            p.get_ref().parse().map_err(|_| {
+                err(
+                    p.span(),
+                    format!("`{}` is not an IPv4 address", p.get_ref()),
+                )
+            })
+        };
         for s in &self.statics {
             let span = s.span();
             let s = s.get_ref();
-            let prefix = |p: &Spanned<String>| {
-                crate::vocab::prefix(p.get_ref()).map_err(|m| err(p.span(), m))
-            };
             let inside = prefix(&s.inside)?;
             let outside = prefix(&s.outside)?;
-            let name = s.interface.get_ref();
-            let Some(iface) = ifaces.iter().find(|(n, _)| n == name).map(|&(_, id)| id) else {
-                return Err(err(
-                    s.interface.span(),
-                    format!("no port or bridge interface named `{name}`"),
-                ));
-            };
+            let (iface, iface_name) = iface(&s.interface)?;
             rules.statics.push(StaticNat {
                 inside,
                 outside,
                 iface,
-                iface_name: name.clone(),
+                iface_name,
             });
             spans.push(span);
         }
-        NatPolicy::compile(&rules, 1).map_err(|e| {
+        for s in &self.sources {
+            let span = s.span();
+            let s = s.get_ref();
+            let (id, iface_name) = iface(&s.interface)?;
+            let inside = s.inside.iter().map(prefix).collect::<Result<Vec<_>, _>>()?;
+            if inside.is_empty() {
+                return Err(err(
+                    span,
+                    "`inside` lists no prefix: name the sources to translate".into(),
+                ));
+            }
+            let to = s.to.get_ref();
+            let (pool, masquerade) = if to == "masquerade" {
+                let a = address_of(id).ok_or_else(|| {
+                    err(
+                        s.to.span(),
+                        format!("`masquerade`: interface `{iface_name}` has no IPv4 address"),
+                    )
+                })?;
+                (vec![a], true)
+            } else if let Ok(a) = to.parse::<Ipv4Addr>() {
+                (vec![a], false)
+            } else {
+                match crate::vocab::prefix(to) {
+                    Ok(orbital_fib::IpPrefix::V4(p)) if p.len() >= 26 => {
+                        let n = 1u32 << (32 - p.len());
+                        (
+                            (0..n).map(|i| Ipv4Addr::from_bits(p.bits() | i)).collect(),
+                            false,
+                        )
+                    }
+                    Ok(orbital_fib::IpPrefix::V4(p)) => {
+                        return Err(err(
+                            s.to.span(),
+                            format!(
+                                "pool {p} is larger than /26 (64 addresses, 3 MiB of port tables each)"
+                            ),
+                        ));
+                    }
+                    _ => {
+                        return Err(err(
+                            s.to.span(),
+                            format!(
+                                "`to = \"{to}\"`: expected `masquerade`, an IPv4 address or an IPv4 prefix (a pool)"
+                            ),
+                        ));
+                    }
+                }
+            };
+            let filtering = match s
+                .filtering
+                .as_ref()
+                .map(|f| (f.get_ref().as_str(), f.span()))
+            {
+                None => Filtering::default(),
+                Some(("endpoint-independent", _)) => Filtering::EndpointIndependent,
+                Some(("address-dependent", _)) => Filtering::AddressDependent,
+                Some(("address-and-port-dependent", _)) => Filtering::AddressAndPortDependent,
+                Some((other, at)) => {
+                    return Err(err(
+                        at,
+                        format!(
+                            "filtering `{other}`: expected endpoint-independent, address-dependent or address-and-port-dependent (RFC 4787 §5)"
+                        ),
+                    ));
+                }
+            };
+            rules.sources.push(SourceNat {
+                iface: id,
+                iface_name,
+                inside,
+                pool,
+                masquerade,
+                filtering,
+            });
+            spans.push(span);
+        }
+        for f in &self.forwards {
+            let span = f.span();
+            let f = f.get_ref();
+            let (id, iface_name) = iface(&f.interface)?;
+            let proto = match f.protocol.get_ref().as_str() {
+                "tcp" => 6,
+                "udp" => 17,
+                other => {
+                    return Err(err(
+                        f.protocol.span(),
+                        format!("protocol `{other}`: a port forward is `tcp` or `udp`"),
+                    ));
+                }
+            };
+            let bad_port = |what: &str| {
+                err(
+                    f.port.span(),
+                    format!("port {what}: expected a port 1-65535 or a range `8000-8010`"),
+                )
+            };
+            let ports = match f.port.get_ref() {
+                PortSpec::One(0) => return Err(bad_port("0")),
+                PortSpec::One(p) => (*p, *p),
+                PortSpec::Range(r) => {
+                    let (a, b) = r.split_once('-').ok_or_else(|| bad_port(r))?;
+                    match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                        (Ok(a), Ok(b)) if a >= 1 && a <= b => (a, b),
+                        _ => return Err(bad_port(r)),
+                    }
+                }
+            };
+            let to_text = f.to.get_ref();
+            let (to, to_port) = match to_text.rsplit_once(':') {
+                Some((a, p)) => {
+                    let a: Ipv4Addr = a.parse().map_err(|_| {
+                        err(
+                            f.to.span(),
+                            format!("`{to_text}`: expected ADDRESS or ADDRESS:PORT"),
+                        )
+                    })?;
+                    let p: u16 = p.parse().ok().filter(|&p| p > 0).ok_or_else(|| {
+                        err(
+                            f.to.span(),
+                            format!("`{to_text}`: the port must be 1-65535"),
+                        )
+                    })?;
+                    (a, p)
+                }
+                None => (
+                    to_text.parse().map_err(|_| {
+                        err(
+                            f.to.span(),
+                            format!("`{to_text}`: expected ADDRESS or ADDRESS:PORT"),
+                        )
+                    })?,
+                    ports.0,
+                ),
+            };
+            let addr = match &f.address {
+                Some(a) => v4(a)?,
+                None => address_of(id).ok_or_else(|| {
+                    err(
+                        f.interface.span(),
+                        format!("interface `{iface_name}` has no IPv4 address to forward from (give `address`)"),
+                    )
+                })?,
+            };
+            rules.forwards.push(PortForward {
+                iface: id,
+                iface_name,
+                proto,
+                addr,
+                ports,
+                to,
+                to_port,
+            });
+            spans.push(span);
+        }
+        if let Some(m) = &self.max_sessions {
+            if *m.get_ref() == 0 || *m.get_ref() > 1 << 24 {
+                return Err(err(
+                    m.span(),
+                    "max_sessions must be 1..=16777216 (per worker)".into(),
+                ));
+            }
+            rules.max_sessions = *m.get_ref();
+        }
+        for (name, v) in &self.timeouts {
+            let Some(c) = Class::ALL.iter().position(|c| c.name() == name) else {
+                return Err(err(
+                    v.span(),
+                    format!(
+                        "unknown NAT timeout `{name}` (udp, tcp_established, tcp_transitory, icmp)"
+                    ),
+                ));
+            };
+            let min = MIN_TIMEOUTS_S[c];
+            if *v.get_ref() < min {
+                return Err(err(
+                    v.span(),
+                    format!(
+                        "NAT timeout `{name}` must be at least {min} s ({})",
+                        [
+                            "RFC 4787 REQ-5",
+                            "RFC 5382 REQ-5",
+                            "RFC 5382 REQ-5",
+                            "RFC 5508 REQ-1"
+                        ][c]
+                    ),
+                ));
+            }
+            rules.timeouts.ns[c] = v.get_ref().saturating_mul(1_000_000_000);
+        }
+        NatPolicy::compile(&rules, 1, None).map_err(|e| {
             err(
                 spans.get(e.rule).cloned().unwrap_or(0..0),
-                format!("static NAT rule {}: {}", e.rule + 1, e.message),
+                format!("{}: {}", rules.label(e.rule), e.message),
             )
         })?;
         Ok((rules, spans))

@@ -119,6 +119,15 @@ drop_reasons! {
     /// NPTv6 cannot translate the address checksum-neutrally (RFC 6296
     /// §3.4, §3.5: the word that absorbs the adjustment is 0xFFFF).
     NatUntranslatable => "nat-untranslatable", "NPTv6 cannot translate the address (its adjustment word is 0xFFFF, RFC 6296 §3.4)";
+    /// Stateful NAT's filtering refused an inbound packet (RFC 4787 REQ-8).
+    NatFiltered => "nat-filtered", "to a NAT mapping, from a remote its filtering does not let in (RFC 4787 REQ-8)";
+    /// No external port left for a new mapping.
+    NatPortsExhausted => "nat-ports-exhausted", "no external port left for a new NAT mapping";
+    /// No room for a new NAT session.
+    NatSessionTableFull => "nat-session-table-full", "NAT session table full ([nat] max_sessions per worker)";
+    /// A fragment to a stateful NAT address (virtual reassembly is not
+    /// built yet).
+    NatFragment => "nat-fragment", "fragment to a stateful NAT address (not reassembled: dropped)";
     /// Hand-off ring to the owning worker full.
     HandoffQueueFull => "handoff-queue-full", "ring to the worker owning the flow is full";
     /// Nodes made more packets in one poll than it carries.

@@ -39,5 +39,6 @@ pub use node::{Burst, Emitted, Node, NodeCx, Position, Runner, Scratch};
 pub use snapshot::{Publisher, Settings, SharedSnapshot, Snapshot};
 pub use trace::Note;
 pub use verdict::{
-    CtMeta, Egress, Entry, Handoff, Inject, InjectTo, Origin, PacketCtx, Punt, PuntReason, Verdict,
+    CtMeta, Egress, Entry, Handoff, Inject, InjectTo, NatMeta, Origin, PacketCtx, Punt, PuntReason,
+    Verdict,
 };

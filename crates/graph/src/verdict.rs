@@ -181,6 +181,22 @@ pub struct PacketCtx {
     pub rewritten: bool,
     /// What connection tracking knows about the packet.
     pub ct: CtMeta,
+    /// A source translation the NAT's prerouting node decided and its
+    /// postrouting node applies (hairpinning: the destination is
+    /// translated before conntrack and routing, the source after, so
+    /// conntrack sees both directions of the flow alike).
+    pub nat: NatMeta,
+}
+
+/// A pending source translation (see [`PacketCtx::nat`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NatMeta {
+    /// Translate the source on the way out.
+    pub pending: bool,
+    /// To this IPv4 address.
+    pub src: u32,
+    /// And this port (TCP/UDP), or identifier (ICMP query).
+    pub sport: u16,
 }
 
 /// Connection tracking's view of a packet, set by the conntrack node and

@@ -40,10 +40,13 @@
 //! tracker are not here yet.
 #![forbid(unsafe_code)]
 
+pub mod dynamic;
 pub mod node;
 pub mod policy;
+pub mod ports;
 pub mod router;
 pub mod rules;
+pub mod session;
 pub mod translate;
 
 pub use policy::{NatError, NatPolicy};

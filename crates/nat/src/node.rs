@@ -17,9 +17,10 @@
 //! updates `info` to match; sets `ct.status` bits. Drops: NPTv6 packets it
 //! cannot translate (`nat-untranslatable`).
 
-use orbital_graph::{Burst, Features, Node, NodeCx, Note, Reason, Verdict};
+use orbital_graph::{Burst, Features, NatMeta, Node, NodeCx, Note, Reason, Verdict};
 use orbital_wire::{L3Kind, PacketInfo};
 
+use crate::dynamic::{Cx, Done, NatState, translate_src};
 use crate::policy::NatPolicy;
 use crate::translate::{
     Map4, Npt, Side, Untranslatable, quoted_v4, quoted_v6, rewrite_quoted_v4, rewrite_v4,
@@ -37,6 +38,8 @@ const SNAT: u64 = 2;
 const QUOTED: u64 = 3;
 /// Note flag: the words hold one IPv6 address, not IPv4 pairs.
 const V6: u64 = 1 << 63;
+/// Note flag: a stateful translation, the words hold address:port pairs.
+const SESSION: u64 = 1 << 62;
 
 /// Formatter of the NAT nodes' trace notes. IPv4: the first word holds up
 /// to two translation kinds (bits 0–1, 2–3) and the rule (bits 8–23); each
@@ -44,6 +47,21 @@ const V6: u64 = 1 << 63;
 /// the rule, and the new address in the other two words.
 fn nat_note(d: &[u64; 3]) -> String {
     let rule = (d[0] >> 8) & 0xffff;
+    if d[0] & SESSION != 0 {
+        let ep = |x: u64| {
+            format!(
+                "{}:{}",
+                std::net::Ipv4Addr::from_bits((x >> 16) as u32),
+                x as u16
+            )
+        };
+        let what = match d[0] & 3 {
+            1 => "snat",
+            2 => "dnat",
+            _ => "hairpin: dnat",
+        };
+        return format!("{what} {} -> {} (NAT session)", ep(d[1]), ep(d[2]));
+    }
     if d[0] & V6 != 0 {
         let a = std::net::Ipv6Addr::from_bits((u128::from(d[1]) << 64) | u128::from(d[2]));
         let what = match d[0] & 3 {
@@ -103,6 +121,29 @@ impl Did {
             ],
             fmt: nat_note,
         })
+    }
+}
+
+/// The note of a stateful translation: the tuple before and after.
+fn session_note(before: (u32, u16, u32, u16), info: &PacketInfo) -> Note {
+    let pack = |a: u32, p: u16| (u64::from(a) << 16) | u64::from(p);
+    let (s, sp, d, dp) = before;
+    let (ns, nsp, nd, ndp) = (
+        info.src as u32,
+        info.src_port,
+        info.dst as u32,
+        info.dst_port,
+    );
+    // Which side changed (both: hairpinning).
+    let kind = u64::from(s != ns || sp != nsp) | (u64::from(d != nd || dp != ndp) << 1);
+    let (a, b) = if kind == 1 {
+        (pack(s, sp), pack(ns, nsp))
+    } else {
+        (pack(d, dp), pack(nd, ndp))
+    };
+    Note {
+        data: [kind | SESSION, a, b],
+        fmt: nat_note,
     }
 }
 
@@ -207,6 +248,7 @@ pub struct NatOut;
 impl<F: Features> Node<F> for NatIn
 where
     F::Policy: AsRef<NatPolicy>,
+    F::State: AsMut<NatState>,
 {
     fn name(&self) -> &'static str {
         "nat-in"
@@ -216,11 +258,23 @@ where
         nat::<F::Policy>(&cx.snap.policy).active()
     }
 
-    fn run(&mut self, _state: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
+    fn run(&mut self, state: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
         let snap = cx.snap;
         let nat = nat::<F::Policy>(&snap.policy);
         let Some(counters) = nat.counters.get(usize::from(cx.worker)) else {
             return;
+        };
+        let st = state.as_mut();
+        let stateful = nat.stateful();
+        if stateful {
+            st.follow(nat, usize::from(cx.worker), cx.rss);
+        }
+        let dcx = Cx {
+            now: cx.now_ns,
+            worker: cx.worker,
+            workers: cx.workers,
+            rss: cx.rss,
+            reta: cx.reta,
         };
         let in4 = |a| nat.in_v4(a).map(|(m, _, r)| (m, r));
         let out4 = |a| nat.out_v4(a).map(|(m, _, r)| (m, r));
@@ -239,16 +293,34 @@ where
                         // reaching another's outside address is seen from
                         // its outside address, as the Internet sees it, so
                         // the answer comes back through the router too.
-                        if let Some((old, new, r)) = outer4(p, &mut c.info, Side::Src, out4) {
+                        // Decided here, done at postrouting (`PacketCtx::nat`).
+                        let src = c.info.src as u32;
+                        if let Some((m, r)) = out4(src) {
                             counters.translated_out(r);
-                            c.ct.status |= STATUS_SNAT;
-                            did.add(SNAT, r, old, new);
+                            c.nat = NatMeta {
+                                pending: true,
+                                src: m.apply(src),
+                                sport: c.info.src_port,
+                            };
+                            did.add(SNAT, r, src, m.apply(src));
                         }
                     }
                     // An error about a packet translated on its way out
                     // quotes its outside source.
                     if let Some((old, new, r)) = quoted4(p, &c.info, Side::Src, in4) {
                         did.add(QUOTED, r, old, new);
+                    }
+                    if did.n == 0 && stateful {
+                        let before = (
+                            c.info.src as u32,
+                            c.info.src_port,
+                            c.info.dst as u32,
+                            c.info.dst_port,
+                        );
+                        if st.inbound(p, c, nat, &dcx) == Done::Translated && c.traced {
+                            cx.note(i, session_note(before, &c.info));
+                        }
+                        continue;
                     }
                     if c.traced
                         && let Some(n) = did.note()
@@ -291,6 +363,7 @@ where
 impl<F: Features> Node<F> for NatOut
 where
     F::Policy: AsRef<NatPolicy>,
+    F::State: AsMut<NatState>,
 {
     fn name(&self) -> &'static str {
         "nat-out"
@@ -300,11 +373,23 @@ where
         nat::<F::Policy>(&cx.snap.policy).active()
     }
 
-    fn run(&mut self, _state: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
+    fn run(&mut self, state: &mut F::State, cx: &mut NodeCx<'_, F::Policy>, b: &mut Burst<'_>) {
         let snap = cx.snap;
         let nat = nat::<F::Policy>(&snap.policy);
         let Some(counters) = nat.counters.get(usize::from(cx.worker)) else {
             return;
+        };
+        let st = state.as_mut();
+        let stateful = nat.stateful();
+        if stateful {
+            st.follow(nat, usize::from(cx.worker), cx.rss);
+        }
+        let dcx = Cx {
+            now: cx.now_ns,
+            worker: cx.worker,
+            workers: cx.workers,
+            rss: cx.rss,
+            reta: cx.reta,
         };
         for &i in b.sel {
             let Some((p, c)) = b.at(i) else { continue };
@@ -321,6 +406,21 @@ where
                     .map(|(m, _, r)| (m, r))
             };
             match c.info.l3 {
+                L3Kind::Ipv4 if c.nat.pending => {
+                    // Hairpinned at prerouting: the source it decided.
+                    let before = (
+                        c.info.src as u32,
+                        c.info.src_port,
+                        c.info.dst as u32,
+                        c.info.dst_port,
+                    );
+                    translate_src(p, &mut c.info, c.nat.src, c.nat.sport);
+                    c.nat.pending = false;
+                    c.ct.status |= STATUS_SNAT;
+                    if c.traced {
+                        cx.note(i, session_note(before, &c.info));
+                    }
+                }
                 L3Kind::Ipv4 => {
                     let mut did = Did::default();
                     if let Some((old, new, r)) = outer4(p, &mut c.info, Side::Src, out4) {
@@ -333,6 +433,18 @@ where
                     // destination.
                     if let Some((old, new, r)) = quoted4(p, &c.info, Side::Dst, out4) {
                         did.add(QUOTED, r, old, new);
+                    }
+                    if did.n == 0 && stateful && nat.outside(oif) {
+                        let before = (
+                            c.info.src as u32,
+                            c.info.src_port,
+                            c.info.dst as u32,
+                            c.info.dst_port,
+                        );
+                        if st.outbound(p, c, nat, &dcx) == Done::Translated && c.traced {
+                            cx.note(i, session_note(before, &c.info));
+                        }
+                        continue;
                     }
                     if c.traced
                         && let Some(n) = did.note()

@@ -17,6 +17,7 @@ use orbital_firewall::node::{ConfirmNode, Filter, Track};
 use orbital_firewall::{Edge, EdgePolicy, EdgeState};
 use orbital_graph::{Features, Hooks};
 
+use crate::dynamic::NatState;
 use crate::node::{NatIn, NatOut};
 use crate::policy::NatPolicy;
 
@@ -41,14 +42,34 @@ impl AsRef<NatPolicy> for RouterPolicy {
     }
 }
 
+/// One worker's state of the router's features.
+#[derive(Debug)]
+pub struct RouterState {
+    /// The firewall's (its connection table).
+    pub edge: EdgeState,
+    /// NAT's (its sessions).
+    pub nat: NatState,
+}
+
+impl AsMut<EdgeState> for RouterState {
+    fn as_mut(&mut self) -> &mut EdgeState {
+        &mut self.edge
+    }
+}
+
+impl AsMut<NatState> for RouterState {
+    fn as_mut(&mut self) -> &mut NatState {
+        &mut self.nat
+    }
+}
+
 /// The router: firewall, connection tracking and NAT at their hooks.
 #[derive(Debug)]
 pub struct Router;
 
 impl Features for Router {
     type Policy = RouterPolicy;
-    // Stateless NAT keeps nothing per worker; the firewall's state is all.
-    type State = EdgeState;
+    type State = RouterState;
     type Prerouting = (Filter, NatIn, Track, Filter);
     type Input = (Filter, ConfirmNode);
     type Forward = (Filter,);
@@ -62,7 +83,10 @@ impl Features for Router {
         let (raw, track, filter) = e.prerouting;
         let (post, confirm) = e.postrouting;
         Hooks {
-            state: e.state,
+            state: RouterState {
+                edge: e.state,
+                nat: NatState::new(usize::from(worker), &policy.nat),
+            },
             prerouting: (raw, NatIn, track, filter),
             input: e.input,
             forward: e.forward,
@@ -72,11 +96,11 @@ impl Features for Router {
         }
     }
 
-    fn end_burst(state: &mut EdgeState, now_ns: u64) {
-        <Edge as Features>::end_burst(state, now_ns);
+    fn end_burst(state: &mut RouterState, now_ns: u64) {
+        <Edge as Features>::end_burst(&mut state.edge, now_ns);
     }
 
-    fn maintain(state: &mut EdgeState, now_ns: u64) -> usize {
-        <Edge as Features>::maintain(state, now_ns)
+    fn maintain(state: &mut RouterState, now_ns: u64) -> usize {
+        <Edge as Features>::maintain(&mut state.edge, now_ns) + state.nat.maintain(now_ns)
     }
 }

@@ -22,16 +22,120 @@ pub struct StaticNat {
     pub iface_name: String,
 }
 
-/// Every NAT rule of a configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Every NAT rule of a configuration, and the stateful part's sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatRules {
     /// Stateless translations, in configuration order.
     pub statics: Vec<StaticNat>,
+    /// Stateful source NAT, first match by inside prefix.
+    pub sources: Vec<SourceNat>,
+    /// Port forwards.
+    pub forwards: Vec<PortForward>,
+    /// Sessions per worker (allocated at start: a change needs a restart).
+    pub max_sessions: u32,
+    /// Session timeouts.
+    pub timeouts: crate::session::Timeouts,
+}
+
+impl Default for NatRules {
+    fn default() -> Self {
+        NatRules {
+            statics: Vec::new(),
+            sources: Vec::new(),
+            forwards: Vec::new(),
+            max_sessions: 65_536,
+            timeouts: crate::session::Timeouts::default(),
+        }
+    }
 }
 
 impl NatRules {
     /// No NAT at all.
     pub fn is_empty(&self) -> bool {
-        self.statics.is_empty()
+        self.statics.is_empty() && !self.stateful()
     }
+
+    /// What to call rule `i` of [`crate::NatError::rule`]'s numbering
+    /// (static rules, then source NAT rules, then port forwards).
+    pub fn label(&self, i: usize) -> String {
+        let (s, n) = (self.statics.len(), self.sources.len());
+        if i < s {
+            format!("static NAT rule {}", i + 1)
+        } else if i < s + n {
+            format!("source NAT rule {}", i - s + 1)
+        } else {
+            format!("port forward {}", i - s - n + 1)
+        }
+    }
+
+    /// Any stateful translation.
+    pub fn stateful(&self) -> bool {
+        !self.sources.is_empty() || !self.forwards.is_empty()
+    }
+}
+
+/// Which unsolicited inbound packets reach a mapping (RFC 4787 §5, REQ-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filtering {
+    /// From anyone.
+    EndpointIndependent,
+    /// From addresses the inside endpoint has sent to.
+    AddressDependent,
+    /// From address and port pairs the inside endpoint has sent to (the
+    /// default: the most restrictive, what RFC 4787 REQ-8 lets a NAT pick
+    /// for security).
+    #[default]
+    AddressAndPortDependent,
+}
+
+impl Filtering {
+    /// Its configuration name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Filtering::EndpointIndependent => "endpoint-independent",
+            Filtering::AddressDependent => "address-dependent",
+            Filtering::AddressAndPortDependent => "address-and-port-dependent",
+        }
+    }
+}
+
+/// Stateful source NAT (NAPT): inside hosts leaving through `iface` share
+/// the `pool` addresses, each host always on the same one (paired pooling,
+/// RFC 4787 REQ-2), each inside endpoint on one external port for every
+/// destination (endpoint-independent mapping, REQ-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceNat {
+    /// The outside interface.
+    pub iface: IfId,
+    /// Its name, for display.
+    pub iface_name: String,
+    /// The sources translated (IPv4 prefixes).
+    pub inside: Vec<IpPrefix>,
+    /// External addresses (masquerade: the interface's address).
+    pub pool: Vec<std::net::Ipv4Addr>,
+    /// Whether the pool is the interface's address.
+    pub masquerade: bool,
+    /// Inbound filtering.
+    pub filtering: Filtering,
+}
+
+/// A port forward (destination NAT): connections to `addr`, protocol
+/// `proto`, ports `ports` arriving on `iface` go to `to`, from port
+/// `to_port` on (a range keeps its offsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    /// Where they arrive.
+    pub iface: IfId,
+    /// Its name, for display.
+    pub iface_name: String,
+    /// TCP (6) or UDP (17).
+    pub proto: u8,
+    /// The external address (the interface's, by default).
+    pub addr: std::net::Ipv4Addr,
+    /// First and last external port.
+    pub ports: (u16, u16),
+    /// The inside server.
+    pub to: std::net::Ipv4Addr,
+    /// Its first port.
+    pub to_port: u16,
 }

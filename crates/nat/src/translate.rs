@@ -215,6 +215,133 @@ pub fn rewrite_quoted_v4(
     true
 }
 
+/// ICMP query types whose identifier (bytes 4–5) names the flow (RFC 792:
+/// echo, timestamp, information; RFC 950: address mask) — requests and
+/// replies.
+pub const fn is_icmpv4_query(icmp_type: u8) -> bool {
+    matches!(icmp_type, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
+}
+
+/// An ICMPv4 query reply (answers a request we mapped).
+pub const fn is_icmpv4_reply(icmp_type: u8) -> bool {
+    matches!(icmp_type, 0 | 14 | 16 | 18)
+}
+
+/// Rewrite the TCP/UDP port on `side`, or an ICMP query's identifier
+/// (either side: it is one field), to `new`, with the transport checksum
+/// (RFC 1624; UDP 0 stays 0) and `info`. Returns the old value, or `None`
+/// when the packet has no such field.
+pub fn rewrite_port(frame: &mut [u8], info: &mut PacketInfo, side: Side, new: u16) -> Option<u16> {
+    if !info.has_l4() || info.frag.is_later_fragment() {
+        return None;
+    }
+    let l4 = usize::from(info.l4_offset);
+    let end = l3_end(frame, info);
+    let (at, ck) = match (info.protocol, side) {
+        (6, Side::Src) => (l4, l4 + 16),
+        (6, Side::Dst) => (l4 + 2, l4 + 16),
+        (17, Side::Src) => (l4, l4 + 6),
+        (17, Side::Dst) => (l4 + 2, l4 + 6),
+        (1, _) if is_icmpv4_query(info.icmp_type()) => (l4 + 4, l4 + 2),
+        _ => return None,
+    };
+    if ck + 2 > end || at + 2 > end {
+        return None;
+    }
+    let old = get_u16(frame, at)?;
+    put_u16(frame, at, new);
+    if let Some(c) = get_u16(frame, ck)
+        && !(info.protocol == 17 && c == 0)
+    {
+        let n = update_u16(c, old, new);
+        put_u16(frame, ck, if info.protocol == 17 { udp_wire(n) } else { n });
+    }
+    match (info.protocol, side) {
+        (1, _) | (_, Side::Src) => info.src_port = new,
+        (_, Side::Dst) => info.dst_port = new,
+    }
+    Some(old)
+}
+
+/// The quoted transport tuple of an ICMPv4 error (header at `inner`, from
+/// [`quoted_v4`]): protocol, source, destination, source port, destination
+/// port (an ICMP query's identifier as both ports' first, the second 0).
+pub fn quoted_tuple_v4(
+    frame: &[u8],
+    info: &PacketInfo,
+    inner: usize,
+) -> Option<(u8, u32, u32, u16, u16)> {
+    let end = l3_end(frame, info);
+    let ihl = usize::from(frame.get(inner)? & 0x0f) * 4;
+    let proto = *frame.get(inner + 9)?;
+    let src = get_u32(frame, inner + 12)?;
+    let dst = get_u32(frame, inner + 16)?;
+    let l4 = inner + ihl;
+    if l4 + 8 > end {
+        return None;
+    }
+    match proto {
+        6 | 17 => Some((
+            proto,
+            src,
+            dst,
+            get_u16(frame, l4)?,
+            get_u16(frame, l4 + 2)?,
+        )),
+        1 if is_icmpv4_query(*frame.get(l4)?) => Some((1, src, dst, get_u16(frame, l4 + 4)?, 0)),
+        _ => None,
+    }
+}
+
+/// Rewrite the port on `side` (ICMP query: the identifier) of the
+/// transport header quoted by an ICMPv4 error, fixing the quoted checksum
+/// when the quote holds it and the error's ICMP checksum over both (RFC
+/// 5508 §4.2). Returns whether it was rewritten.
+pub fn rewrite_quoted_port_v4(
+    frame: &mut [u8],
+    info: &PacketInfo,
+    inner: usize,
+    side: Side,
+    new: u16,
+) -> bool {
+    let icmp = usize::from(info.l4_offset);
+    let end = l3_end(frame, info);
+    let Some(&vihl) = frame.get(inner) else {
+        return false;
+    };
+    let l4 = inner + usize::from(vihl & 0x0f) * 4;
+    let proto = frame.get(inner + 9).copied().unwrap_or(0);
+    let (at, ck) = match (proto, side) {
+        (6, Side::Src) => (l4, l4 + 16),
+        (6, Side::Dst) => (l4 + 2, l4 + 16),
+        (17, Side::Src) => (l4, l4 + 6),
+        (17, Side::Dst) => (l4 + 2, l4 + 6),
+        (1, _) => (l4 + 4, l4 + 2),
+        _ => return false,
+    };
+    let (Some(old), Some(mut ic)) = (get_u16(frame, at), get_u16(frame, icmp + 2)) else {
+        return false;
+    };
+    if at + 2 > end {
+        return false;
+    }
+    put_u16(frame, at, new);
+    ic = update_u16(ic, old, new);
+    if ck + 2 <= end
+        && let Some(c) = get_u16(frame, ck)
+        && !(proto == 17 && c == 0)
+    {
+        let mut n = update_u16(c, old, new);
+        if proto == 17 {
+            n = udp_wire(n);
+        }
+        put_u16(frame, ck, n);
+        ic = update_u16(ic, c, n);
+    }
+    put_u16(frame, icmp + 2, ic);
+    true
+}
+
 /// A prefix translation of IPv4 addresses: keep the host bits, replace the
 /// network bits (`len` 32 is 1:1 NAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

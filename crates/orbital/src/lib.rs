@@ -43,12 +43,13 @@ pub fn policy(
             Some((c, r)) => compiled.locate_rule(c, r, e.message),
             None => compiled.locate(None, e.message),
         })?;
-    let nat = orbital_nat::NatPolicy::compile(&compiled.nat, workers).map_err(|e| {
-        compiled.locate_nat(
-            e.rule,
-            format!("static NAT rule {}: {}", e.rule + 1, e.message),
-        )
-    })?;
+    let nat = orbital_nat::NatPolicy::compile(&compiled.nat, workers, previous.map(|p| &p.nat))
+        .map_err(|e| {
+            compiled.locate_nat(
+                e.rule,
+                format!("{}: {}", compiled.nat.label(e.rule), e.message),
+            )
+        })?;
     let edge = match previous {
         Some(p) => p.edge.with_firewall(fw),
         None => orbital_firewall::EdgePolicy::new(fw, compiled.conntrack, workers),

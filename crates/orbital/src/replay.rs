@@ -76,6 +76,7 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     }
     let mut cfg = ReplayConfig::default();
     apply_engine_settings(&compiled.engine, &mut cfg.engine);
+    apply_nat_settings(&compiled, &mut cfg);
     if let Some(w) = a.workers {
         cfg.engine.workers = w.max(1);
     }
@@ -172,6 +173,17 @@ fn file_identity(path: &Path) -> PathBuf {
     match (dir.canonicalize(), path.file_name()) {
         (Ok(d), Some(name)) => d.join(name),
         _ => path.to_path_buf(),
+    }
+}
+
+/// With stateful NAT, a replay steps the engine after every frame: each
+/// frame is then handled at its own capture time (a session's timer sees
+/// the true gaps) and new mappings are made in capture order whatever the
+/// worker count, so the ports chosen — and the outputs — are the same with
+/// one worker or many.
+pub fn apply_nat_settings(compiled: &orbital_control::Compiled, cfg: &mut ReplayConfig) {
+    if compiled.nat.stateful() {
+        cfg.round = 1;
     }
 }
 

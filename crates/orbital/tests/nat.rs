@@ -37,23 +37,35 @@ impl Drop for Scratch {
     }
 }
 
-/// Replay the example on both captures; the report and each port's frames.
+/// Replay the static NAT example on both captures; the report and each
+/// port's frames.
 fn run(workers: usize, trace: Option<(usize, TraceFilter)>) -> (ReplayReport, [Vec<Vec<u8>>; 2]) {
+    run_example("static-nat.toml", "static-nat", workers, trace)
+}
+
+/// Replay `examples/CONFIG` on `examples/PREFIX-{lan,wan}.pcap`.
+fn run_example(
+    config: &str,
+    prefix: &str,
+    workers: usize,
+    trace: Option<(usize, TraceFilter)>,
+) -> (ReplayReport, [Vec<Vec<u8>>; 2]) {
     let dir = Scratch::new();
-    let config = root().join("examples/static-nat.toml");
+    let config = root().join("examples").join(config);
     let (compiled, builder) = orbital_control::load(&config).unwrap();
     let mut cfg = ReplayConfig {
         trace,
         ..ReplayConfig::default()
     };
     orbital::replay::apply_engine_settings(&compiled.engine, &mut cfg.engine);
+    orbital::replay::apply_nat_settings(&compiled, &mut cfg);
     cfg.engine.workers = workers;
     let id = |n: &str| compiled.port(n).unwrap().id;
     let inputs = ["lan", "wan"]
         .iter()
         .map(|s| ReplayInput {
             port: id(&format!("{s}0")),
-            rx: PcapRx::open(&root().join(format!("examples/static-nat-{s}.pcap"))).unwrap(),
+            rx: PcapRx::open(&root().join(format!("examples/{prefix}-{s}.pcap"))).unwrap(),
         })
         .collect();
     let paths = [dir.0.join("lan0.pcap"), dir.0.join("wan0.pcap")];
@@ -201,4 +213,159 @@ fn bad_nat_configuration_is_refused_and_located() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Every checksum of an Ethernet/IPv4 frame, computed from scratch: the
+/// header, TCP/UDP over the pseudo-header, ICMP, and an ICMP error's quoted
+/// header.
+fn verify_checksums(f: &[u8]) {
+    use orbital_wire::checksum::{checksum, pseudo_header_v4, transport};
+    let ip = &f[14..];
+    let ihl = usize::from(ip[0] & 15) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    assert_eq!(
+        checksum(&ip[..ihl]),
+        0,
+        "IPv4 header checksum of {}",
+        hex(f)
+    );
+    let l4 = &ip[ihl..total];
+    let addr = |b: &[u8]| std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+    match ip[9] {
+        6 | 17 if !(ip[9] == 17 && l4[6..8] == [0, 0]) => {
+            let ph = pseudo_header_v4(
+                addr(&ip[12..16]),
+                addr(&ip[16..20]),
+                orbital_wire::ip::IpProtocol::from(ip[9]),
+                l4.len() as u32,
+            );
+            assert_eq!(transport(ph, l4), 0, "transport checksum of {}", hex(f));
+        }
+        1 => {
+            assert_eq!(checksum(l4), 0, "ICMP checksum of {}", hex(f));
+            if matches!(l4[0], 3 | 11 | 12) {
+                let q = &l4[8..];
+                assert_eq!(checksum(&q[..20]), 0, "quoted header checksum");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn ipv4_at(f: &[u8], at: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(f[at], f[at + 1], f[at + 2], f[at + 3])
+}
+
+fn port_at(f: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([f[at], f[at + 1]])
+}
+
+/// (source, source port, destination, destination port) of a TCP/UDP
+/// frame with a 20-byte IPv4 header; ICMP: the identifier as both ports.
+fn tuple(f: &[u8]) -> (String, u16, String, u16) {
+    let (s, d) = (ipv4_at(f, 26).to_string(), ipv4_at(f, 30).to_string());
+    match f[23] {
+        1 => (s, port_at(f, 38), d, port_at(f, 38)),
+        _ => (s, port_at(f, 34), d, port_at(f, 36)),
+    }
+}
+
+#[test]
+fn home_router_masquerades_with_endpoint_independent_mapping_forwards_and_hairpins() {
+    let (rep, [lan, wan]) = run_example("home-router.toml", "home", 1, None);
+    for f in lan.iter().chain(&wan) {
+        verify_checksums(f);
+    }
+    let t: Vec<_> = wan.iter().map(|f| tuple(f)).collect();
+    let e = "203.0.113.1".to_string();
+    // A:5000 keeps one external port towards two servers (REQ-1); B:5000,
+    // the same inside port, gets another (REQ-3); parity kept (REQ-4).
+    assert_eq!((&t[0].0, &t[0].2), (&e, &"198.51.100.7".to_string()));
+    assert_eq!(t[0].1, t[1].1, "endpoint-independent mapping");
+    assert_eq!(&t[1].2, "198.51.100.8");
+    assert_ne!(t[2].1, t[0].1, "no port overloading");
+    assert!(t.iter().take(3).all(|x| x.1 % 2 == 0 && x.1 >= 1024));
+    // The TCP SYN from A:40000, the port forward's answer from :8080, the
+    // echo request with its identifier kept.
+    assert_eq!((&t[3].0, t[3].3), (&e, 80));
+    assert_eq!(
+        (&t[4].0, t[4].1, &t[4].2, t[4].3),
+        (&e, 8080, &"198.51.100.9".to_string(), 5555)
+    );
+    assert_eq!((&t[5].0, t[5].1), (&e, 0x77));
+    // Steering: each mapped flow's return hashes where it went out, in the
+    // seven bits the indirection table reads.
+    let rss = orbital_pipeline::rss::Toeplitz::new(&orbital_pipeline::rss::SYMMETRIC_KEY);
+    let h = |a: &str, b: &str, pa: u16, pb: u16| {
+        let mut x = [0u8; 12];
+        x[..4].copy_from_slice(&a.parse::<std::net::Ipv4Addr>().unwrap().octets());
+        x[4..8].copy_from_slice(&b.parse::<std::net::Ipv4Addr>().unwrap().octets());
+        x[8..10].copy_from_slice(&pa.to_be_bytes());
+        x[10..12].copy_from_slice(&pb.to_be_bytes());
+        rss.hash(&x) & 127
+    };
+    for (inside, x, k) in [
+        ("192.168.1.2", 5000, 0),
+        ("192.168.1.2", 5000, 1),
+        ("192.168.1.3", 5000, 2),
+        ("192.168.1.2", 40000, 3),
+    ] {
+        assert_eq!(
+            h(inside, &t[k].2, x, t[k].3),
+            h(&t[k].2, &e, t[k].3, t[k].1),
+            "frame {k}"
+        );
+    }
+    // Inbound: the answers to each mapping; the forward to S:80; the
+    // hairpin both ways, each side seeing the other's public endpoint; the
+    // echo reply and the ICMP error back at A, the error's quote naming
+    // A:5000 (RFC 5508).
+    let l: Vec<_> = lan.iter().map(|f| tuple(f)).collect();
+    let want = [
+        ("198.51.100.7", 3478, "192.168.1.2", 5000),
+        ("198.51.100.8", 3478, "192.168.1.2", 5000),
+        ("198.51.100.7", 3478, "192.168.1.3", 5000),
+        ("198.51.100.9", 5555, "192.168.1.10", 80),
+    ];
+    for (k, w) in want.iter().enumerate() {
+        assert_eq!(
+            (l[k].0.as_str(), l[k].1, l[k].2.as_str(), l[k].3),
+            *w,
+            "lan frame {k}"
+        );
+    }
+    assert_eq!(
+        (l[4].0.as_str(), l[4].2.as_str(), l[4].3),
+        ("203.0.113.1", "192.168.1.10", 80)
+    );
+    assert_eq!(
+        (l[5].0.as_str(), l[5].1, l[5].2.as_str(), l[5].3),
+        ("203.0.113.1", 8080, "192.168.1.3", 6000)
+    );
+    assert_eq!((l[6].2.as_str(), l[6].1), ("192.168.1.2", 0x77));
+    let err = &lan[7];
+    assert_eq!(
+        (err[34], ipv4_at(err, 30).to_string()),
+        (3, "192.168.1.2".to_string())
+    );
+    assert_eq!(
+        (ipv4_at(err, 42 + 12).to_string(), port_at(err, 42 + 20)),
+        ("192.168.1.2".to_string(), 5000)
+    );
+    assert_eq!(
+        lan.len(),
+        8,
+        "the late answer after the mapping timed out is not delivered"
+    );
+    // The filtering (address and port dependent) refused R2 from another
+    // port and R3 unsolicited.
+    assert_eq!(drops(&rep, Reason::NatFiltered), 2);
+}
+
+#[test]
+fn home_router_is_identical_with_two_workers() {
+    let (_, one) = run_example("home-router.toml", "home", 1, None);
+    let (rep, two) = run_example("home-router.toml", "home", 2, None);
+    assert_eq!(one, two);
+    assert_eq!(drops(&rep, Reason::NatFiltered), 2);
 }

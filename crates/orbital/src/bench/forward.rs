@@ -160,7 +160,7 @@ fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_nat::RouterPo
     let nat = match &a.nat {
         Some(path) => {
             let rules = orbital_control::nat_file(path, &ifaces)?;
-            orbital_nat::NatPolicy::compile(&rules, a.workers)
+            orbital_nat::NatPolicy::compile(&rules, a.workers, None)
                 .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?
         }
         None => orbital_nat::NatPolicy::default(),
