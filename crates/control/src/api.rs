@@ -64,8 +64,10 @@ pub enum Request {
     Reload,
     /// The firewall's chains and rules with their hit counters.
     Firewall,
-    /// NAT: the static translations with their counters.
+    /// NAT: the rules with their counters, sessions, pool use.
     Nat,
+    /// NAT mappings: external address:port → inside endpoint.
+    NatMappings,
     /// Tracked connections (`conntrack -L`), optionally only those
     /// matching `filter` (`proto=tcp,addr=10.0.0.2,port=443,state=established`).
     Conntrack {

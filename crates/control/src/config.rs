@@ -550,13 +550,15 @@ pub fn firewall_file(
 
 /// The `[nat]` section of a file, alone (other sections are ignored): for a
 /// benchmark or tool whose ports are not the file's. Interface names
-/// resolve in `ifaces`.
+/// resolve in `ifaces`, `masquerade` and port forwards take the address
+/// `addrs` gives the interface.
 ///
 /// # Errors
 /// Unreadable file, syntax, or a rule that does not compile, located.
 pub fn nat_file(
     path: &Path,
     ifaces: &[(String, IfId)],
+    addrs: &[(IfId, std::net::Ipv4Addr)],
 ) -> Result<orbital_nat::NatRules, ConfigError> {
     #[derive(Deserialize)]
     struct Only {
@@ -564,8 +566,8 @@ pub fn nat_file(
         nat: crate::nat::NatSection,
     }
     let (f, source): (Only, String) = sections_of(path)?;
-    // No ports here: masquerade and port forwards name their address.
-    let (rules, _) = f.nat.rules(ifaces, &|_| None, &|span, msg| {
+    let address_of = |id: IfId| addrs.iter().find(|(i, _)| *i == id).map(|&(_, a)| a);
+    let (rules, _) = f.nat.rules(ifaces, &address_of, &|span, msg| {
         error_at(path, &source, span, msg)
     })?;
     Ok(rules)

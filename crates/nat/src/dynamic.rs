@@ -149,11 +149,9 @@ impl NatState {
     /// Worker `worker`'s state under `policy`.
     pub fn new(worker: usize, policy: &NatPolicy) -> NatState {
         NatState {
-            sessions: Sessions::new(if policy.rules.stateful() {
-                policy.max_sessions as usize
-            } else {
-                1
-            }),
+            // Allocated whether or not NAT is configured yet, so a reload
+            // can add it (4.7 MB per worker at the default 65,536).
+            sessions: Sessions::new(policy.max_sessions as usize),
             steer: None,
             shared: policy.shared.clone(),
             counters: policy
@@ -333,10 +331,14 @@ impl NatState {
             // Start where the inside port would sit in the coset, so
             // neighbours' mappings spread out rather than pile up.
             let start = usize::from(x >> 7) % n.max(1);
-            let cands = (0..n).filter_map(move |i| {
-                let p = steer.candidate(x, fx, fe, (start + i) % n)?;
+            // The inside port's parity first (RFC 4787 REQ-4, a
+            // recommendation), then the other half of the coset rather
+            // than no mapping at all.
+            let cands = (0..2 * n).filter_map(move |j| {
+                let p = steer.candidate(x, fx, fe, (start + j % n) % n)?;
+                let parity = u16::from(j >= n) ^ (x & 1);
                 let ok =
-                    p != 0 && (p < 1024) == low && p & 1 == x & 1 && !nat.forwarded(k.proto, e, p);
+                    p != 0 && (p < 1024) == low && p & 1 == parity && !nat.forwarded(k.proto, e, p);
                 ok.then_some(p)
             });
             // Port preservation when it keeps the steering.

@@ -39,7 +39,7 @@ pub enum CtlCommand {
         /// What to show.
         #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace", "firewall", "conntrack", "log", "nat"])]
         what: String,
-        /// For `conntrack`: `summary`, or a filter
+        /// For `nat`: `mappings`. For `conntrack`: `summary`, or a filter
         /// `proto=tcp,addr=10.0.0.2,port=443,state=established`.
         #[arg(num_args = 0..=1)]
         detail: Option<String>,
@@ -107,6 +107,7 @@ pub fn request_of(c: &CtlCommand) -> anyhow::Result<Request> {
     Ok(match c {
         CtlCommand::Show { what, detail } => match what.as_str() {
             "firewall" => Request::Firewall,
+            "nat" if detail.as_deref() == Some("mappings") => Request::NatMappings,
             "nat" => Request::Nat,
             "log" => Request::Log,
             "conntrack" if detail.as_deref() == Some("summary") => Request::ConntrackSummary,
@@ -242,6 +243,9 @@ pub fn render(c: &CtlCommand, v: &Value) -> String {
     match c {
         CtlCommand::Show { what, detail } => match what.as_str() {
             "firewall" => o = crate::firewall_view::render_firewall(v),
+            "nat" if detail.as_deref() == Some("mappings") => {
+                o = crate::nat_view::render_mappings(v)
+            }
             "nat" => o = crate::nat_view::render_nat(v),
             "log" => o = crate::firewall_view::render_log(v),
             "conntrack" if detail.as_deref() == Some("summary") => {

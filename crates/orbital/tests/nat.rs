@@ -369,3 +369,26 @@ fn home_router_is_identical_with_two_workers() {
     assert_eq!(one, two);
     assert_eq!(drops(&rep, Reason::NatFiltered), 2);
 }
+
+#[test]
+fn show_nat_mappings_lists_the_port_table() {
+    let (compiled, _) = orbital_control::load(&root().join("examples/home-router.toml")).unwrap();
+    let policy = orbital::policy(&compiled, 1, 1, None).unwrap();
+    let e: std::net::Ipv4Addr = "203.0.113.1".parse().unwrap();
+    let t = policy.nat.shared.table(e.to_bits(), 17).unwrap();
+    let a: std::net::Ipv4Addr = "192.168.1.2".parse().unwrap();
+    assert_eq!(t.map(a.to_bits(), 5000, [5124u16].into_iter()), Ok(5124));
+    let v = orbital::nat_view::mappings_json(&policy.nat);
+    assert_eq!(v[0]["external"], "203.0.113.1:5124");
+    assert_eq!(v[0]["inside"], "192.168.1.2:5000");
+    assert_eq!(v[0]["protocol"], "udp");
+    assert_eq!(v[0]["filtering"], "address-and-port-dependent");
+    let text = orbital::nat_view::render_mappings(&v);
+    assert!(
+        text.contains("203.0.113.1:5124") && text.contains("192.168.1.2:5000"),
+        "{text}"
+    );
+    let s = orbital::nat_view::nat_json(&policy.nat);
+    assert_eq!(s["pool"][0]["udp_ports_used"], 1);
+    assert_eq!(s["forward"][0]["to"], "192.168.1.10:80");
+}

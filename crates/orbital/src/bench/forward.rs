@@ -80,9 +80,11 @@ pub struct ForwardArgs {
     #[arg(long)]
     pub firewall: Option<PathBuf>,
     /// Translate with the `[nat]` section of this file; its rules name the
-    /// benchmark's ports `lan0` and `wan0`. The traffic comes from
-    /// 10.0.0.0/8 and leaves by `wan0`, so `examples/bench-nat.toml`'s
-    /// `10.0.0.0/8` → `100.0.0.0/8` prefix translation rewrites every packet.
+    /// benchmark's ports `lan0` and `wan0` (`wan0` is 10.254.0.1, what
+    /// `masquerade` takes). The traffic comes from 10.0.0.0/8 and leaves by
+    /// `wan0`: `examples/bench-nat.toml` translates every packet statelessly
+    /// (10.0.0.0/8 → 100.0.0.0/8), `examples/bench-masquerade.toml`
+    /// masquerades it (a session per flow).
     #[arg(long)]
     pub nat: Option<PathBuf>,
     /// Track this many flows (the traffic has that many, and each worker's
@@ -159,7 +161,11 @@ fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_nat::RouterPo
         .collect();
     let nat = match &a.nat {
         Some(path) => {
-            let rules = orbital_control::nat_file(path, &ifaces)?;
+            let addrs = [
+                (IfId(0), Ipv4Addr::new(10, 255, 0, 1)),
+                (IfId(1), Ipv4Addr::new(10, 254, 0, 1)),
+            ];
+            let rules = orbital_control::nat_file(path, &ifaces, &addrs)?;
             orbital_nat::NatPolicy::compile(&rules, a.workers, None)
                 .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?
         }

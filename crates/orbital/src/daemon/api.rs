@@ -172,6 +172,9 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
         Request::Nat => Response::ok(crate::nat_view::nat_json(
             &d.handle.shared.load_full().policy.nat,
         )),
+        Request::NatMappings => Response::ok(crate::nat_view::mappings_json(
+            &d.handle.shared.load_full().policy.nat,
+        )),
         Request::Firewall => Response::ok(crate::firewall_view::firewall_json(
             &d.handle.shared.load_full().policy.edge,
             &d.names,

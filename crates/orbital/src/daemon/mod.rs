@@ -342,6 +342,17 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
             )
             .to_string());
     }
+    if current.policy.nat.max_sessions != compiled.nat.max_sessions {
+        return Err(compiled
+            .locate_nat(
+                0,
+                format!(
+                    "[nat] max_sessions changed from {} to {}: the session tables are sized at start, so it takes effect only on a restart (nothing was reloaded)",
+                    current.policy.nat.max_sessions, compiled.nat.max_sessions
+                ),
+            )
+            .to_string());
+    }
     // The expensive parts — the tables, the classifier — are built before
     // the publisher is taken.
     let mut fresh = TablesBuilder::new();
@@ -582,6 +593,28 @@ mod tests {
         assert!(e.contains("router.toml:"), "{e}");
         assert_eq!(d.handle.shared.load().version, v0, "nothing published");
         assert_eq!(show()["static"].as_array().unwrap().len(), 1);
+        // Masquerade added by a reload: its pool is the interface's address.
+        let masq = "\n[[nat.source]]\ninterface = \"wan0\"\ninside = [\"10.0.0.0/24\"]\nto = \"masquerade\"\n";
+        std::fs::write(&d.config, format!("{base}{rule}{masq}")).unwrap();
+        reload(&d).unwrap();
+        let v = show();
+        assert_eq!(v["source"][0]["to"], "masquerade");
+        assert_eq!(v["source"][0]["filtering"], "address-and-port-dependent");
+        assert_eq!(v["pool"][0]["udp_ports_used"], 0);
+        let m = api::handle(&d, Request::NatMappings);
+        assert_eq!(m.result.unwrap(), serde_json::json!([]));
+        let text = crate::ctl::render(
+            &crate::ctl::CtlCommand::Show {
+                what: "nat".into(),
+                detail: None,
+            },
+            &v,
+        );
+        assert!(
+            text.contains("source rule 1: out wan0 from 10.0.0.0/24 to masquerade"),
+            "{text}"
+        );
+        assert!(metrics::render(&d).contains("orbital_nat_sessions 0"));
         stop(&d, &dir);
     }
 
