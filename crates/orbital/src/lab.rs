@@ -175,6 +175,49 @@ impl Lab {
         (ours && alive(pid)).then_some(pid)
     }
 
+    /// The lab's namespaces that exist now.
+    ///
+    /// # Errors
+    /// `ip netns list` failed.
+    pub fn existing_namespaces(&self) -> anyhow::Result<Vec<String>> {
+        let list = sh(&["ip", "netns", "list"])?;
+        // One namespace a line: `NAME` or `NAME (id: N)`.
+        let present: Vec<&str> = list
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        Ok([self.lan(), self.rtr(), self.wan()]
+            .into_iter()
+            .filter(|n| present.contains(&n.as_str()))
+            .collect())
+    }
+
+    /// Refuse to build over a lab of the same prefix: rebuilding its
+    /// namespaces would leave its daemon in an orphaned namespace.
+    ///
+    /// # Errors
+    /// "lab P already up", saying what is there; or `ip netns list` failed.
+    pub fn ensure_not_up(&self) -> anyhow::Result<()> {
+        let namespaces = self.existing_namespaces()?;
+        let daemon = self.daemon_pid();
+        if namespaces.is_empty() && daemon.is_none() {
+            return Ok(());
+        }
+        let what = [
+            (!namespaces.is_empty()).then(|| format!("namespaces {}", namespaces.join(", "))),
+            Some(daemon.map_or("no daemon running".into(), |pid| {
+                format!("daemon pid {pid}")
+            })),
+        ];
+        let what: Vec<String> = what.into_iter().flatten().collect();
+        let what = what.join(", ");
+        bail!(
+            "lab {} already up ({what}); nothing changed (`orbital lab down --prefix {}` removes it)",
+            self.prefix,
+            self.prefix
+        )
+    }
+
     /// (Re)write the router configuration with its ports on `backend`.
     ///
     /// # Errors
@@ -486,6 +529,7 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
     let limit = Duration::from_secs(10);
     match a.action.as_str() {
         "up" => {
+            lab.ensure_not_up()?;
             let start = || -> anyhow::Result<u32> {
                 lab.build()?;
                 // A fresh log per lab; a fallback's second start appends.
@@ -504,7 +548,8 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
                 std::fs::write(lab.pid_file(), pid.to_string())?;
                 Ok(pid)
             };
-            // A lab that did not come up is not left half-built.
+            // Nothing of this prefix was there before: a lab that did not
+            // come up is not left half-built (it would be "already up").
             let pid = start().inspect_err(|_| lab.down())?;
             crate::outln!(
                 "lab up: {} (10.0.0.2) -> {} (orbital pid {pid}, api {}) -> {} (192.0.2.2, 198.51.100.1)",

@@ -1,5 +1,5 @@
 //! `orbital lab` as a user runs it: the binary's `lab up`, signals to the
-//! daemon it left running, `lab down`.
+//! daemon it left running, a second `lab up`, `lab down`.
 //! Needs root, iproute2 and ping; without them the tests say SKIPPED,
 //! except under CI=true where they must run. Every lab is removed whatever
 //! happens to the test.
@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use orbital::ctl::call;
-use orbital::lab::{Lab, wait_for_line};
+use orbital::lab::{Lab, in_ns, wait_for_line};
 use orbital_control::api::Request;
 
 /// The labs share two CPUs with everything else; one at a time.
@@ -199,4 +199,48 @@ fn the_lab_daemon_survives_sighup_and_lab_down_shows_its_final_counters() {
         "no namespace left"
     );
     assert!(!g.lab.dir.exists(), "no file left");
+}
+
+#[test]
+fn a_second_lab_up_is_refused_and_changes_nothing() {
+    if !can_run() {
+        return;
+    }
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = Guard::new("ol2");
+    let out = g.up();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pid = g.pid();
+    let lan = g.lab.lan();
+    let ping = || in_ns(&lan, &["ping", "-c", "1", "-W", "5", "198.51.100.1"]);
+    ping().expect("the lab forwards");
+    let rtr = format!("/run/netns/{}", g.lab.rtr());
+    let ns = netns_inode(&rtr);
+    assert_eq!(ns, netns_inode(&format!("/proc/{pid}/ns/net")));
+    let out = g.up();
+    // Whatever it did, a daemon it started is cleaned up too.
+    let again = g.pid();
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a second lab up is refused: {err}");
+    assert!(err.contains("lab ol2 already up"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(again, pid, "the pid file is untouched");
+    assert!(alive(pid), "the daemon still runs");
+    assert_eq!(
+        (
+            netns_inode(&rtr),
+            netns_inode(&format!("/proc/{pid}/ns/net"))
+        ),
+        (ns, ns),
+        "the daemon is still in the lab's router namespace (not rebuilt under it)"
+    );
+    ping().expect("the lab still forwards");
+}
+
+/// A network namespace's identity: the inode of its nsfs file.
+fn netns_inode(path: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .ino()
 }
