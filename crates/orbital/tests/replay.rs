@@ -75,8 +75,33 @@ fn run(
         rep.stats.slow
     );
     assert_eq!(rep.stats.pool.in_use, 0, "every buffer came back");
-    let bytes = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for (port, b) in outputs.iter().zip(&bytes) {
+        assert_time_order(&format!("{tag}: {port}"), b);
+    }
     (rep, bytes)
+}
+
+/// Every capture a replay writes is in time order (capinfos: "Strict time
+/// order: True"): each frame's timestamp at least its predecessor's.
+fn assert_time_order(what: &str, bytes: &[u8]) {
+    let ts = stamps(bytes);
+    if let Some(i) = (1..ts.len()).find(|&i| ts[i] < ts[i - 1]) {
+        panic!(
+            "{what}: frame {} stamped {} ns before frame {} ({} < {})",
+            i + 1,
+            ts[i - 1] - ts[i],
+            i,
+            ts[i],
+            ts[i - 1]
+        );
+    }
+}
+
+/// Each frame's timestamp, ns.
+fn stamps(bytes: &[u8]) -> Vec<u64> {
+    let c = Capture::from_bytes(bytes.to_vec()).unwrap();
+    c.frames().map(|f| f.unwrap().ts_ns).collect()
 }
 
 fn example(workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
@@ -140,7 +165,7 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
     );
 
     // Forwarded: TTL 63, checksum valid, MACs rewritten, the rest unchanged.
-    for (w, i) in [(0, 2), (4, 4)] {
+    for (w, i) in [(0, 2), (2, 4)] {
         let (o, inp) = (&wan[w], &input[i]);
         assert_eq!(
             (
@@ -160,8 +185,9 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
             "Ethernet padding is not forwarded"
         );
     }
-    // ARP: three requests for the unresolved 192.0.2.53, broadcast.
-    for f in &wan[1..4] {
+    // ARP: three requests for the unresolved 192.0.2.53, broadcast: on the
+    // query's arrival and a second, two seconds after (time order).
+    for f in [&wan[1], &wan[6], &wan[7]] {
         assert_eq!(
             EthernetAddress::from_bytes(&f[0..6]),
             EthernetAddress::BROADCAST
@@ -174,21 +200,22 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
     }
     // The 1400-byte datagram without DF: two fragments that reassemble.
     let (f1, f2) = (
-        Ipv4Packet::new_checked(&wan[5][14..]).unwrap(),
-        Ipv4Packet::new_checked(&wan[6][14..]).unwrap(),
+        Ipv4Packet::new_checked(&wan[3][14..]).unwrap(),
+        Ipv4Packet::new_checked(&wan[4][14..]).unwrap(),
     );
     assert!(f1.more_frags() && !f2.more_frags());
     assert!(f1.verify_checksum() && f2.verify_checksum());
-    assert!(wan[5].len() - 14 <= 1280);
+    assert!(wan[3].len() - 14 <= 1280);
     let orig = Ipv4Packet::new_checked(&input[8][14..]).unwrap();
     let mut joined = f1.payload().to_vec();
     assert_eq!(usize::from(f2.frag_offset()), joined.len());
     joined.extend_from_slice(f2.payload());
     assert_eq!(joined, orig.payload());
     // IPv6 forwarded with hop limit 63.
-    assert_eq!(info(&wan[7]).ttl, 63);
+    assert_eq!(info(&wan[5]).ttl, 63);
 
-    // LAN side: ARP reply, echo reply, then the ICMP errors in input order.
+    // LAN side: ARP reply, echo reply, then the ICMP errors in input order,
+    // except host unreachable: last, when resolution has given up.
     let a = orbital_wire::arp::ArpRepr::parse(&lan[0][14..]).unwrap();
     assert_eq!((a.sender_mac, a.target_mac), (router_lan, host));
     let icmp = |f: &[u8]| {
@@ -205,23 +232,23 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
         )
     };
     assert_eq!(icmp(&lan[1]).0, 0, "echo reply");
-    let (t, c, _, quote) = icmp(&lan[2]);
+    let (t, c, _, quote) = icmp(&lan[8]);
     assert_eq!(
         (t, c),
         (3, 1),
         "host unreachable after resolution timed out"
     );
     assert_eq!(&quote[..28], &input[3][14..42]);
-    let (t, c, _, quote) = icmp(&lan[3]);
+    let (t, c, _, quote) = icmp(&lan[2]);
     assert_eq!((t, c), (11, 0), "time exceeded");
     assert_eq!(
         &quote[..],
         &input[5][14..14 + 33],
         "quotes the whole (short) datagram as received"
     );
-    assert_eq!(icmp(&lan[4]).0, 3, "net unreachable");
-    assert_eq!(icmp(&lan[4]).1, 0);
-    let (t, c, mtu, quote) = icmp(&lan[5]);
+    assert_eq!(icmp(&lan[3]).0, 3, "net unreachable");
+    assert_eq!(icmp(&lan[3]).1, 0);
+    let (t, c, mtu, quote) = icmp(&lan[4]);
     assert_eq!(
         (t, c, mtu),
         (3, 4, 1280),
@@ -233,7 +260,7 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
         "RFC 1812: as much as fits in 576 bytes"
     );
     // IPv6: NA, echo reply, time exceeded.
-    for (f, ty) in [(&lan[6], 136), (&lan[7], 129), (&lan[8], 3)] {
+    for (f, ty) in [(&lan[5], 136), (&lan[6], 129), (&lan[7], 3)] {
         let i = info(f);
         assert_eq!(i.icmp_type(), ty);
         assert_eq!(EthernetAddress::from_bytes(&f[0..6]), host);
@@ -275,6 +302,95 @@ fn output_is_identical_across_runs_and_worker_counts() {
     assert_eq!(one, again, "two runs");
     assert_eq!(one, two, "1 vs 2 workers");
     assert_eq!(one, three, "1 vs 3 workers");
+}
+
+/// The frames of `frames` (lan0 or wan0 output) that are ARP requests for
+/// `target`, and the ICMP host unreachables quoting a packet to it, with
+/// their timestamps.
+fn resolution_story(out: &[Vec<u8>], target: &str) -> (Vec<u64>, Vec<u64>) {
+    let target: std::net::Ipv4Addr = target.parse().unwrap();
+    let stamped = |b: &[u8]| stamps(b).into_iter().zip(frames(b)).collect::<Vec<_>>();
+    let arps = stamped(&out[1])
+        .into_iter()
+        .filter(|(_, f)| {
+            orbital_wire::arp::ArpRepr::parse(&f[14..]).is_ok_and(|a| a.target_ip == target)
+        })
+        .map(|(t, _)| t)
+        .collect();
+    let unreachables = stamped(&out[0])
+        .into_iter()
+        .filter(|(_, f)| {
+            let Ok(ip) = Ipv4Packet::new_checked(&f[14..]) else {
+                return false;
+            };
+            let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
+                return false;
+            };
+            let quoted = Ipv4Packet::new_checked(icmp.data());
+            (u8::from(icmp.msg_type()), icmp.code()) == (3, 1)
+                && quoted.is_ok_and(|q| q.dst_addr() == target)
+        })
+        .map(|(t, _)| t)
+        .collect();
+    (arps, unreachables)
+}
+
+#[test]
+fn outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence() {
+    const S: u64 = 1_000_000_000;
+    // The example: `run` checks each output is in time order. The DNS query
+    // to the silent 192.0.2.53 (frame 4) is asked for on arrival and every
+    // second after, and its sender told "host unreachable" only when the
+    // third request has gone unanswered for a second — after all of them,
+    // not at the query's own time.
+    let (_, out) = example(1, "order");
+    let input = std::fs::read(root().join("examples/lan.pcap")).unwrap();
+    let query = stamps(&input)[3];
+    let (arps, unreachables) = resolution_story(&out, "192.0.2.53");
+    assert_eq!(arps, [query, query + S, query + 2 * S], "ARP requests");
+    assert_eq!(unreachables, [query + 3 * S], "host unreachable");
+
+    // Two packets to the silent neighbour 3.5 s apart, replayed in one
+    // round: the first resolution has given up (at +3 s) before the second
+    // packet arrives, which starts its own. Nothing answers a packet before
+    // it arrived, whatever the replay's rounds.
+    let path = tmp("order-two-queries.pcap");
+    let dns = &frames(&input)[3];
+    let t0 = 1_000 * S;
+    let mut w = PcapWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        1,
+        65535,
+        Resolution::Nano,
+    )
+    .unwrap();
+    w.write(t0, dns).unwrap();
+    w.write(t0 + 3 * S + S / 2, dns).unwrap();
+    w.finish().unwrap();
+    let t1 = t0 + 3 * S + S / 2;
+    for workers in [1, 2] {
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.workers = workers;
+        cfg.settle_ns = 10 * S;
+        let (_, out) = run(
+            &root().join("examples/router.toml"),
+            &[("lan0", &path)],
+            &["lan0", "wan0"],
+            cfg,
+            &format!("order-two-{workers}"),
+        );
+        let (arps, unreachables) = resolution_story(&out, "192.0.2.53");
+        assert_eq!(
+            arps,
+            [t0, t0 + S, t0 + 2 * S, t1, t1 + S, t1 + 2 * S],
+            "{workers} worker(s): each packet's own resolution"
+        );
+        assert_eq!(
+            unreachables,
+            [t0 + 3 * S, t1 + 3 * S],
+            "{workers} worker(s): each told after its own requests"
+        );
+    }
 }
 
 /// A capture of `n` pings to the router, `gap_ns` apart.
