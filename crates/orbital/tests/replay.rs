@@ -22,15 +22,33 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("orbital-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+/// A test's scratch directory under the system temp dir, removed when the
+/// guard drops (the test passing or failing), so no run leaves files behind.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("orbital-replay-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    /// A file in it.
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Replay `inputs` (port, file) through `config`, writing the named ports'
 /// output; returns the report and each output's bytes.
 fn run(
+    s: &Scratch,
     config: &Path,
     inputs: &[(&str, &Path)],
     outputs: &[&str],
@@ -51,7 +69,7 @@ fn run(
         .collect();
     let paths: Vec<PathBuf> = outputs
         .iter()
-        .map(|p| tmp(&format!("{tag}-{p}.pcap")))
+        .map(|p| s.path(&format!("{tag}-{p}.pcap")))
         .collect();
     let outs = outputs
         .iter()
@@ -104,10 +122,11 @@ fn stamps(bytes: &[u8]) -> Vec<u64> {
     c.frames().map(|f| f.unwrap().ts_ns).collect()
 }
 
-fn example(workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
+fn example(s: &Scratch, workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
     let mut cfg = ReplayConfig::default();
     cfg.engine.workers = workers;
     run(
+        s,
         &root().join("examples/router.toml"),
         &[("lan0", &root().join("examples/lan.pcap"))],
         &["lan0", "wan0"],
@@ -150,7 +169,8 @@ fn golden(name: &str, bytes: &[u8]) {
 
 #[test]
 fn router_example_is_byte_exact_and_right_frame_by_frame() {
-    let (rep, out) = example(1, "exact");
+    let s = Scratch::new("router_example_is_byte_exact_and_right_frame_by_frame");
+    let (rep, out) = example(&s, 1, "exact");
     golden("router-lan0.pcap", &out[0]);
     golden("router-wan0.pcap", &out[1]);
     let input = frames(&std::fs::read(root().join("examples/lan.pcap")).unwrap());
@@ -295,10 +315,11 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
 
 #[test]
 fn output_is_identical_across_runs_and_worker_counts() {
-    let (_, one) = example(1, "det1");
-    let (_, again) = example(1, "det1b");
-    let (_, two) = example(2, "det2");
-    let (_, three) = example(3, "det3");
+    let s = Scratch::new("output_is_identical_across_runs_and_worker_counts");
+    let (_, one) = example(&s, 1, "det1");
+    let (_, again) = example(&s, 1, "det1b");
+    let (_, two) = example(&s, 2, "det2");
+    let (_, three) = example(&s, 3, "det3");
     assert_eq!(one, again, "two runs");
     assert_eq!(one, two, "1 vs 2 workers");
     assert_eq!(one, three, "1 vs 3 workers");
@@ -337,13 +358,14 @@ fn resolution_story(out: &[Vec<u8>], target: &str) -> (Vec<u64>, Vec<u64>) {
 
 #[test]
 fn outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence() {
+    let s = Scratch::new("outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence");
     const S: u64 = 1_000_000_000;
     // The example: `run` checks each output is in time order. The DNS query
     // to the silent 192.0.2.53 (frame 4) is asked for on arrival and every
     // second after, and its sender told "host unreachable" only when the
     // third request has gone unanswered for a second — after all of them,
     // not at the query's own time.
-    let (_, out) = example(1, "order");
+    let (_, out) = example(&s, 1, "order");
     let input = std::fs::read(root().join("examples/lan.pcap")).unwrap();
     let query = stamps(&input)[3];
     let (arps, unreachables) = resolution_story(&out, "192.0.2.53");
@@ -354,7 +376,7 @@ fn outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence() {
     // round: the first resolution has given up (at +3 s) before the second
     // packet arrives, which starts its own. Nothing answers a packet before
     // it arrived, whatever the replay's rounds.
-    let path = tmp("order-two-queries.pcap");
+    let path = s.path("order-two-queries.pcap");
     let dns = &frames(&input)[3];
     let t0 = 1_000 * S;
     let mut w = PcapWriter::new(
@@ -373,6 +395,7 @@ fn outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence() {
         cfg.engine.workers = workers;
         cfg.settle_ns = 10 * S;
         let (_, out) = run(
+            &s,
             &root().join("examples/router.toml"),
             &[("lan0", &path)],
             &["lan0", "wan0"],
@@ -394,8 +417,8 @@ fn outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence() {
 }
 
 /// A capture of `n` pings to the router, `gap_ns` apart.
-fn pings(n: usize, gap_ns: u64) -> PathBuf {
-    let path = tmp(&format!("pings-{n}-{gap_ns}.pcap"));
+fn pings(s: &Scratch, n: usize, gap_ns: u64) -> PathBuf {
+    let path = s.path(&format!("pings-{n}-{gap_ns}.pcap"));
     let input = frames(&std::fs::read(root().join("examples/lan.pcap")).unwrap());
     let ping = &input[1];
     let mut w = PcapWriter::new(
@@ -414,7 +437,8 @@ fn pings(n: usize, gap_ns: u64) -> PathBuf {
 
 #[test]
 fn punts_are_rate_limited_per_worker_on_engine_time() {
-    let config = tmp("ratelimit.toml");
+    let s = Scratch::new("punts_are_rate_limited_per_worker_on_engine_time");
+    let config = s.path("ratelimit.toml");
     let text = std::fs::read_to_string(root().join("examples/router.toml"))
         .unwrap()
         .replace(
@@ -424,8 +448,9 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
     std::fs::write(&config, text).unwrap();
     // 50 pings in the same nanosecond: the burst passes, the rest do not.
     let (rep, out) = run(
+        &s,
         &config,
-        &[("lan0", &pings(50, 0))],
+        &[("lan0", &pings(&s, 50, 0))],
         &["lan0"],
         ReplayConfig::default(),
         "rl0",
@@ -437,8 +462,9 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
     );
     // 50 pings 1 ms apart over 49 ms at 100/s: burst 5, plus 4 refilled tokens.
     let (rep, out) = run(
+        &s,
         &config,
-        &[("lan0", &pings(50, 1_000_000))],
+        &[("lan0", &pings(&s, 50, 1_000_000))],
         &["lan0"],
         ReplayConfig::default(),
         "rl1",
@@ -449,6 +475,7 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
 
 #[test]
 fn trace_shows_every_stage_of_the_chosen_packets() {
+    let s = Scratch::new("trace_shows_every_stage_of_the_chosen_packets");
     let cfg = ReplayConfig {
         trace: Some((
             10,
@@ -460,6 +487,7 @@ fn trace_shows_every_stage_of_the_chosen_packets() {
         ..ReplayConfig::default()
     };
     let (rep, _) = run(
+        &s,
         &root().join("examples/router.toml"),
         &[("lan0", &root().join("examples/lan.pcap"))],
         &[],
@@ -506,11 +534,12 @@ fn corpus() -> Option<PathBuf> {
 /// through the router: no panic, no leaked buffer, counters that balance.
 #[test]
 fn real_captures_through_bridge_and_router() {
+    let s = Scratch::new("real_captures_through_bridge_and_router");
     let Some(dir) = corpus() else {
         eprintln!("SKIPPED: ../shared/data/pcap not present (set ORBITAL_SHARED_DATA)");
         return;
     };
-    let bridge = tmp("bridge.toml");
+    let bridge = s.path("bridge.toml");
     std::fs::write(
         &bridge,
         "[[bridge]]\nvlan = 1\n\n[[port]]\nname = \"a\"\nmac = \"02:00:00:00:00:0a\"\nmode = \"trunk\"\nvlans = [1, 2, 3, 100, 200]\nnative = 1\n\n[[port]]\nname = \"b\"\nmac = \"02:00:00:00:00:0b\"\nmode = \"access\"\nvlan = 1\n\n[[bridge]]\nvlan = 2\n\n[[bridge]]\nvlan = 3\n\n[[bridge]]\nvlan = 100\n\n[[bridge]]\nvlan = 200\n",
@@ -532,7 +561,7 @@ fn real_captures_through_bridge_and_router() {
             continue;
         }
         files += 1;
-        let (rep, _) = run(&bridge, &[("a", &path)], &[], cfg.clone(), "bridge");
+        let (rep, _) = run(&s, &bridge, &[("a", &path)], &[], cfg.clone(), "bridge");
         frames_in += rep.frames_in;
         forwarded += rep.stats.total.tx;
         punted += rep.stats.total.punted;
@@ -540,6 +569,7 @@ fn real_captures_through_bridge_and_router() {
             *a += b;
         }
         let (rep, _) = run(
+            &s,
             &root().join("examples/router.toml"),
             &[("lan0", &path)],
             &[],
@@ -574,10 +604,11 @@ fn real_captures_through_bridge_and_router() {
     assert!(forwarded > 9000, "{forwarded}");
 }
 
-fn edge(workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
+fn edge(s: &Scratch, workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
     let mut cfg = ReplayConfig::default();
     cfg.engine.workers = workers;
     run(
+        s,
         &root().join("examples/edge-firewall.toml"),
         &[
             ("lan0", &root().join("examples/edge-lan.pcap")),
@@ -596,7 +627,8 @@ fn drops(rep: &ReplayReport, r: Reason) -> u64 {
 
 #[test]
 fn edge_firewall_keeps_state_and_says_why_it_drops() {
-    let (rep, out) = edge(1, "edge1");
+    let s = Scratch::new("edge_firewall_keeps_state_and_says_why_it_drops");
+    let (rep, out) = edge(&s, 1, "edge1");
     golden("edge-lan0.pcap", &out[0]);
     golden("edge-wan0.pcap", &out[1]);
     let lan = frames(&out[0]);
@@ -673,16 +705,17 @@ fn edge_firewall_keeps_state_and_says_why_it_drops() {
 
 #[test]
 fn edge_firewall_output_is_identical_across_worker_counts() {
-    let (_, one) = edge(1, "edge-w1");
+    let s = Scratch::new("edge_firewall_output_is_identical_across_worker_counts");
+    let (_, one) = edge(&s, 1, "edge-w1");
     for w in [2, 3] {
-        let (rep, many) = edge(w, &format!("edge-w{w}"));
+        let (rep, many) = edge(&s, w, &format!("edge-w{w}"));
         assert_eq!(one, many, "{w} workers");
         assert_eq!(drops(&rep, Reason::FwPolicy), 13);
     }
 }
 
 /// A LAN host's UDP to the WAN, and the WAN's answer `gap` later.
-fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
+fn udp_exchange(s: &Scratch, gap_ns: u64) -> (PathBuf, PathBuf) {
     let eth = |dst: &str, src: &str, ip: &[u8]| {
         let mut f = Vec::new();
         f.extend_from_slice(&mac(dst).0);
@@ -711,7 +744,7 @@ fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
     };
     let t0 = 1_700_000_000_000_000_000u64;
     let write = |name: &str, frames: &[(u64, Vec<u8>)]| {
-        let path = tmp(name);
+        let path = s.path(name);
         let mut w = PcapWriter::new(
             std::fs::File::create(&path).unwrap(),
             1,
@@ -761,11 +794,13 @@ fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
 
 #[test]
 fn an_unreplied_udp_flow_times_out_on_the_virtual_clock() {
+    let s = Scratch::new("an_unreplied_udp_flow_times_out_on_the_virtual_clock");
     // Linux's unreplied UDP timeout is 30 s: an answer at 29 s is the
     // flow's, one at 31 s is a stranger's.
     for (gap, delivered) in [(29_000_000_000u64, true), (31_000_000_000, false)] {
-        let (lan_in, wan_in) = udp_exchange(gap);
+        let (lan_in, wan_in) = udp_exchange(&s, gap);
         let (rep, out) = run(
+            &s,
             &root().join("examples/edge-firewall.toml"),
             &[("lan0", &lan_in), ("wan0", &wan_in)],
             &["lan0", "wan0"],
@@ -779,4 +814,38 @@ fn an_unreplied_udp_flow_times_out_on_the_virtual_clock() {
         assert_eq!(to_lan == 1, delivered, "answer after {gap} ns");
         assert_eq!(drops(&rep, Reason::FwPolicy), u64::from(!delivered));
     }
+}
+
+/// The replay tests clean up after themselves: two of them, run by this
+/// very binary with a temp dir of their own, leave it empty.
+#[test]
+fn replay_tests_leave_nothing_in_the_temp_dir() {
+    // The inner run must not start this test again.
+    if std::env::var_os("ORBITAL_REPLAY_INNER").is_some() {
+        return;
+    }
+    let s = Scratch::new("replay_tests_leave_nothing_in_the_temp_dir");
+    let tmpdir = s.path("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "router_example_is_byte_exact_and_right_frame_by_frame",
+            "punts_are_rate_limited_per_worker_on_engine_time",
+            "--test-threads",
+            "1",
+        ])
+        .env("TMPDIR", &tmpdir)
+        .env("ORBITAL_REPLAY_INNER", "1")
+        .env_remove("ORBITAL_BLESS")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("2 passed"), "both ran: {said}");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
