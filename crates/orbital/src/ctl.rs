@@ -15,7 +15,7 @@ use serde_json::Value;
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "orbctl",
-    version,
+    version = crate::version::LONG,
     about = "Control and inspect a running Orbital data plane"
 )]
 pub struct CtlArgs {

@@ -18,6 +18,7 @@ pub mod lab;
 pub mod replay;
 pub mod report;
 pub mod routes_file;
+pub mod version;
 
 /// The graph every command runs (the daemon, replay, the benchmarks): the
 /// forwarding path and the features registered at its hooks (the stateful

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "orbital",
-    version,
+    version = orbital::version::LONG,
     about = "The Orbital OS networking data plane"
 )]
 struct Cli {

@@ -282,3 +282,31 @@ fn a_reader_gone_from_stdout_or_stderr_is_not_a_panic() {
         .unwrap();
     assert_eq!(out.code(), Some(1), "{out:?}");
 }
+
+#[test]
+fn version_names_the_release_and_the_git_revision() {
+    // What the build saw: the override, else git, else "unknown".
+    let git = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let revision = std::env::var("ORBITAL_GIT_REVISION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+        .or(git)
+        .unwrap_or_else(|| "unknown".into());
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_orbital"), "orbital"),
+        (env!("CARGO_BIN_EXE_orbctl"), "orbctl"),
+    ] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{name} {} (rev {revision})\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

@@ -533,6 +533,21 @@ mod tests {
     }
 
     #[test]
+    fn metrics_say_which_build_runs() {
+        let (d, dir) = daemon("build-info");
+        let body = metrics::render(&d);
+        let want = format!(
+            "orbital_build_info{{version=\"{}\",revision=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION"),
+            crate::version::REVISION
+        );
+        assert!(body.contains(&want), "{body}");
+        assert!(body.contains("# TYPE orbital_build_info gauge\n"), "{body}");
+        assert!(!crate::version::REVISION.is_empty());
+        stop(&d, &dir);
+    }
+
+    #[test]
     fn show_trace_keeps_its_records_until_clear_trace() {
         use orbital_control::api::Request;
         use orbital_io::{TrafficFrames, TrafficPort};
