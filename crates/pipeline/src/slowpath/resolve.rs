@@ -106,30 +106,29 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
     /// jumps by rounds (a late poll catches up on every timer it passed),
     /// and a live slow path polls far more often than the interval.
     pub(super) fn run_timers(&mut self, t: &Tables, upto: u64) {
+        // Each pass takes every timer due by `upto` (in time order, ties in
+        // address order: deterministic); a resend due again by `upto` (a
+        // poll more than an interval late) is taken by the next pass. One
+        // sort per pass, not a scan per timer: a flood makes thousands due
+        // at once.
         while self.next_due <= upto {
-            // Earliest due first; equal times in address order (the map's).
-            let due = self
+            let mut due: Vec<(u64, IpAddr)> = self
                 .pending
                 .iter()
                 .filter(|(_, p)| p.next_ns <= upto)
-                .min_by_key(|(_, p)| p.next_ns)
-                .map(|(a, p)| (*a, p.next_ns, p.tries));
-            let Some((a, at, tries)) = due else {
-                self.next_due = self
-                    .pending
-                    .values()
-                    .map(|p| p.next_ns)
-                    .min()
-                    .unwrap_or(u64::MAX);
-                break;
-            };
-            if tries < self.cfg.resolve_tries {
-                self.solicit(t, a, at);
-            } else {
-                self.give_up(t, a, at);
+                .map(|(a, p)| (p.next_ns, *a))
+                .collect();
+            due.sort_unstable();
+            for (at, a) in due {
+                let Some(tries) = self.pending.get(&a).map(|p| p.tries) else {
+                    continue;
+                };
+                if tries < self.cfg.resolve_tries {
+                    self.solicit(t, a, at);
+                } else {
+                    self.give_up(t, a, at);
+                }
             }
-            // `solicit` lowered it at most to the new due time; recompute
-            // from the entries (one may be gone).
             self.next_due = self
                 .pending
                 .values()
