@@ -53,7 +53,9 @@ impl Offload {
 /// Per-packet metadata kept beside (not inside) the frame bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Meta {
-    /// Receive time in nanoseconds on the engine's clock (real or virtual).
+    /// Receive time in nanoseconds on the engine's clock (real or virtual);
+    /// for a frame the router makes or releases, when it does so (replay
+    /// writes this as the frame's capture time).
     pub timestamp_ns: u64,
     /// Flow hash (RSS / Toeplitz) that chose the worker.
     pub flow_hash: u32,

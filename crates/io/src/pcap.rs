@@ -3,10 +3,15 @@
 //! [`PcapRx`] turns a capture's frames into packets (one copy, file → pool
 //! buffer), stamping each with its capture time (the virtual clock) and its
 //! sequence number in the file. [`PcapTx`] collects transmitted frames and
-//! writes them ordered by the sequence number of the input packet that caused
-//! them, then by their sub-index (fragments, generated replies): that order
-//! does not depend on how many workers ran or how they interleaved, which is
-//! what makes replay output byte-identical across runs and worker counts.
+//! writes them in time order — each frame's timestamp is when the engine
+//! sent it on virtual time (a forwarded frame or an answer: its cause's
+//! arrival; a resolution retry, a give-up's ICMP error, a released held
+//! packet: when that happened) — then, among frames of one instant, by the
+//! sequence number of the input packet that caused them and their
+//! sub-index (fragments, generated replies). None of these depends on how
+//! many workers ran or how they interleaved, which is what makes replay
+//! output byte-identical across runs and worker counts; and a capture in
+//! time order is what readers expect (capinfos: "Strict time order").
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -178,13 +183,15 @@ impl PcapTx {
         self.frames.is_empty()
     }
 
-    /// Sort by (input sequence, sub-index) and write the file.
+    /// Sort by (time, input sequence, sub-index) and write the file.
     ///
     /// # Errors
     /// I/O errors, with the file name.
     pub fn finish(mut self) -> Result<usize, PcapPortError> {
-        // Stable: equal keys keep the order they were sent in.
-        self.frames.sort_by_key(|f| (f.0, f.1));
+        // Time first, so the file is in time order; the trigger's sequence
+        // number orders one instant. Stable: equal keys keep the order they
+        // were sent in.
+        self.frames.sort_by_key(|f| (f.2, f.0, f.1));
         let err = |reason| PcapPortError::Write {
             path: self.path.clone(),
             reason,

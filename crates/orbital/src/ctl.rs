@@ -15,7 +15,7 @@ use serde_json::Value;
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "orbctl",
-    version,
+    version = crate::version::LONG,
     about = "Control and inspect a running Orbital data plane"
 )]
 pub struct CtlArgs {
@@ -385,13 +385,13 @@ pub fn main_with(a: &CtlArgs) -> anyhow::Result<()> {
     let req = request_of(&a.command)?;
     let resp = call(&a.socket, &req)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&resp)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&resp)?);
     }
     if !resp.ok {
         bail!("{}", resp.error.unwrap_or_else(|| "refused".into()));
     }
     if !a.json {
-        print!(
+        crate::out!(
             "{}",
             render(&a.command, resp.result.as_ref().unwrap_or(&Value::Null))
         );

@@ -15,12 +15,18 @@
 //! keep their TSO/GSO: an AF_PACKET port receives their 64 KiB super-packets
 //! and cuts them into wire frames (`orbital_io::gso`); with an XDP program
 //! on the router's veth, the kernel turns the peer's GSO off by itself.
+//!
+//! `up` leaves the daemon running after it exits, so the daemon's stdout
+//! and stderr go to a file ([`Lab::log`]), never to a pipe to `up`: a pipe
+//! whose reader has exited makes every later line fail (EPIPE), and the
+//! daemon must outlive its log's readers.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -140,6 +146,76 @@ impl Lab {
     /// The router configuration file.
     pub fn config(&self) -> PathBuf {
         self.dir.join("router.toml")
+    }
+
+    /// The log of the daemon `orbital lab up` starts: its stdout and
+    /// stderr, so it outlives the command that started it (a pipe to an
+    /// exited reader would make its next line fail).
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("orbital.log")
+    }
+
+    /// The pid of the daemon `orbital lab up` started.
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("orbital.pid")
+    }
+
+    /// The daemon `orbital lab up` started, if it still runs. A pid is
+    /// taken only if that process runs this lab's configuration: a stale
+    /// file's pid may belong to another process by now, which `lab down`
+    /// must not signal.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let pid = std::fs::read_to_string(self.pid_file()).ok()?;
+        let pid: u32 = pid.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let config = self.config();
+        let ours = cmdline
+            .split(|&b| b == 0)
+            .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)) == config);
+        (ours && alive(pid)).then_some(pid)
+    }
+
+    /// The lab's namespaces that exist now.
+    ///
+    /// # Errors
+    /// `ip netns list` failed.
+    pub fn existing_namespaces(&self) -> anyhow::Result<Vec<String>> {
+        let list = sh(&["ip", "netns", "list"])?;
+        // One namespace a line: `NAME` or `NAME (id: N)`.
+        let present: Vec<&str> = list
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        Ok([self.lan(), self.rtr(), self.wan()]
+            .into_iter()
+            .filter(|n| present.contains(&n.as_str()))
+            .collect())
+    }
+
+    /// Refuse to build over a lab of the same prefix: rebuilding its
+    /// namespaces would leave its daemon in an orphaned namespace.
+    ///
+    /// # Errors
+    /// "lab P already up", saying what is there; or `ip netns list` failed.
+    pub fn ensure_not_up(&self) -> anyhow::Result<()> {
+        let namespaces = self.existing_namespaces()?;
+        let daemon = self.daemon_pid();
+        if namespaces.is_empty() && daemon.is_none() {
+            return Ok(());
+        }
+        let what = [
+            (!namespaces.is_empty()).then(|| format!("namespaces {}", namespaces.join(", "))),
+            Some(daemon.map_or("no daemon running".into(), |pid| {
+                format!("daemon pid {pid}")
+            })),
+        ];
+        let what: Vec<String> = what.into_iter().flatten().collect();
+        let what = what.join(", ");
+        bail!(
+            "lab {} already up ({what}); nothing changed (`orbital lab down --prefix {}` removes it)",
+            self.prefix,
+            self.prefix
+        )
     }
 
     /// (Re)write the router configuration with its ports on `backend`.
@@ -293,6 +369,62 @@ impl Lab {
         Ok(DaemonProcess { child, lines: rx })
     }
 
+    /// Start the daemon in the router namespace for good: detached from
+    /// this process (its own process group, so a Ctrl-C at this terminal
+    /// does not reach it), its stdout and stderr appended to [`Lab::log`],
+    /// and wait (bounded) until it says it runs. Returns its pid.
+    ///
+    /// # Errors
+    /// The log could not be opened, the daemon exited (what it wrote is in
+    /// the message) or said nothing within `limit` (then it is killed).
+    pub fn start_detached(&self, exe: &Path, limit: Duration) -> anyhow::Result<u32> {
+        use std::os::unix::process::CommandExt as _;
+        std::fs::create_dir_all(&self.dir)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())
+            .with_context(|| format!("opening {}", self.log().display()))?;
+        // Only what this start writes counts (a failed first try is above).
+        let from = log.metadata()?.len();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.rtr()])
+            .arg(exe)
+            .args(["run", "--config"])
+            .arg(self.config())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .context("starting orbital run")?;
+        let written = || -> String {
+            let all = std::fs::read(self.log()).unwrap_or_default();
+            let from = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
+            String::from_utf8_lossy(&all[from..]).into_owned()
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            if written().lines().any(|l| l.starts_with("orbital: running")) {
+                return Ok(child.id());
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("the daemon exited ({status}): {}", written().trim());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "the daemon did not say it runs within {limit:?}: {}",
+                    written().trim()
+                );
+            }
+            // A file has no readiness to block on; the daemon starts in
+            // well under a second, so a short poll costs nothing.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Start a one-shot iperf3 server on the WAN host and wait (bounded)
     /// until it listens.
     ///
@@ -373,8 +505,17 @@ impl DaemonProcess {
     }
 }
 
-fn pid_file(lab: &Lab) -> PathBuf {
-    lab.dir.join("orbital.pid")
+/// Whether process `pid` still runs (a zombie — exited, not yet reaped by
+/// whoever inherited it — does not).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) S ...`: the state follows the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// `orbital lab ACTION`.
@@ -385,42 +526,53 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
     let mut lab = Lab::new(&a.prefix);
     lab.backend = a.backend.clone();
     let exe = std::env::current_exe()?;
+    let limit = Duration::from_secs(10);
     match a.action.as_str() {
         "up" => {
-            lab.build()?;
-            let d = match lab.start_daemon(&exe, &[], Duration::from_secs(10)) {
-                Ok(d) => d,
-                Err(e) if lab.backend == "af_xdp" => {
-                    eprintln!("lab: AF_XDP did not start ({e:#}); falling back to AF_PACKET");
-                    lab.write_config("af_packet")?;
-                    lab.start_daemon(&exe, &[], Duration::from_secs(10))?
-                }
-                Err(e) => return Err(e),
+            lab.ensure_not_up()?;
+            let start = || -> anyhow::Result<u32> {
+                lab.build()?;
+                // A fresh log per lab; a fallback's second start appends.
+                let _ = std::fs::remove_file(lab.log());
+                let pid = match lab.start_detached(&exe, limit) {
+                    Ok(pid) => pid,
+                    Err(e) if lab.backend == "af_xdp" => {
+                        crate::errln!(
+                            "lab: AF_XDP did not start ({e:#}); falling back to AF_PACKET"
+                        );
+                        lab.write_config("af_packet")?;
+                        lab.start_detached(&exe, limit)?
+                    }
+                    Err(e) => return Err(e),
+                };
+                std::fs::write(lab.pid_file(), pid.to_string())?;
+                Ok(pid)
             };
-            std::fs::write(pid_file(&lab), d.child.id().to_string())?;
-            // The daemon outlives this command; its output goes nowhere now.
-            std::mem::forget(d);
-            println!(
-                "lab up: {} (10.0.0.2) -> {} (orbital, api {}) -> {} (192.0.2.2, 198.51.100.1)",
+            // Nothing of this prefix was there before: a lab that did not
+            // come up is not left half-built (it would be "already up").
+            let pid = start().inspect_err(|_| lab.down())?;
+            crate::outln!(
+                "lab up: {} (10.0.0.2) -> {} (orbital pid {pid}, api {}) -> {} (192.0.2.2, 198.51.100.1)",
                 lab.lan(),
                 lab.rtr(),
                 lab.socket().display(),
                 lab.wan()
             );
-            println!(
+            crate::outln!("daemon log: {}", lab.log().display());
+            crate::outln!(
                 "try: orbital lab demo --prefix {0}; orbctl --socket {1} show stats",
                 a.prefix,
                 lab.socket().display()
             );
         }
         "demo" => {
-            println!("$ ping -c 3 198.51.100.1 (from {})", lab.lan());
-            print!(
+            crate::outln!("$ ping -c 3 198.51.100.1 (from {})", lab.lan());
+            crate::out!(
                 "{}",
                 in_ns(&lab.lan(), &["ping", "-c", "3", "-W", "2", "198.51.100.1"])?
             );
-            println!("$ ping -c 3 2001:db8:1::2");
-            print!(
+            crate::outln!("$ ping -c 3 2001:db8:1::2");
+            crate::out!(
                 "{}",
                 in_ns(
                     &lab.lan(),
@@ -428,19 +580,19 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
                 )?
             );
             let mut server = lab.iperf_server(Duration::from_secs(10))?;
-            println!("$ iperf3 -c 192.0.2.2 -t 5");
-            print!(
+            crate::outln!("$ iperf3 -c 192.0.2.2 -t 5");
+            crate::out!(
                 "{}",
                 in_ns(&lab.lan(), &["iperf3", "-c", "192.0.2.2", "-t", "5"])?
             );
             let _ = server.wait();
-            println!("$ orbctl show stats");
+            crate::outln!("$ orbctl show stats");
             let resp = crate::ctl::call(&lab.socket(), &orbital_control::api::Request::Stats)?;
             let show = crate::ctl::CtlCommand::Show {
                 what: "stats".into(),
                 detail: None,
             };
-            print!(
+            crate::out!(
                 "{}",
                 crate::ctl::render(
                     &show,
@@ -449,18 +601,24 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
             );
         }
         _ => {
-            if let Ok(pid) = std::fs::read_to_string(pid_file(&lab)) {
-                let _ = sh(&["kill", "-TERM", pid.trim()]);
+            if let Some(pid) = lab.daemon_pid() {
+                // What the daemon writes from here on is its final report.
+                let from = std::fs::metadata(lab.log()).map_or(0, |m| m.len());
+                let _ = sh(&["kill", "-TERM", &pid.to_string()]);
                 // Bounded: the daemon drains and exits within moments.
                 for _ in 0..50 {
-                    if sh(&["kill", "-0", pid.trim()]).is_err() {
+                    if !alive(pid) {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
+                if let Ok(all) = std::fs::read(lab.log()) {
+                    let from = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
+                    crate::out!("{}", String::from_utf8_lossy(&all[from..]));
+                }
             }
             lab.down();
-            println!("lab down: namespaces {}-{{lan,rtr,wan}} removed", a.prefix);
+            crate::outln!("lab down: namespaces {}-{{lan,rtr,wan}} removed", a.prefix);
         }
     }
     Ok(())

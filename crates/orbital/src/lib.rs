@@ -5,10 +5,11 @@
 //! engine on captures; [`daemon`] is `orbital run` on real ports with its
 //! API and metrics; [`ctl`] is `orbctl`; [`lab`] builds a namespace lab;
 //! [`bench`](mod@bench) measures the engine's parts; [`routes_file`] reads
-//! route lists.
+//! route lists; [`console`] prints without panicking on a broken pipe.
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod console;
 pub mod ctl;
 pub mod daemon;
 pub mod firewall_view;
@@ -18,6 +19,7 @@ pub mod nat_view;
 pub mod replay;
 pub mod report;
 pub mod routes_file;
+pub mod version;
 
 /// The graph every command runs (the daemon, replay, the benchmarks): the
 /// forwarding path and the features registered at its hooks (the stateful

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "orbital",
-    version,
+    version = orbital::version::LONG,
     about = "The Orbital OS networking data plane"
 )]
 struct Cli {
@@ -54,12 +54,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { file, json } => orbital::inspect::inspect(&file).map(|s| {
             if json {
-                println!(
+                orbital::outln!(
                     "{}",
                     serde_json::to_string_pretty(&s).expect("summary serialises")
                 );
             } else {
-                print!("{}", orbital::inspect::render_text(&s));
+                orbital::out!("{}", orbital::inspect::render_text(&s));
             }
         }),
         Command::Replay(args) => orbital::replay::run(&args).map(|_| ()),
@@ -67,35 +67,35 @@ fn main() -> ExitCode {
         Command::Lab(args) => orbital::lab::run(&args),
         Command::Bench(BenchCommand::Lpm(args)) => orbital::bench::lpm::run(&args).map(|r| {
             if args.json {
-                println!(
+                orbital::outln!(
                     "{}",
                     serde_json::to_string_pretty(&r).expect("report serialises")
                 );
             } else {
-                print!("{}", orbital::bench::lpm::render(&r));
+                orbital::out!("{}", orbital::bench::lpm::render(&r));
             }
         }),
         Command::Bench(BenchCommand::Classify(args)) => {
             orbital::bench::classify::run(&args).map(|r| {
                 if args.json {
-                    println!(
+                    orbital::outln!(
                         "{}",
                         serde_json::to_string_pretty(&r).expect("report serialises")
                     );
                 } else {
-                    print!("{}", orbital::bench::classify::render(&r));
+                    orbital::out!("{}", orbital::bench::classify::render(&r));
                 }
             })
         }
         Command::Bench(BenchCommand::Forward(args)) => {
             orbital::bench::forward::run(&args).map(|r| {
                 if args.json {
-                    println!(
+                    orbital::outln!(
                         "{}",
                         serde_json::to_string_pretty(&r).expect("report serialises")
                     );
                 } else {
-                    print!("{}", orbital::bench::forward::render(&r));
+                    orbital::out!("{}", orbital::bench::forward::render(&r));
                 }
             })
         }
@@ -103,7 +103,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("orbital: {e:#}");
+            orbital::errln!("orbital: {e:#}");
             ExitCode::FAILURE
         }
     }

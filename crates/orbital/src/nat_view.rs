@@ -152,8 +152,8 @@ pub fn render_mappings(v: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{:<6}{:<24}{:<24}{:>9}  {}",
-        "proto", "external", "inside", "sessions", "filtering"
+        "{:<6}{:<24}{:<24}{:>9}  filtering",
+        "proto", "external", "inside", "sessions"
     );
     for r in v.as_array().into_iter().flatten() {
         let _ = writeln!(

@@ -90,16 +90,16 @@ pub fn run(a: &ReplayArgs) -> anyhow::Result<ReplayReport> {
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
     let policy = crate::policy(&compiled, cfg.engine.workers, 1, None)?;
     for w in &policy.edge.firewall.warnings {
-        eprintln!("orbital: warning: {w}");
+        crate::errln!("orbital: warning: {w}");
     }
     let rep = replay::<crate::Graph>(&cfg, builder, policy, compiled.ports.len(), inputs, outputs)?;
     if a.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report::replay_json(&rep, &names)).expect("serialises")
         );
     } else {
-        print!("{}", report::replay_text(&rep, &names, cfg.engine.workers));
+        crate::out!("{}", report::replay_text(&rep, &names, cfg.engine.workers));
     }
     if !rep.stats.total.balanced() {
         bail!("counters do not balance: rx + injected != tx + dropped + punted + consumed");

@@ -223,3 +223,90 @@ fn errors_say_what_failed_on_what_and_why_once() {
     says_once(&err, "missing.toml", "No such file");
     assert!(!err.contains(":0:0"), "no made-up location: {err}");
 }
+
+/// A stream whose reader has already gone: writing to it fails with EPIPE
+/// (Rust ignores SIGPIPE), as stdout does for `orbital ... | head` once
+/// `head` has exited. Made before the command starts, so there is no race.
+fn broken_pipe() -> std::process::Stdio {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(ours);
+    std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs))
+}
+
+#[test]
+fn a_reader_gone_from_stdout_or_stderr_is_not_a_panic() {
+    // stdout gone (`orbital inspect F | head` after head exits).
+    let out = Command::new(env!("CARGO_BIN_EXE_orbital"))
+        .args(["inspect", example("lan.pcap").to_str().unwrap()])
+        .stdout(broken_pipe())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    // The replay still writes its captures when nobody reads its report.
+    let dir = TempDir::new("epipe");
+    let wan = dir.0.join("wan0.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_orbital"))
+        .args([
+            "replay",
+            "--config",
+            example("router.toml").to_str().unwrap(),
+            "--in",
+            &format!("lan0={}", example("lan.pcap").display()),
+            "--out",
+            &format!("wan0={}", wan.display()),
+        ])
+        .stdout(broken_pipe())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(
+        std::fs::metadata(&wan).unwrap().len() > 24,
+        "frames written"
+    );
+    // stderr gone too: an error is still an error (exit 1), not a panic (101).
+    let out = Command::new(env!("CARGO_BIN_EXE_orbital"))
+        .args(["inspect", "/nonexistent/x.pcap"])
+        .stdout(broken_pipe())
+        .stderr(broken_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_orbctl"))
+        .args(["--socket", "/nonexistent/orbital.sock", "show", "stats"])
+        .stderr(broken_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn version_names_the_release_and_the_git_revision() {
+    // What the build saw: the override, else git, else "unknown".
+    let git = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let revision = std::env::var("ORBITAL_GIT_REVISION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+        .or(git)
+        .unwrap_or_else(|| "unknown".into());
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_orbital"), "orbital"),
+        (env!("CARGO_BIN_EXE_orbctl"), "orbctl"),
+    ] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{name} {} (rev {revision})\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

@@ -182,6 +182,14 @@ fn metrics_are_served_in_prometheus_text_format() {
     .expect("metrics answer");
     assert!(body.starts_with("HTTP/1.0 200"), "{body}");
     assert!(
+        body.contains(&format!(
+            "orbital_build_info{{version=\"{}\",revision=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION"),
+            orbital::version::REVISION
+        )),
+        "{body}"
+    );
+    assert!(
         body.contains("# TYPE orbital_port_rx_packets_total counter"),
         "{body}"
     );

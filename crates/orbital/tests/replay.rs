@@ -22,15 +22,33 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("orbital-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+/// A test's scratch directory under the system temp dir, removed when the
+/// guard drops (the test passing or failing), so no run leaves files behind.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("orbital-replay-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    /// A file in it.
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Replay `inputs` (port, file) through `config`, writing the named ports'
 /// output; returns the report and each output's bytes.
 fn run(
+    s: &Scratch,
     config: &Path,
     inputs: &[(&str, &Path)],
     outputs: &[&str],
@@ -51,7 +69,7 @@ fn run(
         .collect();
     let paths: Vec<PathBuf> = outputs
         .iter()
-        .map(|p| tmp(&format!("{tag}-{p}.pcap")))
+        .map(|p| s.path(&format!("{tag}-{p}.pcap")))
         .collect();
     let outs = outputs
         .iter()
@@ -75,14 +93,40 @@ fn run(
         rep.stats.slow
     );
     assert_eq!(rep.stats.pool.in_use, 0, "every buffer came back");
-    let bytes = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for (port, b) in outputs.iter().zip(&bytes) {
+        assert_time_order(&format!("{tag}: {port}"), b);
+    }
     (rep, bytes)
 }
 
-fn example(workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
+/// Every capture a replay writes is in time order (capinfos: "Strict time
+/// order: True"): each frame's timestamp at least its predecessor's.
+fn assert_time_order(what: &str, bytes: &[u8]) {
+    let ts = stamps(bytes);
+    if let Some(i) = (1..ts.len()).find(|&i| ts[i] < ts[i - 1]) {
+        panic!(
+            "{what}: frame {} stamped {} ns before frame {} ({} < {})",
+            i + 1,
+            ts[i - 1] - ts[i],
+            i,
+            ts[i],
+            ts[i - 1]
+        );
+    }
+}
+
+/// Each frame's timestamp, ns.
+fn stamps(bytes: &[u8]) -> Vec<u64> {
+    let c = Capture::from_bytes(bytes.to_vec()).unwrap();
+    c.frames().map(|f| f.unwrap().ts_ns).collect()
+}
+
+fn example(s: &Scratch, workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
     let mut cfg = ReplayConfig::default();
     cfg.engine.workers = workers;
     run(
+        s,
         &root().join("examples/router.toml"),
         &[("lan0", &root().join("examples/lan.pcap"))],
         &["lan0", "wan0"],
@@ -125,7 +169,8 @@ fn golden(name: &str, bytes: &[u8]) {
 
 #[test]
 fn router_example_is_byte_exact_and_right_frame_by_frame() {
-    let (rep, out) = example(1, "exact");
+    let s = Scratch::new("router_example_is_byte_exact_and_right_frame_by_frame");
+    let (rep, out) = example(&s, 1, "exact");
     golden("router-lan0.pcap", &out[0]);
     golden("router-wan0.pcap", &out[1]);
     let input = frames(&std::fs::read(root().join("examples/lan.pcap")).unwrap());
@@ -140,7 +185,7 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
     );
 
     // Forwarded: TTL 63, checksum valid, MACs rewritten, the rest unchanged.
-    for (w, i) in [(0, 2), (4, 4)] {
+    for (w, i) in [(0, 2), (2, 4)] {
         let (o, inp) = (&wan[w], &input[i]);
         assert_eq!(
             (
@@ -160,8 +205,9 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
             "Ethernet padding is not forwarded"
         );
     }
-    // ARP: three requests for the unresolved 192.0.2.53, broadcast.
-    for f in &wan[1..4] {
+    // ARP: three requests for the unresolved 192.0.2.53, broadcast: on the
+    // query's arrival and a second, two seconds after (time order).
+    for f in [&wan[1], &wan[6], &wan[7]] {
         assert_eq!(
             EthernetAddress::from_bytes(&f[0..6]),
             EthernetAddress::BROADCAST
@@ -174,21 +220,22 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
     }
     // The 1400-byte datagram without DF: two fragments that reassemble.
     let (f1, f2) = (
-        Ipv4Packet::new_checked(&wan[5][14..]).unwrap(),
-        Ipv4Packet::new_checked(&wan[6][14..]).unwrap(),
+        Ipv4Packet::new_checked(&wan[3][14..]).unwrap(),
+        Ipv4Packet::new_checked(&wan[4][14..]).unwrap(),
     );
     assert!(f1.more_frags() && !f2.more_frags());
     assert!(f1.verify_checksum() && f2.verify_checksum());
-    assert!(wan[5].len() - 14 <= 1280);
+    assert!(wan[3].len() - 14 <= 1280);
     let orig = Ipv4Packet::new_checked(&input[8][14..]).unwrap();
     let mut joined = f1.payload().to_vec();
     assert_eq!(usize::from(f2.frag_offset()), joined.len());
     joined.extend_from_slice(f2.payload());
     assert_eq!(joined, orig.payload());
     // IPv6 forwarded with hop limit 63.
-    assert_eq!(info(&wan[7]).ttl, 63);
+    assert_eq!(info(&wan[5]).ttl, 63);
 
-    // LAN side: ARP reply, echo reply, then the ICMP errors in input order.
+    // LAN side: ARP reply, echo reply, then the ICMP errors in input order,
+    // except host unreachable: last, when resolution has given up.
     let a = orbital_wire::arp::ArpRepr::parse(&lan[0][14..]).unwrap();
     assert_eq!((a.sender_mac, a.target_mac), (router_lan, host));
     let icmp = |f: &[u8]| {
@@ -205,23 +252,23 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
         )
     };
     assert_eq!(icmp(&lan[1]).0, 0, "echo reply");
-    let (t, c, _, quote) = icmp(&lan[2]);
+    let (t, c, _, quote) = icmp(&lan[8]);
     assert_eq!(
         (t, c),
         (3, 1),
         "host unreachable after resolution timed out"
     );
     assert_eq!(&quote[..28], &input[3][14..42]);
-    let (t, c, _, quote) = icmp(&lan[3]);
+    let (t, c, _, quote) = icmp(&lan[2]);
     assert_eq!((t, c), (11, 0), "time exceeded");
     assert_eq!(
         &quote[..],
         &input[5][14..14 + 33],
         "quotes the whole (short) datagram as received"
     );
-    assert_eq!(icmp(&lan[4]).0, 3, "net unreachable");
-    assert_eq!(icmp(&lan[4]).1, 0);
-    let (t, c, mtu, quote) = icmp(&lan[5]);
+    assert_eq!(icmp(&lan[3]).0, 3, "net unreachable");
+    assert_eq!(icmp(&lan[3]).1, 0);
+    let (t, c, mtu, quote) = icmp(&lan[4]);
     assert_eq!(
         (t, c, mtu),
         (3, 4, 1280),
@@ -233,7 +280,7 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
         "RFC 1812: as much as fits in 576 bytes"
     );
     // IPv6: NA, echo reply, time exceeded.
-    for (f, ty) in [(&lan[6], 136), (&lan[7], 129), (&lan[8], 3)] {
+    for (f, ty) in [(&lan[5], 136), (&lan[6], 129), (&lan[7], 3)] {
         let i = info(f);
         assert_eq!(i.icmp_type(), ty);
         assert_eq!(EthernetAddress::from_bytes(&f[0..6]), host);
@@ -268,18 +315,110 @@ fn router_example_is_byte_exact_and_right_frame_by_frame() {
 
 #[test]
 fn output_is_identical_across_runs_and_worker_counts() {
-    let (_, one) = example(1, "det1");
-    let (_, again) = example(1, "det1b");
-    let (_, two) = example(2, "det2");
-    let (_, three) = example(3, "det3");
+    let s = Scratch::new("output_is_identical_across_runs_and_worker_counts");
+    let (_, one) = example(&s, 1, "det1");
+    let (_, again) = example(&s, 1, "det1b");
+    let (_, two) = example(&s, 2, "det2");
+    let (_, three) = example(&s, 3, "det3");
     assert_eq!(one, again, "two runs");
     assert_eq!(one, two, "1 vs 2 workers");
     assert_eq!(one, three, "1 vs 3 workers");
 }
 
+/// The frames of `frames` (lan0 or wan0 output) that are ARP requests for
+/// `target`, and the ICMP host unreachables quoting a packet to it, with
+/// their timestamps.
+fn resolution_story(out: &[Vec<u8>], target: &str) -> (Vec<u64>, Vec<u64>) {
+    let target: std::net::Ipv4Addr = target.parse().unwrap();
+    let stamped = |b: &[u8]| stamps(b).into_iter().zip(frames(b)).collect::<Vec<_>>();
+    let arps = stamped(&out[1])
+        .into_iter()
+        .filter(|(_, f)| {
+            orbital_wire::arp::ArpRepr::parse(&f[14..]).is_ok_and(|a| a.target_ip == target)
+        })
+        .map(|(t, _)| t)
+        .collect();
+    let unreachables = stamped(&out[0])
+        .into_iter()
+        .filter(|(_, f)| {
+            let Ok(ip) = Ipv4Packet::new_checked(&f[14..]) else {
+                return false;
+            };
+            let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
+                return false;
+            };
+            let quoted = Ipv4Packet::new_checked(icmp.data());
+            (u8::from(icmp.msg_type()), icmp.code()) == (3, 1)
+                && quoted.is_ok_and(|q| q.dst_addr() == target)
+        })
+        .map(|(t, _)| t)
+        .collect();
+    (arps, unreachables)
+}
+
+#[test]
+fn outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence() {
+    let s = Scratch::new("outputs_are_in_time_order_and_their_timestamps_tell_the_true_sequence");
+    const S: u64 = 1_000_000_000;
+    // The example: `run` checks each output is in time order. The DNS query
+    // to the silent 192.0.2.53 (frame 4) is asked for on arrival and every
+    // second after, and its sender told "host unreachable" only when the
+    // third request has gone unanswered for a second — after all of them,
+    // not at the query's own time.
+    let (_, out) = example(&s, 1, "order");
+    let input = std::fs::read(root().join("examples/lan.pcap")).unwrap();
+    let query = stamps(&input)[3];
+    let (arps, unreachables) = resolution_story(&out, "192.0.2.53");
+    assert_eq!(arps, [query, query + S, query + 2 * S], "ARP requests");
+    assert_eq!(unreachables, [query + 3 * S], "host unreachable");
+
+    // Two packets to the silent neighbour 3.5 s apart, replayed in one
+    // round: the first resolution has given up (at +3 s) before the second
+    // packet arrives, which starts its own. Nothing answers a packet before
+    // it arrived, whatever the replay's rounds.
+    let path = s.path("order-two-queries.pcap");
+    let dns = &frames(&input)[3];
+    let t0 = 1_000 * S;
+    let mut w = PcapWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        1,
+        65535,
+        Resolution::Nano,
+    )
+    .unwrap();
+    w.write(t0, dns).unwrap();
+    w.write(t0 + 3 * S + S / 2, dns).unwrap();
+    w.finish().unwrap();
+    let t1 = t0 + 3 * S + S / 2;
+    for workers in [1, 2] {
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.workers = workers;
+        cfg.settle_ns = 10 * S;
+        let (_, out) = run(
+            &s,
+            &root().join("examples/router.toml"),
+            &[("lan0", &path)],
+            &["lan0", "wan0"],
+            cfg,
+            &format!("order-two-{workers}"),
+        );
+        let (arps, unreachables) = resolution_story(&out, "192.0.2.53");
+        assert_eq!(
+            arps,
+            [t0, t0 + S, t0 + 2 * S, t1, t1 + S, t1 + 2 * S],
+            "{workers} worker(s): each packet's own resolution"
+        );
+        assert_eq!(
+            unreachables,
+            [t0 + 3 * S, t1 + 3 * S],
+            "{workers} worker(s): each told after its own requests"
+        );
+    }
+}
+
 /// A capture of `n` pings to the router, `gap_ns` apart.
-fn pings(n: usize, gap_ns: u64) -> PathBuf {
-    let path = tmp(&format!("pings-{n}-{gap_ns}.pcap"));
+fn pings(s: &Scratch, n: usize, gap_ns: u64) -> PathBuf {
+    let path = s.path(&format!("pings-{n}-{gap_ns}.pcap"));
     let input = frames(&std::fs::read(root().join("examples/lan.pcap")).unwrap());
     let ping = &input[1];
     let mut w = PcapWriter::new(
@@ -298,7 +437,8 @@ fn pings(n: usize, gap_ns: u64) -> PathBuf {
 
 #[test]
 fn punts_are_rate_limited_per_worker_on_engine_time() {
-    let config = tmp("ratelimit.toml");
+    let s = Scratch::new("punts_are_rate_limited_per_worker_on_engine_time");
+    let config = s.path("ratelimit.toml");
     let text = std::fs::read_to_string(root().join("examples/router.toml"))
         .unwrap()
         .replace(
@@ -308,8 +448,9 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
     std::fs::write(&config, text).unwrap();
     // 50 pings in the same nanosecond: the burst passes, the rest do not.
     let (rep, out) = run(
+        &s,
         &config,
-        &[("lan0", &pings(50, 0))],
+        &[("lan0", &pings(&s, 50, 0))],
         &["lan0"],
         ReplayConfig::default(),
         "rl0",
@@ -321,8 +462,9 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
     );
     // 50 pings 1 ms apart over 49 ms at 100/s: burst 5, plus 4 refilled tokens.
     let (rep, out) = run(
+        &s,
         &config,
-        &[("lan0", &pings(50, 1_000_000))],
+        &[("lan0", &pings(&s, 50, 1_000_000))],
         &["lan0"],
         ReplayConfig::default(),
         "rl1",
@@ -333,6 +475,7 @@ fn punts_are_rate_limited_per_worker_on_engine_time() {
 
 #[test]
 fn trace_shows_every_stage_of_the_chosen_packets() {
+    let s = Scratch::new("trace_shows_every_stage_of_the_chosen_packets");
     let cfg = ReplayConfig {
         trace: Some((
             10,
@@ -344,6 +487,7 @@ fn trace_shows_every_stage_of_the_chosen_packets() {
         ..ReplayConfig::default()
     };
     let (rep, _) = run(
+        &s,
         &root().join("examples/router.toml"),
         &[("lan0", &root().join("examples/lan.pcap"))],
         &[],
@@ -390,11 +534,12 @@ fn corpus() -> Option<PathBuf> {
 /// through the router: no panic, no leaked buffer, counters that balance.
 #[test]
 fn real_captures_through_bridge_and_router() {
+    let s = Scratch::new("real_captures_through_bridge_and_router");
     let Some(dir) = corpus() else {
         eprintln!("SKIPPED: ../shared/data/pcap not present (set ORBITAL_SHARED_DATA)");
         return;
     };
-    let bridge = tmp("bridge.toml");
+    let bridge = s.path("bridge.toml");
     std::fs::write(
         &bridge,
         "[[bridge]]\nvlan = 1\n\n[[port]]\nname = \"a\"\nmac = \"02:00:00:00:00:0a\"\nmode = \"trunk\"\nvlans = [1, 2, 3, 100, 200]\nnative = 1\n\n[[port]]\nname = \"b\"\nmac = \"02:00:00:00:00:0b\"\nmode = \"access\"\nvlan = 1\n\n[[bridge]]\nvlan = 2\n\n[[bridge]]\nvlan = 3\n\n[[bridge]]\nvlan = 100\n\n[[bridge]]\nvlan = 200\n",
@@ -416,7 +561,7 @@ fn real_captures_through_bridge_and_router() {
             continue;
         }
         files += 1;
-        let (rep, _) = run(&bridge, &[("a", &path)], &[], cfg.clone(), "bridge");
+        let (rep, _) = run(&s, &bridge, &[("a", &path)], &[], cfg.clone(), "bridge");
         frames_in += rep.frames_in;
         forwarded += rep.stats.total.tx;
         punted += rep.stats.total.punted;
@@ -424,6 +569,7 @@ fn real_captures_through_bridge_and_router() {
             *a += b;
         }
         let (rep, _) = run(
+            &s,
             &root().join("examples/router.toml"),
             &[("lan0", &path)],
             &[],
@@ -458,10 +604,11 @@ fn real_captures_through_bridge_and_router() {
     assert!(forwarded > 9000, "{forwarded}");
 }
 
-fn edge(workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
+fn edge(s: &Scratch, workers: usize, tag: &str) -> (ReplayReport, Vec<Vec<u8>>) {
     let mut cfg = ReplayConfig::default();
     cfg.engine.workers = workers;
     run(
+        s,
         &root().join("examples/edge-firewall.toml"),
         &[
             ("lan0", &root().join("examples/edge-lan.pcap")),
@@ -480,7 +627,8 @@ fn drops(rep: &ReplayReport, r: Reason) -> u64 {
 
 #[test]
 fn edge_firewall_keeps_state_and_says_why_it_drops() {
-    let (rep, out) = edge(1, "edge1");
+    let s = Scratch::new("edge_firewall_keeps_state_and_says_why_it_drops");
+    let (rep, out) = edge(&s, 1, "edge1");
     golden("edge-lan0.pcap", &out[0]);
     golden("edge-wan0.pcap", &out[1]);
     let lan = frames(&out[0]);
@@ -557,16 +705,17 @@ fn edge_firewall_keeps_state_and_says_why_it_drops() {
 
 #[test]
 fn edge_firewall_output_is_identical_across_worker_counts() {
-    let (_, one) = edge(1, "edge-w1");
+    let s = Scratch::new("edge_firewall_output_is_identical_across_worker_counts");
+    let (_, one) = edge(&s, 1, "edge-w1");
     for w in [2, 3] {
-        let (rep, many) = edge(w, &format!("edge-w{w}"));
+        let (rep, many) = edge(&s, w, &format!("edge-w{w}"));
         assert_eq!(one, many, "{w} workers");
         assert_eq!(drops(&rep, Reason::FwPolicy), 13);
     }
 }
 
 /// A LAN host's UDP to the WAN, and the WAN's answer `gap` later.
-fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
+fn udp_exchange(s: &Scratch, gap_ns: u64) -> (PathBuf, PathBuf) {
     let eth = |dst: &str, src: &str, ip: &[u8]| {
         let mut f = Vec::new();
         f.extend_from_slice(&mac(dst).0);
@@ -595,7 +744,7 @@ fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
     };
     let t0 = 1_700_000_000_000_000_000u64;
     let write = |name: &str, frames: &[(u64, Vec<u8>)]| {
-        let path = tmp(name);
+        let path = s.path(name);
         let mut w = PcapWriter::new(
             std::fs::File::create(&path).unwrap(),
             1,
@@ -645,11 +794,13 @@ fn udp_exchange(gap_ns: u64) -> (PathBuf, PathBuf) {
 
 #[test]
 fn an_unreplied_udp_flow_times_out_on_the_virtual_clock() {
+    let s = Scratch::new("an_unreplied_udp_flow_times_out_on_the_virtual_clock");
     // Linux's unreplied UDP timeout is 30 s: an answer at 29 s is the
     // flow's, one at 31 s is a stranger's.
     for (gap, delivered) in [(29_000_000_000u64, true), (31_000_000_000, false)] {
-        let (lan_in, wan_in) = udp_exchange(gap);
+        let (lan_in, wan_in) = udp_exchange(&s, gap);
         let (rep, out) = run(
+            &s,
             &root().join("examples/edge-firewall.toml"),
             &[("lan0", &lan_in), ("wan0", &wan_in)],
             &["lan0", "wan0"],
@@ -663,4 +814,38 @@ fn an_unreplied_udp_flow_times_out_on_the_virtual_clock() {
         assert_eq!(to_lan == 1, delivered, "answer after {gap} ns");
         assert_eq!(drops(&rep, Reason::FwPolicy), u64::from(!delivered));
     }
+}
+
+/// The replay tests clean up after themselves: two of them, run by this
+/// very binary with a temp dir of their own, leave it empty.
+#[test]
+fn replay_tests_leave_nothing_in_the_temp_dir() {
+    // The inner run must not start this test again.
+    if std::env::var_os("ORBITAL_REPLAY_INNER").is_some() {
+        return;
+    }
+    let s = Scratch::new("replay_tests_leave_nothing_in_the_temp_dir");
+    let tmpdir = s.path("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "router_example_is_byte_exact_and_right_frame_by_frame",
+            "punts_are_rate_limited_per_worker_on_engine_time",
+            "--test-threads",
+            "1",
+        ])
+        .env("TMPDIR", &tmpdir)
+        .env("ORBITAL_REPLAY_INNER", "1")
+        .env_remove("ORBITAL_BLESS")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("2 passed"), "both ran: {said}");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

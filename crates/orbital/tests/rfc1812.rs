@@ -111,6 +111,13 @@ fn run(
     assert_eq!(rep.stats.pool.in_use, 0, "every buffer came back");
     let read = |p: &Path| {
         let c = Capture::from_bytes(std::fs::read(p).unwrap()).unwrap();
+        // In time order, as every capture a replay writes.
+        let ts: Vec<u64> = c.frames().map(|f| f.unwrap().ts_ns).collect();
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "{}: not in time order: {ts:?}",
+            p.display()
+        );
         c.frames()
             .map(|f| f.unwrap().data.to_vec())
             .collect::<Vec<_>>()

@@ -6,8 +6,11 @@
 //! receive ring (a counted handoff), a fixed number of frames per round, then
 //! steps the engine once. Time is the capture's: the virtual clock follows
 //! the frames' timestamps, so timers, aging and rate limits fire at the same
-//! packet every run. Outputs are written ordered by the sequence number of
-//! the input frame that caused them (see `orbital_io::pcap`), so they are
+//! packet every run. Every frame is stamped with the virtual time the
+//! engine sent it — what it forwards or answers at its cause's arrival,
+//! what the slow path's timers send at their due time — and outputs are
+//! written in that time order, ties by the sequence number of the input
+//! frame that caused them (see `orbital_io::pcap`): in time order, and
 //! byte-identical across runs and across worker counts.
 //!
 //! A round holds frames of one input capture only, so a worker sees the
@@ -192,6 +195,10 @@ pub fn replay<F: Features>(
             p.meta.seq = seq;
             seq += 1;
             p.meta.port = inputs[i].port.0;
+            // Received now: a capture out of time order is still received
+            // in file order, so no frame arrives before the one read ahead
+            // of it (the clock never goes back).
+            p.meta.timestamp_ns = p.meta.timestamp_ns.max(last_ts);
             let hash = match parse(&p, LinkType::Ethernet, &mut info) {
                 Ok(()) => engine.rss.hash_packet(&info),
                 Err(_) => 0,

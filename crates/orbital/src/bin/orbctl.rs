@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match orbital::ctl::main_with(&a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("orbctl: {e:#}");
+            orbital::errln!("orbctl: {e:#}");
             ExitCode::FAILURE
         }
     }

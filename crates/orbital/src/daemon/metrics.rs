@@ -83,6 +83,21 @@ pub fn render(d: &Daemon) -> String {
             let _ = writeln!(o, "{name}{labels} {v}");
         }
     };
+    // Which build runs, as Prometheus exporters say it: a constant 1 with
+    // the facts as labels (join on it to tell builds apart in a rollout).
+    family(
+        "orbital_build_info",
+        "The running build: its version and git revision (always 1).",
+        "gauge",
+        vec![(
+            format!(
+                "{{version=\"{}\",revision=\"{}\"}}",
+                esc(crate::version::VERSION),
+                esc(crate::version::REVISION)
+            ),
+            1,
+        )],
+    );
     let port = |f: fn(&orbital_pipeline::counters::PortSnapshot) -> u64| {
         s.total
             .ports

@@ -192,7 +192,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     }
     for (spec, port) in compiled.ports.iter().zip(&opened[0]) {
         if let Some(AnyPort::Xdp(p)) = port {
-            eprintln!(
+            crate::errln!(
                 "orbital: port {}: AF_XDP on {} ({} mode, {}), {} queue(s)",
                 spec.name,
                 spec.device.as_deref().unwrap_or("?"),
@@ -218,7 +218,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     let names: Vec<String> = compiled.ports.iter().map(|p| p.name.clone()).collect();
     let policy = crate::policy(&compiled, n, 1, None)?;
     for w in &policy.edge.firewall.warnings {
-        eprintln!("orbital: warning: {w}");
+        crate::errln!("orbital: warning: {w}");
     }
     let engine: Engine<crate::Graph> = Engine::with_pool(
         &ecfg,
@@ -256,7 +256,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("signal handlers")?;
-    println!(
+    crate::outln!(
         "orbital: running {} port(s) on {} worker(s), tables version {}, api {}{}",
         daemon.names.len(),
         n,
@@ -271,11 +271,11 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     for sig in signals.forever() {
         match sig {
             SIGHUP => match reload(&daemon) {
-                Ok(v) => eprintln!(
+                Ok(v) => crate::errln!(
                     "orbital: reloaded {}: tables version {v}",
                     daemon.config.display()
                 ),
-                Err(e) => eprintln!("orbital: reload refused, tables unchanged: {e}"),
+                Err(e) => crate::errln!("orbital: reload refused, tables unchanged: {e}"),
             },
             _ => break,
         }
@@ -284,8 +284,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     let running = daemon.running.lock().expect("no panics while held").take();
     if let Some(r) = running {
         let stats = r.stop();
-        print!("{}", report::stats_text(&stats, &daemon.names));
-        println!("orbital: stopped");
+        crate::out!("{}", report::stats_text(&stats, &daemon.names));
+        crate::outln!("orbital: stopped");
     }
     Ok(())
 }
@@ -361,7 +361,7 @@ pub fn reload(d: &Daemon) -> Result<u64, String> {
     let policy = crate::policy(&compiled, d.workers, generation, Some(&current.policy))
         .map_err(|e| e.to_string())?;
     for w in &policy.edge.firewall.warnings {
-        eprintln!("orbital: warning: {w}");
+        crate::errln!("orbital: warning: {w}");
     }
     let settings = crate::replay::live_settings(&compiled.engine);
     let (version, ()) = d.handle.publisher.update(|st| {
@@ -615,6 +615,21 @@ mod tests {
             "{text}"
         );
         assert!(metrics::render(&d).contains("orbital_nat_sessions 0"));
+        stop(&d, &dir);
+    }
+
+    #[test]
+    fn metrics_say_which_build_runs() {
+        let (d, dir) = daemon("build-info");
+        let body = metrics::render(&d);
+        let want = format!(
+            "orbital_build_info{{version=\"{}\",revision=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION"),
+            crate::version::REVISION
+        );
+        assert!(body.contains(&want), "{body}");
+        assert!(body.contains("# TYPE orbital_build_info gauge\n"), "{body}");
+        assert!(!crate::version::REVISION.is_empty());
         stop(&d, &dir);
     }
 

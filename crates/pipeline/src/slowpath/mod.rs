@@ -13,7 +13,11 @@
 //!
 //! Each poll handles the punts of all workers in the order of the packets'
 //! sequence numbers, and publishes what it learned as one table update, so a
-//! replay gives the same answers whatever the number of workers.
+//! replay gives the same answers whatever the number of workers. It acts at
+//! each packet's time, not the poll's: what it sends is stamped when it
+//! happened (an answer at its cause's arrival, a retry or a give-up at its
+//! due time, a held packet when the answer came), and its resolution timers
+//! run on a schedule of their own, before any later packet is handled.
 
 mod arp;
 /// The frames the slow path sends (built in `orbital-frames`).
@@ -140,10 +144,12 @@ struct Pending {
     iface: IfId,
     held: Vec<Held>,
     tries: u32,
+    /// When the next request (or, after the last, giving up) is due: a
+    /// schedule kept from the first packet's arrival, not from the polls
+    /// that notice it (see [`SlowPath::run_timers`]).
     next_ns: u64,
     worker: u16,
     seq: u64,
-    ts: u64,
 }
 
 struct Learned {
@@ -163,6 +169,9 @@ pub struct SlowPath<P> {
     cache: PoolCache,
     clock: Clock,
     pending: BTreeMap<IpAddr, Pending>,
+    /// No resolution timer is due before this (a lower bound: an entry
+    /// taken out may leave it early), so a punt costs no scan of `pending`.
+    next_due: u64,
     /// Packets in `pending`, all neighbours.
     held: usize,
     /// What one held packet costs against the bounds (the pool's stride).
@@ -221,6 +230,7 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
             cache,
             clock,
             pending: BTreeMap::new(),
+            next_due: u64::MAX,
             learned: BTreeMap::new(),
             stats: SlowSnapshot {
                 drops: vec![0; DropReason::COUNT],
@@ -313,14 +323,26 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
         }
     }
 
+    /// Handle one punt at the time it happened: its packet's timestamp
+    /// (its arrival; a frame the router made carries its cause's), not this
+    /// poll's. A replay's clock jumps a whole round at a time, so what the
+    /// slow path does and stamps follows the packets' times, and timers
+    /// due before this packet run first: a resolution that gave up before
+    /// it arrived does not hold it, and nothing is answered or stamped
+    /// before its cause.
     fn handle(&mut self, t: &Tables, p: Punt, now: u64) {
+        let at = match p.pkt.meta.timestamp_ns {
+            0 => now,
+            ts => ts,
+        };
+        self.run_timers(t, at);
         match p.reason {
-            PuntReason::Arp => self.arp(t, p, now),
-            PuntReason::Nd => self.nd(t, p, now),
+            PuntReason::Arp => self.arp(t, p, at),
+            PuntReason::Nd => self.nd(t, p, at),
             PuntReason::Local => self.local(t, p),
             PuntReason::Resolve => {
                 let next_hop = p.ctx.egress.next_hop;
-                self.resolve(t, p, next_hop, now)
+                self.resolve(t, p, next_hop, at)
             }
             PuntReason::IcmpError { err, why } => self.icmp_error(t, p, err, why),
         }
@@ -354,7 +376,9 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
         }
     }
 
-    /// Stamp a frame made because of `trigger` (replay orders output by it).
+    /// Stamp a frame made because of `trigger`, at the trigger's time: the
+    /// router answers at once (replay writes output in time order, then by
+    /// the trigger's sequence number).
     fn stamp(frame: &mut Packet, trigger: &Packet, sub: u16) {
         frame.meta.seq = trigger.meta.seq;
         frame.meta.sub = sub;
@@ -416,7 +440,7 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
         }
         if let Some(pending) = self.take_pending(&a) {
             for h in pending.held {
-                self.release(h, mac);
+                self.release(h, mac, now);
             }
         }
     }
@@ -437,9 +461,11 @@ impl<P: Send + Sync + 'static> SlowPath<P> {
 
     /// Give a held packet back to its worker now that its next hop's MAC is
     /// known: it re-enters the graph at the forward hook, so it passes the
-    /// forward and postrouting hooks and the rewrite it would have had.
-    fn release(&mut self, mut h: Held, mac: EthernetAddress) {
+    /// forward and postrouting hooks and the rewrite it would have had. It
+    /// leaves at `at`, when the answer came, not when it arrived.
+    fn release(&mut self, mut h: Held, mac: EthernetAddress, at: u64) {
         h.ctx.egress.dst_mac = mac;
+        h.pkt.meta.timestamp_ns = h.pkt.meta.timestamp_ns.max(at);
         self.stats.released += 1;
         self.inject(
             h.worker,
