@@ -35,9 +35,11 @@
 //!
 //! [`translate`] holds the byte-level rewrites, shared by every node.
 //!
-//! Stateful source NAT (masquerade, pools, endpoint-independent mapping and
-//! filtering), port forwarding and their session table in the connection
-//! tracker are not here yet.
+//! Stateful NAT44 ([`dynamic`]: masquerade and pools with
+//! endpoint-independent mapping and configurable filtering, port forwards,
+//! hairpinning, ICMP) keeps its sessions in a bounded per-worker table
+//! ([`session`]) and its mappings in the shared port table ([`ports`]),
+//! whose port choice keeps each session on one worker.
 #![forbid(unsafe_code)]
 
 pub mod dynamic;
