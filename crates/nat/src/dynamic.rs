@@ -215,6 +215,16 @@ impl NatState {
         );
     }
 
+    /// Send the packet to worker `w`, which owns its session, at
+    /// prerouting (counted).
+    fn hand_off(&self, c: &mut PacketCtx, w: usize) {
+        DynCounters::bump(&self.counters.handoffs);
+        c.verdict = Verdict::Handoff {
+            worker: u16::try_from(w).unwrap_or(0),
+            at: Entry::Prerouting,
+        };
+    }
+
     /// Outbound: a packet leaving by `oif` from an inside host (nat-out).
     pub fn outbound(
         &mut self,
@@ -401,11 +411,7 @@ impl NatState {
         if let Some(owner) = self.owner_of_reply(p, c, nat, cx)
             && owner != usize::from(cx.worker)
         {
-            DynCounters::bump(&self.counters.handoffs);
-            c.verdict = Verdict::Handoff {
-                worker: u16::try_from(owner).unwrap_or(0),
-                at: Entry::Prerouting,
-            };
+            self.hand_off(c, owner);
             return Done::Decided;
         }
         if !self.shared.is_external(dst) {
@@ -566,11 +572,7 @@ impl NatState {
             b[4..].copy_from_slice(&wan.remote.to_be_bytes());
             let w = cx.reta.worker(cx.rss.hash(&b));
             if w != usize::from(cx.worker) {
-                DynCounters::bump(&self.counters.handoffs);
-                c.verdict = Verdict::Handoff {
-                    worker: u16::try_from(w).unwrap_or(0),
-                    at: Entry::Prerouting,
-                };
+                self.hand_off(c, w);
                 return Admit::Decided;
             }
             return Admit::Direct(owner.addr, owner.port);
@@ -631,11 +633,7 @@ impl NatState {
             if proto != 1 && cx.workers > 1 {
                 let owner = cx.reta.worker(hash4(cx.rss, qs, qd, qsp, qdp));
                 if owner != usize::from(cx.worker) {
-                    DynCounters::bump(&self.counters.handoffs);
-                    c.verdict = Verdict::Handoff {
-                        worker: u16::try_from(owner).unwrap_or(0),
-                        at: Entry::Prerouting,
-                    };
+                    self.hand_off(c, owner);
                     return Done::Decided;
                 }
             }
