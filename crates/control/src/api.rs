@@ -68,6 +68,16 @@ pub enum Request {
     Nat,
     /// NAT mappings: external address:port → inside endpoint.
     NatMappings,
+    /// NAT sessions (each worker's copy), optionally only those matching
+    /// `filter` (`proto=udp,addr=192.168.1.2,port=5000,kind=forward`).
+    NatSessions {
+        /// Which sessions.
+        #[serde(default)]
+        filter: Option<String>,
+    },
+    /// The external addresses' ports used and free, and each worker's
+    /// sessions against its limit.
+    NatPool,
     /// Tracked connections (`conntrack -L`), optionally only those
     /// matching `filter` (`proto=tcp,addr=10.0.0.2,port=443,state=established`).
     Conntrack {

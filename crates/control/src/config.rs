@@ -567,7 +567,7 @@ pub fn nat_file(
     }
     let (f, source): (Only, String) = sections_of(path)?;
     let address_of = |id: IfId| addrs.iter().find(|(i, _)| *i == id).map(|&(_, a)| a);
-    let (rules, _) = f.nat.rules(ifaces, &address_of, &|span, msg| {
+    let (rules, _) = f.nat.rules(&source, ifaces, &address_of, &|span, msg| {
         error_at(path, &source, span, msg)
     })?;
     Ok(rules)
@@ -973,7 +973,7 @@ fn compile(file: &Path, source: &str, f: File) -> Result<Compiled, ConfigError> 
             _ => None,
         })
     };
-    let (nat, nat_spans) = f.nat.rules(&ifaces, &address_of, &|span, msg| {
+    let (nat, nat_spans) = f.nat.rules(source, &ifaces, &address_of, &|span, msg| {
         error_at(file, source, span, msg)
     })?;
     let dir = file.parent().unwrap_or(Path::new("."));

@@ -94,7 +94,7 @@ struct ChainSection {
 /// Where a rule's text sits in the file: the position of byte `at` of the
 /// string whose quoted form spans `span` (exact unless the string holds
 /// escapes; then its start).
-fn in_string(source: &str, span: &Range<usize>, text: &str, at: usize) -> usize {
+pub(crate) fn in_string(source: &str, span: &Range<usize>, text: &str, at: usize) -> usize {
     let inner = source
         .get(span.start + 1..span.end.saturating_sub(1))
         .unwrap_or("");
@@ -396,7 +396,7 @@ pub struct Names<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok<'a> {
+pub(crate) enum Tok<'a> {
     Word(&'a str),
     Str(&'a str),
     Open,
@@ -409,7 +409,7 @@ enum Tok<'a> {
 }
 
 /// Split rule text into tokens with their offsets.
-fn lex(s: &str) -> Result<Vec<(usize, Tok<'_>)>, RuleError> {
+pub(crate) fn lex(s: &str) -> Result<Vec<(usize, Tok<'_>)>, RuleError> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -1118,6 +1118,14 @@ impl<'a> Parser<'a, '_> {
             "jump" => self.rule.verdict = Some(Verdict::Jump(self.chain_target()?)),
             "goto" => self.rule.verdict = Some(Verdict::Goto(self.chain_target()?)),
             "return" => self.rule.verdict = Some(Verdict::Return),
+            "masquerade" | "snat" | "dnat" | "netmap" => {
+                return err(
+                    at,
+                    format!(
+                        "`{w}` is a NAT statement: write the rule in `[nat] rules` (the firewall filters; `ct status dnat accept` lets a port forward in)"
+                    ),
+                );
+            }
             other => {
                 return err(
                     at,
@@ -1634,6 +1642,9 @@ mod tests {
             "{e:?}"
         );
         assert!(parse("").is_err());
+        let e = parse("oif lan0 masquerade").unwrap_err();
+        assert_eq!(e.at, 9);
+        assert!(e.message.contains("[nat] rules"), "{e:?}");
         let e = parse("ip saddr @nope drop").unwrap_err();
         assert!(e.message.contains("no set named `nope`"), "{e:?}");
         let e = parse("tcp dport @blocklist drop").unwrap_err();

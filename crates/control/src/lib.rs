@@ -48,6 +48,7 @@ pub mod api;
 mod config;
 pub mod firewall;
 mod nat;
+mod nat_rule;
 pub mod route_file;
 pub mod vocab;
 

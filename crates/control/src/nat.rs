@@ -42,6 +42,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ConfigError;
+use crate::nat_rule::NatRule;
 
 /// `[nat]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +54,9 @@ pub(crate) struct NatSection {
     sources: Vec<Spanned<SourceSection>>,
     #[serde(default, rename = "forward")]
     forwards: Vec<Spanned<ForwardSection>>,
+    /// nftables-style rules (`"oif wan0 masquerade"`), after the tables.
+    #[serde(default)]
+    rules: Vec<Spanned<String>>,
     max_sessions: Option<Spanned<u32>>,
     #[serde(default)]
     timeouts: std::collections::BTreeMap<String, Spanned<u64>>,
@@ -97,12 +101,14 @@ impl NatSection {
     /// plane will compile them, so a bad rule is refused here, located.
     pub(crate) fn rules(
         &self,
+        source: &str,
         ifaces: &[(String, IfId)],
         address_of: &dyn Fn(IfId) -> Option<Ipv4Addr>,
         err: &dyn Fn(Range<usize>, String) -> ConfigError,
     ) -> Result<(NatRules, Vec<Range<usize>>), ConfigError> {
         let mut rules = NatRules::default();
-        let mut spans = Vec::new();
+        // Kept per kind: errors number static, then source, then forward.
+        let mut spans: [Vec<Range<usize>>; 3] = Default::default();
         let iface = |n: &Spanned<String>| {
             let name = n.get_ref();
             ifaces
@@ -138,7 +144,7 @@ impl NatSection {
                 iface,
                 iface_name,
             });
-            spans.push(span);
+            spans[0].push(span);
         }
         for s in &self.sources {
             let span = s.span();
@@ -151,61 +157,11 @@ impl NatSection {
                     "`inside` lists no prefix: name the sources to translate".into(),
                 ));
             }
-            let to = s.to.get_ref();
-            let (pool, masquerade) = if to == "masquerade" {
-                let a = address_of(id).ok_or_else(|| {
-                    err(
-                        s.to.span(),
-                        format!("`masquerade`: interface `{iface_name}` has no IPv4 address"),
-                    )
-                })?;
-                (vec![a], true)
-            } else if let Ok(a) = to.parse::<Ipv4Addr>() {
-                (vec![a], false)
-            } else {
-                match crate::vocab::prefix(to) {
-                    Ok(orbital_fib::IpPrefix::V4(p)) if p.len() >= 26 => {
-                        let n = 1u32 << (32 - p.len());
-                        (
-                            (0..n).map(|i| Ipv4Addr::from_bits(p.bits() | i)).collect(),
-                            false,
-                        )
-                    }
-                    Ok(orbital_fib::IpPrefix::V4(p)) => {
-                        return Err(err(
-                            s.to.span(),
-                            format!(
-                                "pool {p} is larger than /26 (64 addresses, 3 MiB of port tables each)"
-                            ),
-                        ));
-                    }
-                    _ => {
-                        return Err(err(
-                            s.to.span(),
-                            format!(
-                                "`to = \"{to}\"`: expected `masquerade`, an IPv4 address or an IPv4 prefix (a pool)"
-                            ),
-                        ));
-                    }
-                }
-            };
-            let filtering = match s
-                .filtering
-                .as_ref()
-                .map(|f| (f.get_ref().as_str(), f.span()))
-            {
+            let (pool, masquerade) = pool_of(s.to.get_ref(), &iface_name, address_of(id))
+                .map_err(|m| err(s.to.span(), m))?;
+            let filtering = match &s.filtering {
                 None => Filtering::default(),
-                Some(("endpoint-independent", _)) => Filtering::EndpointIndependent,
-                Some(("address-dependent", _)) => Filtering::AddressDependent,
-                Some(("address-and-port-dependent", _)) => Filtering::AddressAndPortDependent,
-                Some((other, at)) => {
-                    return Err(err(
-                        at,
-                        format!(
-                            "filtering `{other}`: expected endpoint-independent, address-dependent or address-and-port-dependent (RFC 4787 §5)"
-                        ),
-                    ));
-                }
+                Some(f) => filtering_of(f.get_ref()).map_err(|m| err(f.span(), m))?,
             };
             rules.sources.push(SourceNat {
                 iface: id,
@@ -215,7 +171,7 @@ impl NatSection {
                 masquerade,
                 filtering,
             });
-            spans.push(span);
+            spans[1].push(span);
         }
         for f in &self.forwards {
             let span = f.span();
@@ -231,58 +187,17 @@ impl NatSection {
                     ));
                 }
             };
-            let bad_port = |what: &str| {
-                err(
-                    f.port.span(),
-                    format!("port {what}: expected a port 1-65535 or a range `8000-8010`"),
-                )
-            };
             let ports = match f.port.get_ref() {
-                PortSpec::One(0) => return Err(bad_port("0")),
-                PortSpec::One(p) => (*p, *p),
-                PortSpec::Range(r) => {
-                    let (a, b) = r.split_once('-').ok_or_else(|| bad_port(r))?;
-                    match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
-                        (Ok(a), Ok(b)) if a >= 1 && a <= b => (a, b),
-                        _ => return Err(bad_port(r)),
-                    }
-                }
-            };
-            let to_text = f.to.get_ref();
-            let (to, to_port) = match to_text.rsplit_once(':') {
-                Some((a, p)) => {
-                    let a: Ipv4Addr = a.parse().map_err(|_| {
-                        err(
-                            f.to.span(),
-                            format!("`{to_text}`: expected ADDRESS or ADDRESS:PORT"),
-                        )
-                    })?;
-                    let p: u16 = p.parse().ok().filter(|&p| p > 0).ok_or_else(|| {
-                        err(
-                            f.to.span(),
-                            format!("`{to_text}`: the port must be 1-65535"),
-                        )
-                    })?;
-                    (a, p)
-                }
-                None => (
-                    to_text.parse().map_err(|_| {
-                        err(
-                            f.to.span(),
-                            format!("`{to_text}`: expected ADDRESS or ADDRESS:PORT"),
-                        )
-                    })?,
-                    ports.0,
-                ),
-            };
+                PortSpec::One(p) => port_range(&p.to_string()),
+                PortSpec::Range(r) => port_range(r),
+            }
+            .map_err(|m| err(f.port.span(), m))?;
+            let (to, to_port) =
+                target_of(f.to.get_ref(), ports.0).map_err(|m| err(f.to.span(), m))?;
             let addr = match &f.address {
                 Some(a) => v4(a)?,
-                None => address_of(id).ok_or_else(|| {
-                    err(
-                        f.interface.span(),
-                        format!("interface `{iface_name}` has no IPv4 address to forward from (give `address`)"),
-                    )
-                })?,
+                None => address_of(id)
+                    .ok_or_else(|| err(f.interface.span(), no_forward_address(&iface_name)))?,
             };
             rules.forwards.push(PortForward {
                 iface: id,
@@ -293,8 +208,30 @@ impl NatSection {
                 to,
                 to_port,
             });
-            spans.push(span);
+            spans[2].push(span);
         }
+        for r in &self.rules {
+            let text = r.get_ref();
+            let rule = crate::nat_rule::parse_nat_rule(text, ifaces, address_of).map_err(|e| {
+                let at = crate::firewall::in_string(source, &r.span(), text, e.at);
+                err(at..at, e.message)
+            })?;
+            match rule {
+                NatRule::Static(s) => {
+                    rules.statics.push(s);
+                    spans[0].push(r.span());
+                }
+                NatRule::Source(s) => {
+                    rules.sources.push(s);
+                    spans[1].push(r.span());
+                }
+                NatRule::Forward(f) => {
+                    rules.forwards.push(f);
+                    spans[2].push(r.span());
+                }
+            }
+        }
+        let spans: Vec<Range<usize>> = spans.into_iter().flatten().collect();
         if let Some(m) = &self.max_sessions {
             if *m.get_ref() == 0 || *m.get_ref() > 1 << 24 {
                 return Err(err(
@@ -338,4 +275,82 @@ impl NatSection {
         })?;
         Ok((rules, spans))
     }
+}
+
+/// The external addresses of `to = ...` (or `masquerade` / `snat to`):
+/// the interface's address, one address, or a pool prefix of at most 64
+/// addresses; and whether it is the interface's.
+pub(crate) fn pool_of(
+    to: &str,
+    iface_name: &str,
+    iface_address: Option<Ipv4Addr>,
+) -> Result<(Vec<Ipv4Addr>, bool), String> {
+    if to == "masquerade" {
+        let a = iface_address
+            .ok_or_else(|| format!("`masquerade`: interface `{iface_name}` has no IPv4 address"))?;
+        return Ok((vec![a], true));
+    }
+    if let Ok(a) = to.parse::<Ipv4Addr>() {
+        return Ok((vec![a], false));
+    }
+    match crate::vocab::prefix(to) {
+        Ok(orbital_fib::IpPrefix::V4(p)) if p.len() >= 26 => {
+            let n = 1u32 << (32 - p.len());
+            Ok((
+                (0..n).map(|i| Ipv4Addr::from_bits(p.bits() | i)).collect(),
+                false,
+            ))
+        }
+        Ok(orbital_fib::IpPrefix::V4(p)) => Err(format!(
+            "pool {p} is larger than /26 (64 addresses, 3 MiB of port tables each)"
+        )),
+        _ => Err(format!(
+            "`{to}`: expected `masquerade`, an IPv4 address or an IPv4 prefix (a pool)"
+        )),
+    }
+}
+
+/// A filtering mode by its RFC 4787 name.
+pub(crate) fn filtering_of(f: &str) -> Result<Filtering, String> {
+    match f {
+        "endpoint-independent" => Ok(Filtering::EndpointIndependent),
+        "address-dependent" => Ok(Filtering::AddressDependent),
+        "address-and-port-dependent" => Ok(Filtering::AddressAndPortDependent),
+        other => Err(format!(
+            "filtering `{other}`: expected endpoint-independent, address-dependent or address-and-port-dependent (RFC 4787 §5)"
+        )),
+    }
+}
+
+/// `8080` or `8000-8010`.
+pub(crate) fn port_range(r: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("port {r}: expected a port 1-65535 or a range `8000-8010`");
+    let (a, b) = r.split_once('-').unwrap_or((r, r));
+    match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+        (Ok(a), Ok(b)) if a >= 1 && a <= b => Ok((a, b)),
+        _ => Err(bad()),
+    }
+}
+
+/// A port forward's target `ADDRESS[:PORT]`; without a port, the
+/// external one (`first`).
+pub(crate) fn target_of(to: &str, first: u16) -> Result<(Ipv4Addr, u16), String> {
+    let bad = || format!("`{to}`: expected ADDRESS or ADDRESS:PORT");
+    match to.rsplit_once(':') {
+        Some((a, p)) => {
+            let a: Ipv4Addr = a.parse().map_err(|_| bad())?;
+            let p: u16 = p
+                .parse()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("`{to}`: the port must be 1-65535"))?;
+            Ok((a, p))
+        }
+        None => Ok((to.parse().map_err(|_| bad())?, first)),
+    }
+}
+
+/// Why a port forward has no external address.
+pub(crate) fn no_forward_address(iface_name: &str) -> String {
+    format!("interface `{iface_name}` has no IPv4 address to forward from (give `address`)")
 }

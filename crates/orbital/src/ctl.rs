@@ -39,10 +39,15 @@ pub enum CtlCommand {
         /// What to show.
         #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace", "firewall", "conntrack", "log", "nat"])]
         what: String,
-        /// For `nat`: `mappings`. For `conntrack`: `summary`, or a filter
+        /// For `nat`: `mappings`, `pool` or `sessions`. For `conntrack`:
+        /// `summary`, or a filter
         /// `proto=tcp,addr=10.0.0.2,port=443,state=established`.
         #[arg(num_args = 0..=1)]
         detail: Option<String>,
+        /// For `nat sessions`: a filter
+        /// `proto=udp,addr=192.168.1.2,port=5000,kind=mapped|forward`.
+        #[arg(num_args = 0..=1)]
+        filter: Option<String>,
     },
     /// Start a packet trace of the next COUNT packets per worker.
     Trace {
@@ -105,10 +110,23 @@ pub fn call(socket: &Path, req: &Request) -> anyhow::Result<Response> {
 /// Arguments that do not form a route or neighbour edit.
 pub fn request_of(c: &CtlCommand) -> anyhow::Result<Request> {
     Ok(match c {
-        CtlCommand::Show { what, detail } => match what.as_str() {
+        CtlCommand::Show {
+            what,
+            detail,
+            filter,
+        } => match what.as_str() {
             "firewall" => Request::Firewall,
-            "nat" if detail.as_deref() == Some("mappings") => Request::NatMappings,
-            "nat" => Request::Nat,
+            "nat" => match detail.as_deref() {
+                None => Request::Nat,
+                Some("mappings") => Request::NatMappings,
+                Some("pool") => Request::NatPool,
+                Some("sessions") => Request::NatSessions {
+                    filter: filter.clone(),
+                },
+                Some(other) => {
+                    anyhow::bail!("show nat {other}: expected mappings, pool or sessions [FILTER]")
+                }
+            },
             "log" => Request::Log,
             "conntrack" if detail.as_deref() == Some("summary") => Request::ConntrackSummary,
             "conntrack" => Request::Conntrack {
@@ -241,12 +259,16 @@ fn errors_text(v: &Value) -> String {
 pub fn render(c: &CtlCommand, v: &Value) -> String {
     let mut o = String::new();
     match c {
-        CtlCommand::Show { what, detail } => match what.as_str() {
+        CtlCommand::Show { what, detail, .. } => match what.as_str() {
             "firewall" => o = crate::firewall_view::render_firewall(v),
-            "nat" if detail.as_deref() == Some("mappings") => {
-                o = crate::nat_view::render_mappings(v)
+            "nat" => {
+                o = match detail.as_deref() {
+                    Some("mappings") => crate::nat_view::render_mappings(v),
+                    Some("pool") => crate::nat_view::render_pool(v),
+                    Some("sessions") => crate::nat_view::render_sessions(v),
+                    _ => crate::nat_view::render_nat(v),
+                }
             }
-            "nat" => o = crate::nat_view::render_nat(v),
             "log" => o = crate::firewall_view::render_log(v),
             "conntrack" if detail.as_deref() == Some("summary") => {
                 o = crate::firewall_view::render_summary(v)

@@ -591,6 +591,7 @@ pub fn run(a: &LabArgs) -> anyhow::Result<()> {
             let show = crate::ctl::CtlCommand::Show {
                 what: "stats".into(),
                 detail: None,
+                filter: None,
             };
             crate::out!(
                 "{}",

@@ -6,8 +6,12 @@ use std::fmt::Write as _;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
 use orbital_nat::NatPolicy;
-use orbital_nat::policy::DynCounters;
+use orbital_nat::policy::{DynCounters, SessionRow};
+use orbital_nat::session::Kind;
 use serde_json::{Value, json};
 
 use crate::firewall_view::Family;
@@ -164,6 +168,236 @@ pub fn render_mappings(v: &Value) -> String {
             r["inside"].as_str().unwrap_or(""),
             r["sessions"].as_u64().unwrap_or(0),
             r["filtering"].as_str().unwrap_or(""),
+        );
+    }
+    o
+}
+
+/// Which NAT sessions a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    proto: Option<u8>,
+    addr: Option<u32>,
+    port: Option<u16>,
+    kind: Option<Kind>,
+}
+
+impl SessionFilter {
+    /// Parse `proto=udp,addr=192.168.1.2,port=5000,kind=mapped`; `addr`
+    /// and `port` match the inside, external or remote side alike.
+    ///
+    /// # Errors
+    /// An unknown key or a value that does not parse.
+    pub fn parse(s: &str) -> Result<SessionFilter, String> {
+        let mut f = SessionFilter::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("NAT session filter `{part}` is not key=value"))?;
+            match k {
+                "proto" => {
+                    f.proto = Some(match v.to_lowercase().as_str() {
+                        "tcp" => 6,
+                        "udp" => 17,
+                        "icmp" => 1,
+                        _ => return Err(format!("proto `{v}`: expected tcp, udp or icmp")),
+                    })
+                }
+                "addr" | "src" | "dst" => {
+                    f.addr = Some(
+                        v.parse::<Ipv4Addr>()
+                            .map_err(|_| format!("`{v}` is not an IPv4 address"))?
+                            .to_bits(),
+                    )
+                }
+                "port" | "sport" | "dport" => {
+                    f.port = Some(v.parse().map_err(|_| format!("`{v}` is not a port"))?)
+                }
+                "kind" => {
+                    f.kind = Some(match v {
+                        "mapped" | "snat" => Kind::Mapped,
+                        "forward" | "dnat" => Kind::Forward,
+                        _ => return Err(format!("kind `{v}`: expected mapped or forward")),
+                    })
+                }
+                other => {
+                    return Err(format!(
+                        "unknown NAT session filter key `{other}` (proto, addr, port, kind)"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, r: &SessionRow) -> bool {
+        self.proto.is_none_or(|p| p == r.lan.proto)
+            && self
+                .addr
+                .is_none_or(|a| [r.lan.addr, r.wan.addr, r.lan.remote, r.wan.remote].contains(&a))
+            && self
+                .port
+                .is_none_or(|p| [r.lan.port, r.wan.port, r.lan.rport, r.wan.rport].contains(&p))
+            && self.kind.is_none_or(|k| k == r.kind)
+    }
+}
+
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        1 => "icmp",
+        _ => "?",
+    }
+}
+
+fn endpoint(a: u32, p: u16) -> String {
+    format!("{}:{p}", Ipv4Addr::from_bits(a))
+}
+
+/// Ask every worker for a copy of its NAT sessions and wait (bounded) for
+/// the answers; each worker lists at most
+/// [`orbital_nat::policy::SESSION_LIST_MAX`].
+///
+/// # Errors
+/// A worker that did not answer within a second (stopped, or stalled).
+pub fn sessions_listing(p: &NatPolicy, f: &SessionFilter) -> Result<Value, String> {
+    let views = &p.shared.views;
+    for v in views {
+        v.wanted.store(true, Ordering::Release);
+    }
+    let t0 = Instant::now();
+    while views.iter().any(|v| v.wanted.load(Ordering::Acquire)) {
+        if t0.elapsed() > Duration::from_secs(1) {
+            return Err("a worker did not answer within 1 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut rows = Vec::new();
+    let mut listed = 0;
+    for (w, v) in views.iter().enumerate() {
+        let Ok(a) = v.answer.lock() else { continue };
+        let Some(l) = a.as_ref() else { continue };
+        listed += l.len();
+        for r in l.iter().filter(|r| f.matches(r)) {
+            rows.push(json!({
+                "worker": w,
+                "protocol": proto_name(r.lan.proto),
+                "kind": match r.kind { Kind::Mapped => "mapped", Kind::Forward => "forward" },
+                "inside": endpoint(r.lan.addr, r.lan.port),
+                "external": endpoint(r.wan.addr, r.wan.port),
+                "remote": endpoint(r.wan.remote, r.wan.rport),
+                "timeout_class": r.class.name(),
+                "expires_in_s": r.expires_in_ns / 1_000_000_000,
+            }));
+        }
+    }
+    Ok(json!({"sessions": rows, "listed": listed}))
+}
+
+/// `orbctl show nat sessions` for people.
+pub fn render_sessions(v: &Value) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<4}{:<6}{:<9}{:<22}{:<22}{:<22}{:<16}{:>9}",
+        "w", "proto", "kind", "inside", "external", "remote", "timer", "left(s)"
+    );
+    let rows = v["sessions"].as_array().cloned().unwrap_or_default();
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let _ = writeln!(
+            o,
+            "{:<4}{:<6}{:<9}{:<22}{:<22}{:<22}{:<16}{:>9}",
+            r["worker"].as_u64().unwrap_or(0),
+            s("protocol"),
+            s("kind"),
+            s("inside"),
+            s("external"),
+            s("remote"),
+            s("timeout_class"),
+            r["expires_in_s"].as_u64().unwrap_or(0),
+        );
+    }
+    let _ = writeln!(
+        o,
+        "{} shown of {} listed",
+        rows.len(),
+        v["listed"].as_u64().unwrap_or(0)
+    );
+    o
+}
+
+/// Ports (and ICMP identifiers) a port table can hand out: all but 0.
+const PORTS: usize = 65_535;
+
+/// Ports used and free per external address and protocol (from the shared
+/// port tables), and each worker's sessions against its limit.
+pub fn pool_json(p: &NatPolicy) -> Value {
+    let addresses: Vec<Value> = p
+        .shared
+        .tables
+        .iter()
+        .map(|(a, t)| {
+            let proto =
+                |i: usize| json!({"used": t[i].used(), "free": PORTS.saturating_sub(t[i].used())});
+            json!({
+                "address": Ipv4Addr::from_bits(*a).to_string(),
+                "tcp": proto(0),
+                "udp": proto(1),
+                "icmp": proto(2),
+            })
+        })
+        .collect();
+    let workers: Vec<Value> = p
+        .shared
+        .counters
+        .iter()
+        .enumerate()
+        .map(|(w, c)| {
+            let live = c.live.load(Ordering::Relaxed);
+            json!({
+                "worker": w,
+                "sessions": live,
+                "max_sessions": p.max_sessions,
+                "free": u64::from(p.max_sessions).saturating_sub(live),
+            })
+        })
+        .collect();
+    json!({"addresses": addresses, "workers": workers})
+}
+
+/// `orbctl show nat pool` for people.
+pub fn render_pool(v: &Value) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<18}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "address", "tcp used", "free", "udp used", "free", "icmp used", "free"
+    );
+    for a in v["addresses"].as_array().into_iter().flatten() {
+        let n = |p: &str, k: &str| a[p][k].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "{:<18}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            a["address"].as_str().unwrap_or(""),
+            n("tcp", "used"),
+            n("tcp", "free"),
+            n("udp", "used"),
+            n("udp", "free"),
+            n("icmp", "used"),
+            n("icmp", "free"),
+        );
+    }
+    for w in v["workers"].as_array().into_iter().flatten() {
+        let n = |k: &str| w[k].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "worker {}: {} sessions of {} ({} free)",
+            n("worker"),
+            n("sessions"),
+            n("max_sessions"),
+            n("free")
         );
     }
     o

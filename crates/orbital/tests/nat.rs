@@ -211,6 +211,76 @@ fn bad_nat_configuration_is_refused_and_located() {
     assert!(e.contains("RFC 6296"), "{e}");
 }
 
+/// The home router's configuration with its `[nat]` rules written as
+/// `tables` instead.
+fn home_with(tables: &str) -> String {
+    let base = std::fs::read_to_string(root().join("examples/home-router.toml")).unwrap();
+    let (a, b) = (
+        base.find("rules = [").unwrap(),
+        base.find("[nat.timeouts]").unwrap(),
+    );
+    format!("{}{}{tables}", &base[..a], &base[b..])
+}
+
+#[test]
+fn nat_rules_in_nftables_words_compile_like_the_tables() {
+    let rules = orbital_control::compile_str(
+        Path::new("home-router.toml"),
+        &std::fs::read_to_string(root().join("examples/home-router.toml")).unwrap(),
+    )
+    .unwrap()
+    .nat;
+    let tables = orbital_control::compile_str(
+        Path::new("home-router.toml"),
+        &home_with(
+            "\n[[nat.source]]\ninterface = \"wan0\"\ninside = [\"192.168.1.0/24\"]\nto = \"masquerade\"\n\n[[nat.forward]]\ninterface = \"wan0\"\nprotocol = \"tcp\"\nport = 8080\nto = \"192.168.1.10:80\"\n",
+        ),
+    )
+    .unwrap()
+    .nat;
+    assert_eq!(rules, tables);
+    assert_eq!(rules.sources.len(), 1);
+    assert_eq!(rules.forwards.len(), 1);
+}
+
+#[test]
+fn a_bad_nat_rule_is_refused_at_its_word() {
+    let base = std::fs::read_to_string(root().join("examples/home-router.toml")).unwrap();
+    let text = base.replace("dnat to 192.168.1.10:80", "dnat to 192.168.1.10:http");
+    let e = orbital_control::compile_str(Path::new("home.toml"), &text)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    let line = base
+        .lines()
+        .position(|l| l.contains("dnat to 192.168.1.10:80"))
+        .unwrap()
+        + 1;
+    let col = base
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("192.168.1.10:80")
+        .unwrap()
+        + 1;
+    assert!(
+        e.starts_with(&format!("home.toml:{line}:{col}:")),
+        "{e} (wanted line {line} column {col})"
+    );
+    assert!(e.contains("the port must be 1-65535"), "{e}");
+    // An overlap the compiler finds is located at the whole rule.
+    let text = base.replace(
+        "  \"iif wan0 tcp dport 8080 dnat to 192.168.1.10:80\",\n",
+        "  \"iif wan0 tcp dport 8080 dnat to 192.168.1.10:80\",\n  \"iif wan0 tcp dport 8000-8090 dnat to 192.168.1.11\",\n",
+    );
+    let e = orbital_control::compile_str(Path::new("home.toml"), &text)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("port forward 2"), "{e}");
+    assert!(e.starts_with(&format!("home.toml:{}:", line + 1)), "{e}");
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

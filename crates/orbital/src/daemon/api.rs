@@ -175,6 +175,20 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
         Request::NatMappings => Response::ok(crate::nat_view::mappings_json(
             &d.handle.shared.load_full().policy.nat,
         )),
+        Request::NatSessions { filter } => {
+            let f = match filter.as_deref().map(crate::nat_view::SessionFilter::parse) {
+                Some(Err(e)) => return Response::err(e),
+                Some(Ok(f)) => f,
+                None => crate::nat_view::SessionFilter::default(),
+            };
+            match crate::nat_view::sessions_listing(&d.handle.shared.load_full().policy.nat, &f) {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::NatPool => Response::ok(crate::nat_view::pool_json(
+            &d.handle.shared.load_full().policy.nat,
+        )),
         Request::Firewall => Response::ok(crate::firewall_view::firewall_json(
             &d.handle.shared.load_full().policy.edge,
             &d.names,

@@ -572,7 +572,8 @@ mod tests {
             crate::ctl::render(
                 &crate::ctl::CtlCommand::Show {
                     what: "nat".into(),
-                    detail: None
+                    detail: None,
+                    filter: None,
                 },
                 &v
             )
@@ -607,6 +608,7 @@ mod tests {
             &crate::ctl::CtlCommand::Show {
                 what: "nat".into(),
                 detail: None,
+                filter: None,
             },
             &v,
         );
@@ -615,6 +617,27 @@ mod tests {
             "{text}"
         );
         assert!(metrics::render(&d).contains("orbital_nat_sessions 0"));
+        // The pool: the interface's address with every port free, and
+        // each worker's sessions against its limit.
+        let pool = api::handle(&d, Request::NatPool).result.unwrap();
+        assert_eq!(pool["addresses"][0]["address"], "192.0.2.1", "{pool}");
+        assert_eq!(pool["addresses"][0]["udp"]["free"], 65_535, "{pool}");
+        assert_eq!(pool["workers"][0]["max_sessions"], 65_536, "{pool}");
+        // The workers answer a session listing (none yet); a bad filter
+        // is an error, not an empty list.
+        let r = api::handle(&d, Request::NatSessions { filter: None });
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.result.unwrap()["sessions"], serde_json::json!([]));
+        let r = api::handle(
+            &d,
+            Request::NatSessions {
+                filter: Some("proto=sctp".into()),
+            },
+        );
+        assert!(
+            !r.ok && r.error.as_deref().unwrap_or("").contains("sctp"),
+            "{r:?}"
+        );
         stop(&d, &dir);
     }
 
