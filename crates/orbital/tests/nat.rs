@@ -462,3 +462,94 @@ fn show_nat_mappings_lists_the_port_table() {
     assert_eq!(s["pool"][0]["udp_ports_used"], 1);
     assert_eq!(s["forward"][0]["to"], "192.168.1.10:80");
 }
+
+/// `show nat sessions FILTER` against `state`, with a thread standing in
+/// for the worker: it answers between bursts, as `maintain` does, at `now`.
+fn list_sessions(
+    policy: &orbital_nat::RouterPolicy,
+    mut state: orbital_nat::dynamic::NatState,
+    filter: &str,
+    now: u64,
+) -> (serde_json::Value, orbital_nat::dynamic::NatState) {
+    let view = state.view.clone();
+    let worker = std::thread::spawn(move || {
+        while !view.wanted.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        state.maintain(now);
+        state
+    });
+    let f = orbital::nat_view::SessionFilter::parse(filter).unwrap();
+    let v = orbital::nat_view::sessions_listing(&policy.nat, &f).unwrap();
+    (v, worker.join().unwrap())
+}
+
+#[test]
+fn show_nat_sessions_lists_what_the_worker_holds_and_filters_it() {
+    use orbital_nat::session::{Class, Key, Kind};
+    let (compiled, _) = orbital_control::load(&root().join("examples/home-router.toml")).unwrap();
+    let policy = orbital::policy(&compiled, 1, 1, None).unwrap();
+    let mut state = orbital_nat::dynamic::NatState::new(0, &policy.nat);
+    let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap().to_bits();
+    let key = |proto, addr, port, remote, rport| Key {
+        proto,
+        addr: ip(addr),
+        port,
+        remote: ip(remote),
+        rport,
+    };
+    let s = 1_000_000_000;
+    state
+        .sessions
+        .insert(
+            key(17, "192.168.1.2", 5000, "198.51.100.7", 3478),
+            key(17, "203.0.113.1", 5124, "198.51.100.7", 3478),
+            Kind::Mapped,
+            Class::Udp,
+            0,
+            300 * s,
+        )
+        .unwrap();
+    state
+        .sessions
+        .insert(
+            key(6, "192.168.1.10", 80, "198.51.100.9", 40000),
+            key(6, "203.0.113.1", 8080, "198.51.100.9", 40000),
+            Kind::Forward,
+            Class::TcpEstablished,
+            0,
+            7440 * s,
+        )
+        .unwrap();
+    let (v, state) = list_sessions(&policy, state, "", 10 * s);
+    assert_eq!(v["listed"], 2, "{v}");
+    let rows = v["sessions"].as_array().unwrap();
+    let udp = rows.iter().find(|r| r["protocol"] == "udp").unwrap();
+    assert_eq!(udp["inside"], "192.168.1.2:5000");
+    assert_eq!(udp["external"], "203.0.113.1:5124");
+    assert_eq!(udp["remote"], "198.51.100.7:3478");
+    assert_eq!(udp["kind"], "mapped");
+    assert_eq!(udp["timeout_class"], "udp");
+    assert_eq!(udp["expires_in_s"], 290, "10 s of 300 gone on the worker's clock");
+    let text = orbital::nat_view::render_sessions(&v);
+    assert!(text.contains("192.168.1.10:80") && text.contains("forward"), "{text}");
+    assert!(text.contains("2 shown of 2 listed"), "{text}");
+    // Filters: kind, protocol, an address or port on any side.
+    let mut state = state;
+    for (f, want) in [
+        ("kind=forward", "192.168.1.10:80"),
+        ("proto=udp", "192.168.1.2:5000"),
+        ("addr=198.51.100.9", "192.168.1.10:80"),
+        ("port=5124", "192.168.1.2:5000"),
+    ] {
+        let (v, back) = list_sessions(&policy, state, f, 10 * s);
+        state = back;
+        let rows = v["sessions"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{f}: {v}");
+        assert_eq!(rows[0]["inside"], want, "{f}: {v}");
+    }
+    for (f, bad) in [("proto=sctp", "sctp"), ("colour=red", "colour"), ("addr=x", "x")] {
+        let e = orbital::nat_view::SessionFilter::parse(f).unwrap_err();
+        assert!(e.contains(bad), "{e}");
+    }
+}
