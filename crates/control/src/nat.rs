@@ -26,6 +26,8 @@
 //!
 //! [nat]
 //! max_sessions = 65536      # per worker
+//! max_sessions_per_host = 10240   # all workers together
+//! max_ports_per_host = 4096
 //! [nat.timeouts]            # seconds; the RFCs' floors are enforced
 //! udp = 300
 //! ```
@@ -58,6 +60,8 @@ pub(crate) struct NatSection {
     #[serde(default)]
     rules: Vec<Spanned<String>>,
     max_sessions: Option<Spanned<u32>>,
+    max_sessions_per_host: Option<Spanned<u32>>,
+    max_ports_per_host: Option<Spanned<u32>>,
     #[serde(default)]
     timeouts: std::collections::BTreeMap<String, Spanned<u64>>,
 }
@@ -240,6 +244,30 @@ impl NatSection {
                 ));
             }
             rules.max_sessions = *m.get_ref();
+        }
+        for (v, slot, what) in [
+            (
+                &self.max_sessions_per_host,
+                &mut rules.max_sessions_per_host,
+                "max_sessions_per_host",
+            ),
+            (
+                &self.max_ports_per_host,
+                &mut rules.max_ports_per_host,
+                "max_ports_per_host",
+            ),
+        ] {
+            if let Some(m) = v {
+                if *m.get_ref() == 0 {
+                    return Err(err(
+                        m.span(),
+                        format!(
+                            "{what} must be at least 1 (a host with none could not reach out at all)"
+                        ),
+                    ));
+                }
+                *slot = *m.get_ref();
+            }
         }
         for (name, v) in &self.timeouts {
             let Some(c) = Class::ALL.iter().position(|c| c.name() == name) else {

@@ -125,6 +125,8 @@ drop_reasons! {
     NatPortsExhausted => "nat-ports-exhausted", "no external port left for a new NAT mapping";
     /// No room for a new NAT session.
     NatSessionTableFull => "nat-session-table-full", "NAT session table full ([nat] max_sessions per worker)";
+    /// An inside host holds its most sessions or ports.
+    NatHostLimit => "nat-host-limit", "an inside host holds its most NAT sessions or ports ([nat] max_sessions_per_host, max_ports_per_host)";
     /// A fragment to a stateful NAT address (virtual reassembly is not
     /// built yet).
     NatFragment => "nat-fragment", "fragment to a stateful NAT address (not reassembled: dropped)";

@@ -46,9 +46,10 @@ use orbital_graph::rss::{Reta, Toeplitz};
 use orbital_graph::{Entry, NatMeta, PacketCtx, Reason, Verdict};
 use orbital_wire::PacketInfo;
 
+use crate::hosts::Held;
 use crate::node::{STATUS_DNAT, STATUS_SNAT};
 use crate::policy::{DynCounters, NatPolicy, NatShared, SourceRule};
-use crate::ports::{PortError, Steer, fold};
+use crate::ports::{PortError, PortTable, Steer, fold};
 use crate::rules::Filtering;
 use crate::session::{Class, Id, Key, Kind, Sessions};
 use crate::translate::{
@@ -356,7 +357,7 @@ impl NatState {
                 .then_some(x);
             table.map(k.addr, k.port, keep.into_iter().chain(cands))
         };
-        let port = match mapped {
+        let (port, fresh) = match mapped {
             Ok(p) => p,
             Err(PortError::Exhausted | PortError::TooManySessions) => {
                 DynCounters::bump(&self.counters.exhausted);
@@ -364,6 +365,18 @@ impl NatState {
                 return Err(());
             }
         };
+        let hosts = &self.shared.hosts;
+        let ports_ok = !fresh || hosts.take(Held::Ports, k.addr, nat.max_ports_per_host);
+        if !ports_ok || !hosts.take(Held::Sessions, k.addr, nat.max_sessions_per_host) {
+            if ports_ok {
+                give_port(&self.shared, table, port, k.addr);
+            } else {
+                table.release(port);
+            }
+            DynCounters::bump(&self.counters.host_limited);
+            c.verdict = Verdict::Drop(Reason::NatHostLimit.into());
+            return Err(());
+        }
         let wan = Key {
             proto: k.proto,
             addr: e,
@@ -386,7 +399,8 @@ impl NatState {
                 Ok(id)
             }
             Err(_) => {
-                table.release(port);
+                hosts.give(Held::Sessions, k.addr);
+                give_port(&self.shared, table, port, k.addr);
                 DynCounters::bump(&self.counters.full);
                 c.verdict = Verdict::Drop(Reason::NatSessionTableFull.into());
                 Err(())
@@ -582,6 +596,13 @@ impl NatState {
             c.verdict = Verdict::Drop(Reason::NatPortsExhausted.into());
             return Admit::Decided;
         }
+        let hosts = &self.shared.hosts;
+        if !hosts.take(Held::Sessions, owner.addr, nat.max_sessions_per_host) {
+            give_port(&self.shared, table, wan.port, owner.addr);
+            DynCounters::bump(&self.counters.host_limited);
+            c.verdict = Verdict::Drop(Reason::NatHostLimit.into());
+            return Admit::Decided;
+        }
         let lan = Key {
             proto: wan.proto,
             addr: owner.addr,
@@ -604,7 +625,8 @@ impl NatState {
                 Admit::Session(id)
             }
             Err(_) => {
-                table.release(wan.port);
+                hosts.give(Held::Sessions, owner.addr);
+                give_port(&self.shared, table, wan.port, owner.addr);
                 DynCounters::bump(&self.counters.full);
                 c.verdict = Verdict::Drop(Reason::NatSessionTableFull.into());
                 Admit::Decided
@@ -717,14 +739,23 @@ impl NatState {
     }
 }
 
-/// A session is gone: its port back to the table.
+/// A session is gone: its port back to the table, its host's counts down.
 fn ended(shared: &NatShared, counters: &DynCounters, s: &crate::session::Session) {
-    if s.kind == Kind::Mapped
-        && let Some(t) = shared.table(s.wan.addr, s.wan.proto)
-    {
-        t.release(s.wan.port);
+    if s.kind == Kind::Mapped {
+        shared.hosts.give(Held::Sessions, s.lan.addr);
+        if let Some(t) = shared.table(s.wan.addr, s.wan.proto) {
+            give_port(shared, t, s.wan.port, s.lan.addr);
+        }
     }
     DynCounters::bump(&counters.expired);
+}
+
+/// One session fewer on `port` of `table`; if that frees the port, the
+/// inside host `host` holds one port fewer.
+fn give_port(shared: &NatShared, table: &PortTable, port: u16, host: u32) {
+    if table.release(port) {
+        shared.hosts.give(Held::Ports, host);
+    }
 }
 
 /// What [`NatState::admit`] decided.

@@ -89,6 +89,8 @@ pub struct DynCounters {
     pub exhausted: AtomicU64,
     /// New sessions refused for a full table.
     pub full: AtomicU64,
+    /// New sessions or mappings refused by a per-host limit.
+    pub host_limited: AtomicU64,
     /// Packets handed to the worker owning their session (port-forward
     /// replies).
     pub handoffs: AtomicU64,
@@ -127,6 +129,8 @@ pub struct NatShared {
     pub counters: Vec<Arc<DynCounters>>,
     /// Per worker, where readers ask for a copy of its sessions.
     pub views: Vec<Arc<SessionView>>,
+    /// Sessions and ports each inside host holds.
+    pub hosts: Arc<crate::hosts::HostCounts>,
 }
 
 /// Sessions copied per listing, per worker.
@@ -330,6 +334,10 @@ pub struct NatPolicy {
     pub timeouts: Timeouts,
     /// Sessions per worker.
     pub max_sessions: u32,
+    /// Sessions per inside host.
+    pub max_sessions_per_host: u32,
+    /// External ports per inside host.
+    pub max_ports_per_host: u32,
 }
 
 fn overlaps(a: &IpPrefix, b: &IpPrefix) -> bool {
@@ -449,6 +457,8 @@ impl NatPolicy {
             shared,
             timeouts: rules.timeouts,
             max_sessions: rules.max_sessions,
+            max_sessions_per_host: rules.max_sessions_per_host,
+            max_ports_per_host: rules.max_ports_per_host,
             rules: rules.clone(),
             v4_out: Table::sorted(o4),
             v4_in: Table::sorted(i4),
@@ -678,6 +688,7 @@ fn dynamic(
             tables,
             counters,
             views,
+            hosts: old.as_ref().map(|o| o.hosts.clone()).unwrap_or_default(),
         }),
     ))
 }

@@ -281,13 +281,14 @@ impl PortTable {
     }
 
     /// One session fewer on port `p`; the port is free when none is left.
-    pub fn release(&self, p: u16) {
+    /// Returns whether this freed it.
+    pub fn release(&self, p: u16) -> bool {
         let slot = &self.words[usize::from(p)];
         let mut cur = slot.load(Ordering::Acquire);
         loop {
             let o = Owner::unpack(cur);
             if o.refs == 0 {
-                return;
+                return false;
             }
             // The endpoint stays in the word when its last session goes: a
             // "was here" mark, so a later search for it does not stop short
@@ -298,7 +299,7 @@ impl PortTable {
             }
             .pack();
             match slot.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return,
+                Ok(_) => return o.refs == 1,
                 Err(v) => cur = v,
             }
         }
@@ -327,7 +328,8 @@ impl PortTable {
     }
 
     /// The mapping of inside endpoint `addr:port` with one more session:
-    /// its port if it has one among `candidates`, else the first free one.
+    /// its port if it has one among `candidates`, else the first free one;
+    /// and whether the port was newly taken (not joined).
     /// Candidates come in a fixed order; a word that once held an endpoint
     /// is never empty again (it keeps the endpoint with no sessions), so
     /// the search can stop at the first never-used port: the endpoint's
@@ -340,7 +342,7 @@ impl PortTable {
         addr: u32,
         port: u16,
         candidates: impl Iterator<Item = u16> + Clone,
-    ) -> Result<u16, PortError> {
+    ) -> Result<(u16, bool), PortError> {
         'retry: for _ in 0..4 {
             let mut free = None;
             for p in candidates.clone() {
@@ -349,12 +351,12 @@ impl PortTable {
                 if w != 0 && o.same_endpoint(addr, port) {
                     if o.refs == 0 {
                         if self.claim(p, addr, port) {
-                            return Ok(p);
+                            return Ok((p, true));
                         }
                         continue 'retry;
                     }
                     match self.join(p, addr, port) {
-                        Ok(()) => return Ok(p),
+                        Ok(()) => return Ok((p, false)),
                         Err(PortError::Exhausted) => continue 'retry,
                         Err(e) => return Err(e),
                     }
@@ -370,7 +372,7 @@ impl PortTable {
                 return Err(PortError::Exhausted);
             };
             if self.claim(p, addr, port) {
-                return Ok(p);
+                return Ok((p, true));
             }
         }
         Err(PortError::Exhausted)
@@ -431,18 +433,18 @@ mod tests {
     fn one_endpoint_one_port_and_no_overloading() {
         let t = PortTable::new();
         let cands = || [1000u16, 2000, 3000].into_iter();
-        assert_eq!(t.map(1, 5, cands()), Ok(1000));
-        assert_eq!(t.map(1, 5, cands()), Ok(1000), "joined");
-        assert_eq!(t.map(2, 5, cands()), Ok(2000), "the next endpoint");
+        assert_eq!(t.map(1, 5, cands()), Ok((1000, true)));
+        assert_eq!(t.map(1, 5, cands()), Ok((1000, false)), "joined");
+        assert_eq!(t.map(2, 5, cands()), Ok((2000, true)), "the next endpoint");
         assert_eq!(t.owner(1000).unwrap().refs, 2);
-        t.release(1000);
-        t.release(1000);
+        assert!(!t.release(1000), "one session left");
+        assert!(t.release(1000), "the last one frees it");
         assert!(t.owner(1000).is_none());
         // The second endpoint is still found behind the freed port, and
         // the first gets its old port back.
-        assert_eq!(t.map(2, 5, cands()), Ok(2000));
-        assert_eq!(t.map(1, 5, cands()), Ok(1000));
-        assert_eq!(t.map(3, 5, cands()), Ok(3000));
+        assert_eq!(t.map(2, 5, cands()), Ok((2000, false)));
+        assert_eq!(t.map(1, 5, cands()), Ok((1000, true)));
+        assert_eq!(t.map(3, 5, cands()), Ok((3000, true)));
         assert_eq!(t.map(4, 5, cands()), Err(PortError::Exhausted));
         t.add_remote(2000, 0x0a00_0001);
         assert!(t.reached(2000, 0x0a00_0001));

@@ -22,6 +22,16 @@ pub struct StaticNat {
     pub iface_name: String,
 }
 
+/// Sessions per inside host by default: VPP NAT44-ED's default per user
+/// (`max translations per user`), ample for a desktop, not for a scan.
+pub const DEFAULT_SESSIONS_PER_HOST: u32 = 10_240;
+
+/// External ports per inside host by default: a sixteenth of one address's
+/// ports, so sixteen busy hosts still leave room on a single-address
+/// masquerade (endpoint-independent mapping spends one port per inside
+/// port, not per destination).
+pub const DEFAULT_PORTS_PER_HOST: u32 = 4_096;
+
 /// Every NAT rule of a configuration, and the stateful part's sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatRules {
@@ -33,6 +43,10 @@ pub struct NatRules {
     pub forwards: Vec<PortForward>,
     /// Sessions per worker (allocated at start: a change needs a restart).
     pub max_sessions: u32,
+    /// Sessions one inside host may hold, on all workers together.
+    pub max_sessions_per_host: u32,
+    /// External ports (ICMP identifiers) one inside host may hold.
+    pub max_ports_per_host: u32,
     /// Session timeouts.
     pub timeouts: crate::session::Timeouts,
 }
@@ -44,6 +58,8 @@ impl Default for NatRules {
             sources: Vec::new(),
             forwards: Vec::new(),
             max_sessions: 65_536,
+            max_sessions_per_host: DEFAULT_SESSIONS_PER_HOST,
+            max_ports_per_host: DEFAULT_PORTS_PER_HOST,
             timeouts: crate::session::Timeouts::default(),
         }
     }

@@ -108,6 +108,9 @@ pub fn nat_json(p: &NatPolicy) -> Value {
             "filtered": sum(|c| &c.filtered),
             "ports_exhausted": sum(|c| &c.exhausted),
             "table_full": sum(|c| &c.full),
+            "host_limited": sum(|c| &c.host_limited),
+            "max_per_host": p.max_sessions_per_host,
+            "max_ports_per_host": p.max_ports_per_host,
             "handoffs": sum(|c| &c.handoffs),
         },
         "timeouts_s": {
@@ -454,14 +457,17 @@ pub fn render_nat(v: &Value) -> String {
         let n = |k: &str| s[k].as_u64().unwrap_or(0);
         let _ = writeln!(
             o,
-            "sessions: {} live (at most {} per worker), {} created, {} expired; refused: {} filtered, {} for want of a port, {} table full; {} handed to their worker",
+            "sessions: {} live (at most {} per worker; per inside host {} sessions, {} ports), {} created, {} expired; refused: {} filtered, {} for want of a port, {} table full, {} over a host's limit; {} handed to their worker",
             n("live"),
             n("max_per_worker"),
+            n("max_per_host"),
+            n("max_ports_per_host"),
             n("created"),
             n("expired"),
             n("filtered"),
             n("ports_exhausted"),
             n("table_full"),
+            n("host_limited"),
             n("handoffs")
         );
         for a in v["pool"].as_array().into_iter().flatten() {

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use orbital_capture::Capture;
+use orbital_capture::{Capture, PcapWriter, Resolution};
 use orbital_fib::PortId;
 use orbital_io::{PcapRx, PcapTx};
 use orbital_pipeline::drop::{DropReason, Reason};
@@ -50,9 +50,27 @@ fn run_example(
     workers: usize,
     trace: Option<(usize, TraceFilter)>,
 ) -> (ReplayReport, [Vec<Vec<u8>>; 2]) {
+    let ex = root().join("examples");
+    run_files(
+        &ex.join(config),
+        [
+            ex.join(format!("{prefix}-lan.pcap")),
+            ex.join(format!("{prefix}-wan.pcap")),
+        ],
+        workers,
+        trace,
+    )
+}
+
+/// Replay `config` on the LAN and WAN captures `pcaps`.
+fn run_files(
+    config: &Path,
+    pcaps: [PathBuf; 2],
+    workers: usize,
+    trace: Option<(usize, TraceFilter)>,
+) -> (ReplayReport, [Vec<Vec<u8>>; 2]) {
     let dir = Scratch::new();
-    let config = root().join("examples").join(config);
-    let (compiled, builder) = orbital_control::load(&config).unwrap();
+    let (compiled, builder) = orbital_control::load(config).unwrap();
     let mut cfg = ReplayConfig {
         trace,
         ..ReplayConfig::default()
@@ -61,11 +79,12 @@ fn run_example(
     orbital::replay::apply_nat_settings(&compiled, &mut cfg);
     cfg.engine.workers = workers;
     let id = |n: &str| compiled.port(n).unwrap().id;
-    let inputs = ["lan", "wan"]
+    let inputs = ["lan0", "wan0"]
         .iter()
-        .map(|s| ReplayInput {
-            port: id(&format!("{s}0")),
-            rx: PcapRx::open(&root().join(format!("examples/{prefix}-{s}.pcap"))).unwrap(),
+        .zip(&pcaps)
+        .map(|(p, f)| ReplayInput {
+            port: id(p),
+            rx: PcapRx::open(f).unwrap(),
         })
         .collect();
     let paths = [dir.0.join("lan0.pcap"), dir.0.join("wan0.pcap")];
@@ -447,7 +466,10 @@ fn show_nat_mappings_lists_the_port_table() {
     let e: std::net::Ipv4Addr = "203.0.113.1".parse().unwrap();
     let t = policy.nat.shared.table(e.to_bits(), 17).unwrap();
     let a: std::net::Ipv4Addr = "192.168.1.2".parse().unwrap();
-    assert_eq!(t.map(a.to_bits(), 5000, [5124u16].into_iter()), Ok(5124));
+    assert_eq!(
+        t.map(a.to_bits(), 5000, [5124u16].into_iter()),
+        Ok((5124, true))
+    );
     let v = orbital::nat_view::mappings_json(&policy.nat);
     assert_eq!(v[0]["external"], "203.0.113.1:5124");
     assert_eq!(v[0]["inside"], "192.168.1.2:5000");
@@ -530,9 +552,15 @@ fn show_nat_sessions_lists_what_the_worker_holds_and_filters_it() {
     assert_eq!(udp["remote"], "198.51.100.7:3478");
     assert_eq!(udp["kind"], "mapped");
     assert_eq!(udp["timeout_class"], "udp");
-    assert_eq!(udp["expires_in_s"], 290, "10 s of 300 gone on the worker's clock");
+    assert_eq!(
+        udp["expires_in_s"], 290,
+        "10 s of 300 gone on the worker's clock"
+    );
     let text = orbital::nat_view::render_sessions(&v);
-    assert!(text.contains("192.168.1.10:80") && text.contains("forward"), "{text}");
+    assert!(
+        text.contains("192.168.1.10:80") && text.contains("forward"),
+        "{text}"
+    );
     assert!(text.contains("2 shown of 2 listed"), "{text}");
     // Filters: kind, protocol, an address or port on any side.
     let mut state = state;
@@ -548,8 +576,112 @@ fn show_nat_sessions_lists_what_the_worker_holds_and_filters_it() {
         assert_eq!(rows.len(), 1, "{f}: {v}");
         assert_eq!(rows[0]["inside"], want, "{f}: {v}");
     }
-    for (f, bad) in [("proto=sctp", "sctp"), ("colour=red", "colour"), ("addr=x", "x")] {
+    for (f, bad) in [
+        ("proto=sctp", "sctp"),
+        ("colour=red", "colour"),
+        ("addr=x", "x"),
+    ] {
         let e = orbital::nat_view::SessionFilter::parse(f).unwrap_err();
         assert!(e.contains(bad), "{e}");
     }
+}
+
+/// A UDP frame from a home LAN host (`.N` of 192.168.1.0/24, MAC
+/// 02:00:00:00:00:0N) to `dst:dport`, from `sport`; UDP checksum 0.
+fn lan_udp(n: u8, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, n, 0x08, 0x00];
+    let mut ip = vec![0u8; 20 + 8 + 4];
+    orbital_wire::ipv4::Ipv4Repr {
+        src_addr: std::net::Ipv4Addr::new(192, 168, 1, n),
+        dst_addr: dst.parse().unwrap(),
+        protocol: orbital_wire::IpProtocol::Udp,
+        payload_len: 12,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 7,
+        dont_frag: true,
+    }
+    .emit(&mut ip);
+    ip[20..22].copy_from_slice(&sport.to_be_bytes());
+    ip[22..24].copy_from_slice(&dport.to_be_bytes());
+    ip[24..26].copy_from_slice(&12u16.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f
+}
+
+/// `frames` as a pcap at `path`, a microsecond apart.
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(
+        std::fs::File::create(path).unwrap(),
+        1,
+        65535,
+        Resolution::Nano,
+    )
+    .unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write(1_700_000_000_000_000_000 + 1_000 * i as u64, f)
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn one_inside_host_cannot_take_more_than_its_ports_and_sessions() {
+    let dir = Scratch::new();
+    let base = std::fs::read_to_string(root().join("examples/home-router.toml")).unwrap();
+    let cfg = dir.0.join("limits.toml");
+    std::fs::write(
+        &cfg,
+        base.replace(
+            "max_sessions = 65536          # per worker\n",
+            "max_sessions = 65536\nmax_ports_per_host = 2\nmax_sessions_per_host = 3\n",
+        ),
+    )
+    .unwrap();
+    let lan = dir.0.join("lan.pcap");
+    write_pcap(
+        &lan,
+        &[
+            lan_udp(2, 1000, "198.51.100.1", 53), // port 1, session 1
+            lan_udp(2, 1001, "198.51.100.1", 53), // port 2, session 2
+            lan_udp(2, 1002, "198.51.100.1", 53), // a third port: refused
+            lan_udp(2, 1000, "198.51.100.2", 53), // same mapping, session 3
+            lan_udp(2, 1000, "198.51.100.3", 53), // a fourth session: refused
+            lan_udp(3, 1000, "198.51.100.1", 53), // another host: its own budget
+        ],
+    );
+    let wan = dir.0.join("wan.pcap");
+    write_pcap(&wan, &[]);
+    for workers in [1, 2] {
+        let (rep, [_, out]) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
+        assert_eq!(drops(&rep, Reason::NatHostLimit), 2, "{workers} workers");
+        let sent: Vec<_> = out
+            .iter()
+            .map(|f| (ipv4_at(f, 14 + 16).to_string(), port_at(f, 14 + 22)))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("198.51.100.1".to_string(), 53),
+                ("198.51.100.1".to_string(), 53),
+                ("198.51.100.2".to_string(), 53),
+                ("198.51.100.1".to_string(), 53)
+            ],
+            "{workers} workers"
+        );
+        let src: std::collections::BTreeSet<_> = out.iter().map(|f| port_at(f, 14 + 20)).collect();
+        assert_eq!(src.len(), 3, "two mappings of .2 and one of .3: {src:?}");
+    }
+    // Refused at load: a limit of 0.
+    let e = orbital_control::compile_str(
+        Path::new("limits.toml"),
+        &base.replace(
+            "max_sessions = 65536",
+            "max_sessions = 65536\nmax_ports_per_host = 0",
+        ),
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("max_ports_per_host must be at least 1"), "{e}");
 }
