@@ -127,9 +127,8 @@ drop_reasons! {
     NatSessionTableFull => "nat-session-table-full", "NAT session table full ([nat] max_sessions per worker)";
     /// An inside host holds its most sessions or ports.
     NatHostLimit => "nat-host-limit", "an inside host holds its most NAT sessions or ports ([nat] max_sessions_per_host, max_ports_per_host)";
-    /// A fragment to a stateful NAT address (virtual reassembly is not
-    /// built yet).
-    NatFragment => "nat-fragment", "fragment to a stateful NAT address (not reassembled: dropped)";
+    /// A fragment to a stateful NAT address that cannot be followed.
+    NatFragment => "nat-fragment", "fragment to a NAT address that cannot be followed (its first fragment was refused or never came, or the fragment table is full)";
     /// Hand-off ring to the owning worker full.
     HandoffQueueFull => "handoff-queue-full", "ring to the worker owning the flow is full";
     /// Nodes made more packets in one poll than it carries.

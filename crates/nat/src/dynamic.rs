@@ -20,7 +20,9 @@
 //! | 5382 REQ-5 TCP timeouts | established 2 h 4 min, transitory (opening, closing) 4 min |
 //! | 5508 REQ-1 ICMP query timeout ≥ 60 s | 60 s; identifiers mapped like ports |
 //! | 5508 REQ-3, REQ-4 ICMP errors | the quoted header's address and port are translated, with its checksums and the ICMP checksum; errors never make or refresh a session |
+//! | REQ-14 fragments, in and out of order | outbound: later fragments by address alone (paired pooling makes it the host's for every flow); inbound: virtual reassembly ([`crate::fragments`]): the first fragment finds the mapping, the later ones follow it, those arriving first are held (bounded) until it comes |
 //! | exhaustion | a counted drop (`nat-ports-exhausted`), never a stall |
+//! | per-host limits (RFC 6888 REQ-4) | sessions and ports per inside host over all workers ([`crate::hosts`]), a counted drop (`nat-host-limit`) |
 //!
 //! # Which worker
 //!
@@ -35,9 +37,8 @@
 //! translated there from the port table, filtered by the remote addresses
 //! the mapping reached.
 //!
-//! Not yet: fragments to an external address (virtual reassembly, RFC 4787
-//! REQ-14) are dropped (`nat-fragment`); outbound fragments are translated
-//! (later ones by address alone).
+//! A datagram's fragments reach one worker (hashed by addresses), which
+//! sends them to the worker of their flow (see [`crate::fragments`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,6 +47,7 @@ use orbital_graph::rss::{Reta, Toeplitz};
 use orbital_graph::{Entry, NatMeta, PacketCtx, Reason, Verdict};
 use orbital_wire::PacketInfo;
 
+use crate::fragments::{DatagramKey, Fate, Fragments};
 use crate::hosts::Held;
 use crate::node::{STATUS_DNAT, STATUS_SNAT};
 use crate::policy::{DynCounters, NatPolicy, NatShared, SourceRule};
@@ -70,6 +72,10 @@ pub struct NatState {
     counters: Arc<DynCounters>,
     /// Where the API reads a copy of the sessions.
     pub view: Arc<crate::policy::SessionView>,
+    /// Inbound fragments' datagrams (virtual reassembly).
+    pub frags: Fragments,
+    /// When the fragment state is next swept.
+    frags_sweep: u64,
 }
 
 impl AsMut<NatState> for NatState {
@@ -87,6 +93,9 @@ pub enum Done {
     Translated,
     /// Dropped or handed off (the verdict is set).
     Decided,
+    /// A later fragment whose first has not come: for the node to hold
+    /// (see [`crate::fragments`]).
+    Hold(DatagramKey),
 }
 
 fn key(info: &PacketInfo) -> Option<Key> {
@@ -162,6 +171,8 @@ impl NatState {
                 .cloned()
                 .unwrap_or_default(),
             view: policy.shared.views.get(worker).cloned().unwrap_or_default(),
+            frags: Fragments::new(),
+            frags_sweep: 0,
         }
     }
 
@@ -418,7 +429,6 @@ impl NatState {
         cx: &Cx<'_>,
     ) -> Done {
         let dst = c.info.dst as u32;
-        let src = c.info.src as u32;
         // A reply of a port forward's server (hairpinned too), or an
         // inside host's ICMP error about a flow it received: to the worker
         // of that flow.
@@ -432,9 +442,85 @@ impl NatState {
             return Done::None;
         }
         if c.info.frag.is_fragment() {
-            c.verdict = Verdict::Drop(Reason::NatFragment.into());
-            return Done::Decided;
+            return self.inbound_fragment(p, c, nat, cx);
         }
+        self.inbound_whole(p, c, nat, cx)
+    }
+
+    /// A fragment to an external address (see [`crate::fragments`]).
+    fn inbound_fragment(
+        &mut self,
+        p: &mut [u8],
+        c: &mut PacketCtx,
+        nat: &NatPolicy,
+        cx: &Cx<'_>,
+    ) -> Done {
+        let key = DatagramKey {
+            src: c.info.src as u32,
+            dst: c.info.dst as u32,
+            ident: c.info.frag.ident as u16,
+            proto: c.info.protocol,
+        };
+        let drop = |c: &mut PacketCtx| {
+            c.verdict = Verdict::Drop(Reason::NatFragment.into());
+            Done::Decided
+        };
+        if c.info.frag.is_later_fragment() {
+            return match self.frags.fate(&key, cx.now) {
+                Some(Fate::Owner(w)) if w != cx.worker => {
+                    self.hand_off(c, usize::from(w));
+                    Done::Decided
+                }
+                Some(Fate::Inside(a)) => {
+                    rewrite_v4(p, &mut c.info, Side::Dst, a);
+                    c.ct.status |= STATUS_DNAT;
+                    Done::Translated
+                }
+                Some(Fate::Pass) => Done::None,
+                Some(Fate::Refused | Fate::Owner(_)) => drop(c),
+                None => Done::Hold(key),
+            };
+        }
+        // The first: to the worker owning its flow (a NIC hashed it by
+        // addresses only), which translates it through the session.
+        if matches!(c.info.protocol, 6 | 17) && c.info.has_l4() && cx.workers > 1 {
+            let owner = cx.reta.worker(hash4(
+                cx.rss,
+                key.src,
+                key.dst,
+                c.info.src_port,
+                c.info.dst_port,
+            ));
+            let owner = u16::try_from(owner).unwrap_or(0);
+            if owner != cx.worker {
+                if !self.frags.decide(key, Fate::Owner(owner), cx.now) {
+                    return drop(c);
+                }
+                self.hand_off(c, usize::from(owner));
+                return Done::Decided;
+            }
+        }
+        let done = self.inbound_whole(p, c, nat, cx);
+        let fate = match (done, c.verdict) {
+            (Done::Translated, _) => Fate::Inside(c.info.dst as u32),
+            (_, Verdict::Handoff { worker, .. }) => Fate::Owner(worker),
+            (Done::None, _) => Fate::Pass,
+            _ => Fate::Refused,
+        };
+        // A full table loses the later fragments (counted), not this one.
+        let _ = self.frags.decide(key, fate, cx.now);
+        done
+    }
+
+    /// A packet (or a datagram's first fragment) to an external address.
+    fn inbound_whole(
+        &mut self,
+        p: &mut [u8],
+        c: &mut PacketCtx,
+        nat: &NatPolicy,
+        cx: &Cx<'_>,
+    ) -> Done {
+        let src = c.info.src as u32;
         if c.info.protocol == 1 && c.info.has_l4() && is_icmpv4_error(c.info.icmp_type()) {
             return self.inbound_error(p, c, cx);
         }
@@ -709,6 +795,10 @@ impl NatState {
 
     /// Collect expired sessions (between bursts), releasing their ports.
     pub fn maintain(&mut self, now: u64) -> usize {
+        if now >= self.frags_sweep {
+            self.frags.expire(now);
+            self.frags_sweep = now.saturating_add(1_000_000_000);
+        }
         let (shared, counters) = (&self.shared, &self.counters);
         let n = self
             .sessions

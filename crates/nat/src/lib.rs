@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dynamic;
+pub mod fragments;
 pub mod hosts;
 pub mod node;
 pub mod policy;

@@ -17,7 +17,7 @@
 //! updates `info` to match; sets `ct.status` bits. Drops: NPTv6 packets it
 //! cannot translate (`nat-untranslatable`).
 
-use orbital_graph::{Burst, Features, NatMeta, Node, NodeCx, Note, Reason, Verdict};
+use orbital_graph::{Burst, Entry, Features, NatMeta, Node, NodeCx, Note, Reason, Verdict};
 use orbital_wire::{L3Kind, PacketInfo};
 
 use crate::dynamic::{Cx, Done, NatState, translate_src};
@@ -317,8 +317,42 @@ where
                             c.info.dst as u32,
                             c.info.dst_port,
                         );
-                        if st.inbound(p, c, nat, &dcx) == Done::Translated && c.traced {
-                            cx.note(i, session_note(before, &c.info));
+                        let waiting = st.frags.ready.len();
+                        let done = st.inbound(p, c, nat, &dcx);
+                        // Fragments that waited for this one leave as its
+                        // consequences, after it (replay orders by cause).
+                        for (k, w) in st.frags.ready[waiting..].iter_mut().enumerate() {
+                            w.meta.seq = p.meta.seq;
+                            w.meta.sub = p.meta.sub.saturating_add(1 + k as u16);
+                        }
+                        match done {
+                            Done::Translated if c.traced => {
+                                cx.note(i, session_note(before, &c.info));
+                            }
+                            Done::Hold(key) => {
+                                // Copied out: it comes back through the
+                                // graph when its first fragment has come.
+                                c.verdict = if st.frags.hold(key, p, p.meta, *c, cx.now_ns) {
+                                    Verdict::Consumed
+                                } else {
+                                    Verdict::Drop(Reason::NatFragment.into())
+                                };
+                                if c.traced {
+                                    cx.note(
+                                        i,
+                                        Note {
+                                            data: [u64::from(key.ident), 0, 0],
+                                            fmt: |d| {
+                                                format!(
+                                                    "fragment (id {}) held until its first fragment comes",
+                                                    d[0]
+                                                )
+                                            },
+                                        },
+                                    );
+                                }
+                            }
+                            _ => {}
                         }
                         continue;
                     }
@@ -355,6 +389,27 @@ where
                     }
                 }
                 _ => {}
+            }
+        }
+        // Held fragments whose first fragment came: through the graph
+        // again, from prerouting, as received.
+        for w in st.frags.ready.drain(..) {
+            let Some(mut pkt) = cx.cache.alloc() else {
+                st.frags.dropped += 1;
+                continue;
+            };
+            if !pkt.extend_from_slice(&w.frame) {
+                cx.cache.free(pkt);
+                st.frags.dropped += 1;
+                continue;
+            }
+            pkt.meta = w.meta;
+            pkt.meta.timestamp_ns = cx.now_ns;
+            let mut ctx = w.ctx;
+            ctx.verdict = Verdict::Continue;
+            if let Err(pkt) = cx.emit(Entry::Prerouting, pkt, ctx) {
+                cx.cache.free(pkt);
+                st.frags.dropped += 1;
             }
         }
     }

@@ -685,3 +685,165 @@ fn one_inside_host_cannot_take_more_than_its_ports_and_sessions() {
     .to_string();
     assert!(e.contains("max_ports_per_host must be at least 1"), "{e}");
 }
+
+/// The Internet checksum of `data`, folded.
+fn csum(data: &[u8], mut sum: u32) -> u16 {
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 fragment from the home WAN's gateway: `data` at byte `offset`
+/// of a UDP datagram `ident` from `src` to `dst`.
+fn wan_fragment(
+    src: [u8; 4],
+    dst: [u8; 4],
+    ident: u16,
+    offset: usize,
+    more: bool,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 1, 1, 2, 0, 0, 0, 1, 0xfe, 0x08, 0x00];
+    let total = 20 + data.len();
+    let flags = (u16::from(more) << 13) | (offset / 8) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&(total as u16).to_be_bytes());
+    ip.extend_from_slice(&ident.to_be_bytes());
+    ip.extend_from_slice(&flags.to_be_bytes());
+    ip.extend_from_slice(&[64, 17, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip, 0);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(data);
+    f
+}
+
+/// A UDP datagram (header and payload) with its checksum for `src` → `dst`.
+fn udp_datagram(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 8 + payload.len();
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&(len as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src);
+    pseudo.extend_from_slice(&dst);
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&(len as u16).to_be_bytes());
+    let c = csum(&[pseudo, u.clone()].concat(), 0);
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    u
+}
+
+#[test]
+fn fragments_to_a_mapping_follow_their_first_even_out_of_order() {
+    let dir = Scratch::new();
+    let cfg = root().join("examples/home-router.toml");
+    let lan = dir.0.join("lan.pcap");
+    write_pcap(&lan, &[lan_udp(2, 5000, "198.51.100.7", 3478)]);
+    let empty = dir.0.join("empty.pcap");
+    write_pcap(&empty, &[]);
+    // The mapping the outbound packet gets (deterministic).
+    let (_, [_, out]) = run_files(&cfg, [lan.clone(), empty.clone()], 1, None);
+    let ext = port_at(&out[0], 14 + 20);
+    // The answer: 40 bytes of UDP in three fragments of 16, 16 and 8,
+    // sent second, first, third; and a datagram from a port the
+    // filtering refuses, its later fragment first.
+    let (r, e) = ([198, 51, 100, 7], [203, 0, 113, 1]);
+    let payload: Vec<u8> = (0..32).collect();
+    let d = udp_datagram(r, e, 3478, ext, &payload);
+    let bad = udp_datagram(r, e, 9999, ext, &payload);
+    let frags = [
+        wan_fragment(r, e, 77, 16, true, &d[16..32]),
+        wan_fragment(r, e, 78, 16, false, &bad[16..]),
+        wan_fragment(r, e, 77, 0, true, &d[..16]),
+        wan_fragment(r, e, 78, 0, true, &bad[..16]),
+        wan_fragment(r, e, 77, 32, false, &d[32..]),
+    ];
+    // Written after the LAN's packet: a microsecond apart from t0 + 1 ms.
+    let wan = dir.0.join("wan.pcap");
+    {
+        let mut w = PcapWriter::new(
+            std::fs::File::create(&wan).unwrap(),
+            1,
+            65535,
+            Resolution::Nano,
+        )
+        .unwrap();
+        for (i, f) in frags.iter().enumerate() {
+            w.write(1_700_000_000_001_000_000 + 1_000 * i as u64, f)
+                .unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let mut first = None;
+    let mut handed = 0;
+    // More workers than two, so that the datagram's worker (by addresses)
+    // and the flow's (by ports) differ for some count.
+    for workers in [1, 2, 3, 4] {
+        let (rep, [got, _]) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
+        assert_eq!(
+            got.len(),
+            3,
+            "{workers} workers: the three fragments of the answer"
+        );
+        assert_eq!(
+            drops(&rep, Reason::NatFiltered),
+            1,
+            "the bad datagram's first"
+        );
+        assert_eq!(
+            drops(&rep, Reason::NatFragment),
+            1,
+            "and its later fragment"
+        );
+        let mut whole = vec![0u8; 40];
+        for f in &got {
+            assert_eq!(
+                ipv4_at(f, 14 + 16).to_string(),
+                "192.168.1.2",
+                "to the inside host"
+            );
+            assert_eq!(csum(&f[14..34], 0), 0, "IPv4 header checksum");
+            let off = usize::from(u16::from_be_bytes([f[20], f[21]]) & 0x1fff) * 8;
+            whole[off..off + f.len() - 34].copy_from_slice(&f[34..]);
+        }
+        // The first is out first, then the one that waited for it.
+        let offsets: Vec<_> = got
+            .iter()
+            .map(|f| u16::from_be_bytes([f[20], f[21]]) & 0x1fff)
+            .collect();
+        assert_eq!(offsets, [0, 2, 4], "{workers} workers");
+        assert_eq!(
+            port_at(&whole, 2),
+            5000,
+            "the inside port, in the first fragment"
+        );
+        let mut pseudo = vec![198, 51, 100, 7, 192, 168, 1, 2, 0, 17, 0, 40];
+        pseudo.extend_from_slice(&whole);
+        assert_eq!(
+            csum(&pseudo, 0),
+            0,
+            "the reassembled UDP checksum holds for the inside address"
+        );
+        assert_eq!(&whole[8..], &payload[..]);
+        assert_eq!(rep.stats.total.consumed, 2, "two later fragments held");
+        handed += rep.stats.total.handoff_out;
+        match &first {
+            None => first = Some(got),
+            Some(one) => assert_eq!(one, &got, "identical with {workers} workers"),
+        }
+    }
+    assert!(
+        handed > 0,
+        "some worker count sent the datagram to the flow's worker"
+    );
+}
