@@ -91,6 +91,18 @@ pub struct ForwardArgs {
     /// table is sized to hold its share); implies `--flows N`.
     #[arg(long)]
     pub conntrack_flows: Option<usize>,
+    /// With `--nat`: N live NAT sessions, and half the traffic their
+    /// replies (from the WAN to the mappings' external address and port,
+    /// back to 10.0.0.0/8 by lan0). The mappings are found by a dry run of
+    /// the same traffic first (allocation is deterministic on one worker,
+    /// so this needs `--workers 1`); implies `--flows N`.
+    #[arg(long, requires = "nat")]
+    pub sessions: Option<usize>,
+    /// With `--nat`: how fast one core makes sessions — N flows each seen
+    /// once, every packet a new session and mapping, stepped on one worker
+    /// (TRex-style connection-open load); reports sessions per second.
+    #[arg(long, requires = "nat", conflicts_with = "sessions")]
+    pub new_sessions: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +150,12 @@ pub struct ForwardReport {
     pub cycles_per_packet: f64,
     /// Per stage, from the stage counters.
     pub stages: Vec<StageCost>,
+    /// NAT sessions live at the end (with `--nat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_sessions: Option<u64>,
+    /// NAT sessions made per second per core (with `--new-sessions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_per_second: Option<f64>,
 }
 
 const IN_MAC: EthernetAddress = EthernetAddress([0x02, 0x42, 0, 0, 0, 1]);
@@ -197,9 +215,16 @@ fn policy(a: &ForwardArgs, flows: usize) -> anyhow::Result<orbital_nat::RouterPo
 /// # Errors
 /// Bad arguments, unreadable routes.
 pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
-    let flows = a.conntrack_flows.unwrap_or(a.flows);
+    let flows = a
+        .sessions
+        .or(a.new_sessions)
+        .or(a.conntrack_flows)
+        .unwrap_or(a.flows);
     if a.workers == 0 || flows == 0 || a.seconds <= 0.0 {
         bail!("--workers, --flows and --seconds must be positive");
+    }
+    if (a.sessions.is_some() || a.new_sessions.is_some()) && a.workers != 1 {
+        bail!("--sessions and --new-sessions measure one core: --workers 1");
     }
     let sizes: Vec<usize> = match a.size.as_str() {
         "imix" => [64; 7].into_iter().chain([594; 4]).chain([1518]).collect(),
@@ -273,6 +298,22 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
             state: NeighborState::Static,
         });
     }
+    if a.sessions.is_some() {
+        // Replies go back to the inside hosts by lan0.
+        updates.push(U::AddNeighbor {
+            addr: IpAddr::V4(LAN_GATEWAY),
+            mac: LAN_GATEWAY_MAC,
+            iface: IfId(0),
+            state: NeighborState::Static,
+        });
+        updates.push(U::AddRoute {
+            prefix: IpPrefix::V4(Ipv4Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8).expect("literal")),
+            target: RouteTarget::Via(vec![Gateway {
+                addr: IpAddr::V4(LAN_GATEWAY),
+                iface: None,
+            }]),
+        });
+    }
     // The policy first: destinations inside a NAT rule's outside prefix
     // would be translated back inwards, so the traffic avoids them.
     let policy = policy(a, flows)?;
@@ -303,10 +344,14 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
     if usable.is_empty() {
         bail!("no usable IPv4 routes in {source}");
     }
-    let mut builder = TablesBuilder::new();
-    builder
-        .apply(&updates)
-        .map_err(|e| anyhow::anyhow!("building tables: {e}"))?;
+    let build = || -> anyhow::Result<TablesBuilder> {
+        let mut builder = TablesBuilder::new();
+        builder
+            .apply(&updates)
+            .map_err(|e| anyhow::anyhow!("building tables: {e}"))?;
+        Ok(builder)
+    };
+    let builder = build()?;
     let frames = match &a.pcap {
         Some(path) => Arc::new(frames_from_pcap(path)?),
         None => Arc::new(make_frames(flows, &sizes, &usable, &mut rng)),
@@ -338,21 +383,36 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
     };
     let per_worker = flows.div_ceil(workers);
     let laid_out = Arc::new(TrafficFrames::new(&frames));
-    let engine: Engine<crate::Graph> = Engine::new(
-        &cfg,
-        builder,
-        policy,
-        2,
-        |w, p| match p {
-            0 => AnyPort::Traffic(TrafficPort::new(
-                laid_out.clone(),
-                (w * per_worker) % frames.len(),
-            )),
-            _ => AnyPort::Traffic(TrafficPort::new(Arc::new(TrafficFrames::default()), 0)),
-        },
-        Clock::real(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let make = |builder, policy, replies: Arc<TrafficFrames>| {
+        Engine::<crate::Graph>::new(
+            &cfg,
+            builder,
+            policy,
+            2,
+            |w, p| match p {
+                0 => AnyPort::Traffic(TrafficPort::new(
+                    laid_out.clone(),
+                    (w * per_worker) % frames.len(),
+                )),
+                _ => AnyPort::Traffic(TrafficPort::new(replies.clone(), 0)),
+            },
+            Clock::real(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let none = Arc::new(TrafficFrames::default());
+    if a.new_sessions.is_some() {
+        let engine = make(builder, policy, none)?;
+        return Ok(new_sessions(engine, flows, a, source, usable.len(), &sizes));
+    }
+    let replies = match a.sessions {
+        Some(n) => {
+            let dry = make(build()?, self::policy(a, flows)?, none.clone())?;
+            Arc::new(TrafficFrames::new(&replies_of(dry, &frames, n)?))
+        }
+        None => none,
+    };
+    let engine = make(builder, policy, replies)?;
     let handle = engine.handle();
     if let Some(polls) = a.polls {
         return Ok(stepped(engine, polls, a, source, usable.len(), &sizes));
@@ -367,6 +427,7 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
     let after = handle.stats();
     let (secs, cycles) = (t0.elapsed().as_secs_f64(), orbital_cpu::cycles() - c0);
     let _ = running.stop();
+    let nat_sessions = a.nat.as_ref().map(|_| live_sessions(&handle));
     let packets = after.total.tx - before.total.tx;
     let dropped = after.total.dropped - before.total.dropped;
     let mpps = packets as f64 / secs / 1e6;
@@ -407,7 +468,121 @@ pub fn run(a: &ForwardArgs) -> anyhow::Result<ForwardReport> {
         gbps: mpps * 1e6 * wire_bytes * 8.0 / 1e9,
         cycles_per_packet: cycles as f64 * workers as f64 / packets.max(1) as f64,
         stages,
+        nat_sessions,
+        sessions_per_second: None,
     })
+}
+
+/// The LAN-side gateway replies return through (`--sessions`).
+const LAN_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 10);
+const LAN_GATEWAY_MAC: EthernetAddress = EthernetAddress([0x02, 0x42, 0, 0, 3, 0]);
+
+/// NAT sessions live on every worker.
+fn live_sessions(h: &orbital_pipeline::engine::EngineHandle<orbital_nat::RouterPolicy>) -> u64 {
+    h.shared
+        .load_full()
+        .policy
+        .nat
+        .shared
+        .counters
+        .iter()
+        .map(|c| c.live.load(std::sync::atomic::Ordering::Relaxed))
+        .sum()
+}
+
+/// The replies to the first `n` flows of `frames`: a dry run on `dry`'s
+/// worker 0 makes their mappings; each reply comes from the flow's
+/// destination to its mapping, from a WAN gateway to the router's wan0.
+fn replies_of(
+    mut dry: Engine<crate::Graph>,
+    frames: &[(Vec<u8>, u32)],
+    n: usize,
+) -> anyhow::Result<Vec<(Vec<u8>, u32)>> {
+    let n = n.min(frames.len());
+    // Polls until every flow has been seen once (bounded: a poll takes a
+    // burst from the generator).
+    for _ in 0..(n / 8 + 16) {
+        if dry.workers[0].snapshot().rx >= n as u64 {
+            break;
+        }
+        dry.workers[0].poll_once();
+    }
+    let snap = dry.handle().shared.load_full();
+    let mut mapped = std::collections::HashMap::new();
+    for (e, t) in &snap.policy.nat.shared.tables {
+        for (p, o) in t[1].held() {
+            mapped.insert((o.addr, o.port), (*e, p));
+        }
+    }
+    let rss = Toeplitz::new(&SYMMETRIC_KEY);
+    let word = |f: &[u8], at: usize| u32::from_be_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]]);
+    let half = |f: &[u8], at: usize| u16::from_be_bytes([f[at], f[at + 1]]);
+    let mut out = Vec::with_capacity(n);
+    for (f, _) in &frames[..n] {
+        let (src, dst, sport, dport) = (word(f, 26), word(f, 30), half(f, 34), half(f, 36));
+        let Some(&(e, ep)) = mapped.get(&(src, sport)) else {
+            continue;
+        };
+        let mut r = f.clone();
+        r[0..6].copy_from_slice(&OUT_MAC.0);
+        r[6..12].copy_from_slice(&[0x02, 0x42, 0, 0, 2, 0]);
+        let udp_len = f.len() - 34;
+        Ipv4Repr {
+            src_addr: Ipv4Addr::from_bits(dst),
+            dst_addr: Ipv4Addr::from_bits(e),
+            protocol: IpProtocol::Udp,
+            payload_len: udp_len,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 1,
+            dont_frag: true,
+        }
+        .emit(&mut r[14..]);
+        r[34..36].copy_from_slice(&dport.to_be_bytes());
+        r[36..38].copy_from_slice(&ep.to_be_bytes());
+        r[38..40].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        r[40..42].copy_from_slice(&[0, 0]);
+        let mut tuple = [0u8; 12];
+        tuple[..4].copy_from_slice(&dst.to_be_bytes());
+        tuple[4..8].copy_from_slice(&e.to_be_bytes());
+        tuple[8..10].copy_from_slice(&dport.to_be_bytes());
+        tuple[10..12].copy_from_slice(&ep.to_be_bytes());
+        out.push((r, rss.hash(&tuple).max(1)));
+    }
+    if out.len() < n {
+        bail!(
+            "the dry run mapped {} of {n} flows (is --nat a masquerade or pool?)",
+            out.len()
+        );
+    }
+    Ok(out)
+}
+
+/// `--new-sessions`: worker 0 stepped through `n` flows each seen once;
+/// every packet opens a session (and a mapping).
+fn new_sessions(
+    mut engine: Engine<crate::Graph>,
+    n: usize,
+    a: &ForwardArgs,
+    source: String,
+    routes: usize,
+    sizes: &[usize],
+) -> ForwardReport {
+    let h = engine.handle();
+    let t0 = Instant::now();
+    let c0 = orbital_cpu::cycles();
+    for _ in 0..(n / 8 + 16) {
+        if engine.workers[0].snapshot().rx >= n as u64 {
+            break;
+        }
+        engine.workers[0].poll_once();
+    }
+    let (secs, cycles) = (t0.elapsed().as_secs_f64(), orbital_cpu::cycles() - c0);
+    let made = live_sessions(&h);
+    let mut r = stepped_report(&engine, secs, cycles, a, source, routes, sizes);
+    r.nat_sessions = Some(made);
+    r.sessions_per_second = Some(made as f64 / secs);
+    r
 }
 
 fn stepped(
@@ -424,6 +599,19 @@ fn stepped(
         engine.workers[0].poll_once();
     }
     let (secs, cycles) = (t0.elapsed().as_secs_f64(), orbital_cpu::cycles() - c0);
+    stepped_report(&engine, secs, cycles, a, source, routes, sizes)
+}
+
+/// What worker 0 of `engine` did in `secs` and `cycles`.
+fn stepped_report(
+    engine: &Engine<crate::Graph>,
+    secs: f64,
+    cycles: u64,
+    a: &ForwardArgs,
+    source: String,
+    routes: usize,
+    sizes: &[usize],
+) -> ForwardReport {
     let s = engine.workers[0].snapshot().clone();
     let names = engine.workers[0].node_names().to_vec();
     let packets = s.tx;
@@ -456,6 +644,8 @@ fn stepped(
                 },
             })
             .collect(),
+        nat_sessions: None,
+        sessions_per_second: None,
     }
 }
 
@@ -549,6 +739,12 @@ pub fn render(r: &ForwardReport) -> String {
         r.mpps, r.mpps_per_core, r.gbps, r.cycles_per_packet, r.dropped
     );
     let _ = writeln!(o, "  {:<16}{:>14}{:>12}", "stage", "packets", "cycles/pkt");
+    if let Some(n) = r.nat_sessions {
+        let _ = writeln!(o, "  NAT sessions live: {n}");
+    }
+    if let Some(v) = r.sessions_per_second {
+        let _ = writeln!(o, "  new NAT sessions: {:.3} M/s on one core", v / 1e6);
+    }
     for s in &r.stages {
         let _ = writeln!(
             o,
