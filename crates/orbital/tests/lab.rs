@@ -4,43 +4,23 @@
 //! except under CI=true where they must run. Every lab is removed whatever
 //! happens to the test.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
+use common::SERIAL;
 use orbital::ctl::call;
 use orbital::lab::{Lab, in_ns, wait_for_line};
 use orbital_control::api::Request;
 
-/// The labs share two CPUs with everything else; one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 /// How long a daemon may take to do what it was asked (a loaded machine).
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// Root, and the tools the lab and these tests use.
 fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let tools = ["ip", "ping", "tail"].iter().all(|t| {
-        Command::new(t)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
-    if root && tools {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI must run the lab tests: root={root}, ip/ping/tail present={tools}"
-    );
-    eprintln!("SKIPPED: needs root, iproute2, ping and tail");
-    false
+    common::can_run("lab", &["ip", "ping", "tail"])
 }
 
 fn orbital(args: &[&str]) -> Output {

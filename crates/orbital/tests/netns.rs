@@ -4,119 +4,21 @@
 //! Needs root, iproute2, ping and iperf3; without them the tests say
 //! SKIPPED, except under CI=true where they must run.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use orbital::ctl::call;
-use orbital::lab::{DaemonProcess, Lab, in_ns};
+use common::{SERIAL, START, Up, drop_count, ping};
+use orbital::lab::in_ns;
 use orbital_control::api::{Request, Update};
 use serde_json::Value;
 
-/// The scenarios share two CPUs; one at a time keeps them honest.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-const START: Duration = Duration::from_secs(20);
-
+/// Root, and the tools every scenario here uses.
 fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let tools = ["ip", "ping", "iperf3"].iter().all(|t| {
-        Command::new(t)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
-    if root && tools {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI must run the namespace tests: root={root}, ip/ping/iperf3 present={tools}"
-    );
-    eprintln!("SKIPPED: needs root, iproute2, ping and iperf3");
-    false
-}
-
-/// The lab, removed whatever happens to the test.
-struct Up {
-    lab: Lab,
-    daemon: Option<DaemonProcess>,
-}
-
-impl Up {
-    /// The lab on AF_XDP ports.
-    fn new(prefix: &str, extra: &[&str]) -> Up {
-        Up::on(prefix, "af_xdp", extra)
-    }
-
-    /// The lab with its router's ports on `backend`.
-    fn on(prefix: &str, backend: &str, extra: &[&str]) -> Up {
-        Up::with_ports(prefix, backend, "", extra)
-    }
-
-    /// As [`Up::on`], with `more` TOML appended to the router's
-    /// configuration (more ports, say).
-    fn with_ports(prefix: &str, backend: &str, more: &str, extra: &[&str]) -> Up {
-        let mut lab = Lab::new(prefix);
-        lab.backend = backend.to_string();
-        lab.build().expect("lab builds");
-        if !more.is_empty() {
-            let mut cfg = std::fs::read_to_string(lab.config()).unwrap();
-            cfg.push_str(more);
-            std::fs::write(lab.config(), cfg).unwrap();
-        }
-        let daemon = lab
-            .start_daemon(
-                std::path::Path::new(env!("CARGO_BIN_EXE_orbital")),
-                extra,
-                START,
-            )
-            .expect("daemon starts");
-        Up {
-            lab,
-            daemon: Some(daemon),
-        }
-    }
-
-    fn api(&self, r: &Request) -> Value {
-        let resp = call(&self.lab.socket(), r).expect("API answers");
-        assert!(resp.ok, "{:?}", resp.error);
-        resp.result.unwrap()
-    }
-
-    fn version(&self) -> u64 {
-        self.api(&Request::Stats)["tables_version"]
-            .as_u64()
-            .unwrap()
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            let _ = d.child.kill();
-            let _ = d.child.wait();
-        }
-        self.lab.down();
-    }
-}
-
-fn ping(ns: &str, args: &[&str]) -> String {
-    let mut v = vec!["ping"];
-    v.extend_from_slice(args);
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(&v)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    common::can_run("namespace", &["ip", "ping", "iperf3"])
 }
 
 #[test]
@@ -518,16 +420,6 @@ fn tcp_connect(ns: &str, addr: &str, port: u16) -> &'static str {
     } else {
         "timeout"
     }
-}
-
-fn drop_count(up: &Up, reason: &str) -> u64 {
-    up.api(&Request::Errors)
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["reason"] == reason)
-        .and_then(|d| d["count"].as_u64())
-        .unwrap_or(0)
 }
 
 #[test]
