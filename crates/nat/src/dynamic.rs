@@ -39,6 +39,16 @@
 //!
 //! A datagram's fragments reach one worker (hashed by addresses), which
 //! sends them to the worker of their flow (see [`crate::fragments`]).
+//!
+//! All this holds when the ports spread packets as the modelled NIC does
+//! (replay, the benchmark's generator, a NIC given the symmetric key).
+//! AF_PACKET's fanout hashes with the kernel's own (seeded) flow hash, and
+//! an AF_XDP socket gets what its queue gets: there
+//! ([`crate::policy::NatPolicy::software_steering`]) `nat-in` first sends
+//! every packet to an external address or from a translated inside host
+//! to the worker the model would have picked, through the counted
+//! hand-off rings (`orbital_nat_handoffs_total`): (workers − 1) / workers
+//! of those packets pay one hand-off.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -429,6 +439,14 @@ impl NatState {
         cx: &Cx<'_>,
     ) -> Done {
         let dst = c.info.dst as u32;
+        if nat.software_steering
+            && cx.workers > 1
+            && let Some(w) = self.modelled_owner(p, c, nat, cx)
+            && w != usize::from(cx.worker)
+        {
+            self.hand_off(c, w);
+            return Done::Decided;
+        }
         // A reply of a port forward's server (hairpinned too), or an
         // inside host's ICMP error about a flow it received: to the worker
         // of that flow.
@@ -753,6 +771,26 @@ impl NatState {
         rewrite_quoted_port_v4(p, &c.info, inner, Side::Src, s.lan.port);
         c.ct.status |= STATUS_DNAT;
         Done::Translated
+    }
+
+    /// Where a NAT packet belongs when the ports do not spread packets as
+    /// the modelled NIC would: a port forward's reply or an ICMP error as
+    /// [`Self::owner_of_reply`] says, anything to an external address or
+    /// from a translated inside host where the model's RSS hash puts it
+    /// (so sessions are made and found where the port choice expects).
+    fn modelled_owner(
+        &self,
+        p: &[u8],
+        c: &PacketCtx,
+        nat: &NatPolicy,
+        cx: &Cx<'_>,
+    ) -> Option<usize> {
+        if let Some(w) = self.owner_of_reply(p, c, nat, cx) {
+            return Some(w);
+        }
+        let (src, dst) = (c.info.src as u32, c.info.dst as u32);
+        (self.shared.is_external(dst) || nat.source_rule_any(src).is_some())
+            .then(|| cx.reta.worker(cx.rss.hash_packet(&c.info)))
     }
 
     /// The worker owning the session of a packet from inside that is a

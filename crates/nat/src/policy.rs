@@ -338,6 +338,12 @@ pub struct NatPolicy {
     pub max_sessions_per_host: u32,
     /// External ports per inside host.
     pub max_ports_per_host: u32,
+    /// The ports spread packets over workers by a hash of their own (the
+    /// kernel's AF_PACKET fanout, the queue a device picks), not the
+    /// modelled NIC's: NAT's packets are steered in software, at `nat-in`,
+    /// to the worker the model picks (see [`crate::dynamic`], "Which
+    /// worker").
+    pub software_steering: bool,
 }
 
 fn overlaps(a: &IpPrefix, b: &IpPrefix) -> bool {
@@ -459,6 +465,7 @@ impl NatPolicy {
             max_sessions: rules.max_sessions,
             max_sessions_per_host: rules.max_sessions_per_host,
             max_ports_per_host: rules.max_ports_per_host,
+            software_steering: false,
             rules: rules.clone(),
             v4_out: Table::sorted(o4),
             v4_in: Table::sorted(i4),

@@ -42,11 +42,9 @@ pub enum CtlCommand {
         /// For `nat`: `mappings`, `pool` or `sessions`. For `conntrack`:
         /// `summary`, or a filter
         /// `proto=tcp,addr=10.0.0.2,port=443,state=established`.
-        #[arg(num_args = 0..=1)]
         detail: Option<String>,
         /// For `nat sessions`: a filter
         /// `proto=udp,addr=192.168.1.2,port=5000,kind=mapped|forward`.
-        #[arg(num_args = 0..=1)]
         filter: Option<String>,
     },
     /// Start a packet trace of the next COUNT packets per worker.
@@ -419,4 +417,42 @@ pub fn main_with(a: &CtlArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn the_command_line_is_well_formed_and_show_nat_takes_its_details() {
+        // clap checks the definition only when a command is built: a bad
+        // one panics at run time, for every user, without this.
+        CtlArgs::command().debug_assert();
+        let req = |args: &[&str]| {
+            let a = CtlArgs::try_parse_from(std::iter::once("orbctl").chain(args.iter().copied()))
+                .unwrap();
+            request_of(&a.command).unwrap()
+        };
+        assert!(matches!(req(&["show", "nat"]), Request::Nat));
+        assert!(matches!(req(&["show", "nat", "pool"]), Request::NatPool));
+        assert!(matches!(
+            req(&["show", "nat", "mappings"]),
+            Request::NatMappings
+        ));
+        assert!(matches!(
+            req(&["show", "nat", "sessions", "proto=udp"]),
+            Request::NatSessions { filter: Some(f) } if f == "proto=udp"
+        ));
+        assert!(matches!(
+            req(&["show", "nat", "sessions"]),
+            Request::NatSessions { filter: None }
+        ));
+        assert!(matches!(
+            req(&["show", "conntrack", "proto=tcp"]),
+            Request::Conntrack { filter: Some(f) } if f == "proto=tcp"
+        ));
+        let a = CtlArgs::try_parse_from(["orbctl", "show", "nat", "colour"]).unwrap();
+        assert!(request_of(&a.command).is_err());
+    }
 }

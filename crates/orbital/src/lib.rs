@@ -45,13 +45,24 @@ pub fn policy(
             Some((c, r)) => compiled.locate_rule(c, r, e.message),
             None => compiled.locate(None, e.message),
         })?;
-    let nat = orbital_nat::NatPolicy::compile(&compiled.nat, workers, previous.map(|p| &p.nat))
+    let mut nat = orbital_nat::NatPolicy::compile(&compiled.nat, workers, previous.map(|p| &p.nat))
         .map_err(|e| {
             compiled.locate_nat(
                 e.rule,
                 format!("{}: {}", compiled.nat.label(e.rule), e.message),
             )
         })?;
+    // Kernel ports spread packets by the kernel's hash, not the modelled
+    // NIC's the NAT's port choice relies on.
+    nat.software_steering = workers > 1
+        && compiled.ports.iter().any(|p| {
+            matches!(
+                p.backend,
+                orbital_control::Backend::AfPacket
+                    | orbital_control::Backend::AfXdp
+                    | orbital_control::Backend::Tap
+            )
+        });
     let edge = match previous {
         Some(p) => p.edge.with_firewall(fw),
         None => orbital_firewall::EdgePolicy::new(fw, compiled.conntrack, workers),

@@ -563,14 +563,13 @@ fn unsolicited_wan_traffic_reaches_no_lan_host_and_is_counted() {
     assert!(nat["sessions"]["filtered"].as_u64().unwrap() >= 9, "{nat}");
 }
 
-// KNOWN TO FAIL (engine bug, reported with issue 11's tests): with more
-// than one worker, the NAT chooses external ports so the return flow's
-// *engine* hash (symmetric Toeplitz, 128-entry table: crates/nat/src/
-// ports.rs) picks the worker the outbound packet reached; but an AF_PACKET
-// port spreads packets by the kernel's PACKET_FANOUT_HASH, which knows
-// nothing of that. A reply that lands on the other worker finds no session
-// there, and address-and-port-dependent filtering (the default) drops it
-// as nat-filtered: about half the flows get no answer at all.
+// Two workers on AF_PACKET ports: the kernel's PACKET_FANOUT_HASH, not
+// the modelled NIC's symmetric Toeplitz hash the NAT's port choice relies
+// on (crates/nat/src/ports.rs), spreads the packets, so a reply can land
+// on the other worker. The NAT steers its packets in software there
+// (NatPolicy::software_steering): every flow must be answered, nothing
+// refused by the address-and-port-dependent filtering, and the hand-offs
+// counted. (Found failing by this test: half the flows lost before.)
 #[test]
 fn two_workers_on_af_packet_ports_get_every_reply_back_through_the_nat() {
     if !can_run() {
@@ -622,4 +621,8 @@ fn two_workers_on_af_packet_ports_get_every_reply_back_through_the_nat() {
         up.api(&Request::NatMappings),
         per_worker.join("\n")
     );
+    // The replies the kernel gave the other worker went over the counted
+    // hand-off rings.
+    let nat = up.api(&Request::Nat);
+    assert!(nat["sessions"]["handoffs"].as_u64().unwrap() > 0, "{nat}");
 }
