@@ -773,6 +773,39 @@ impl NatState {
         Done::Translated
     }
 
+    /// Prefetch what the burst's session lookups will read: the index
+    /// slots, then the entries they name (see [`Sessions::prefetch_slot`]).
+    /// `outbound`: the inside tuples (nat-out); else the outside tuples of
+    /// packets to an external address (nat-in).
+    pub fn warm<'a>(&self, infos: impl Iterator<Item = &'a PacketInfo>, outbound: bool) {
+        let mut slots = [0usize; orbital_buf::MAX_BURST];
+        let mut n = 0;
+        for info in infos {
+            if n == slots.len() {
+                break;
+            }
+            let Some(k) = key(info) else { continue };
+            let k = if outbound {
+                k
+            } else if k.proto != 1 && self.shared.is_external(k.remote) {
+                Key {
+                    proto: k.proto,
+                    addr: k.remote,
+                    port: k.rport,
+                    remote: k.addr,
+                    rport: k.port,
+                }
+            } else {
+                continue;
+            };
+            slots[n] = self.sessions.prefetch_slot(&k, !outbound);
+            n += 1;
+        }
+        for &i in &slots[..n] {
+            self.sessions.prefetch_entry(i, !outbound);
+        }
+    }
+
     /// Where a NAT packet belongs when the ports do not spread packets as
     /// the modelled NIC would: a port forward's reply or an ICMP error as
     /// [`Self::owner_of_reply`] says, anything to an external address or

@@ -276,6 +276,17 @@ where
             rss: cx.rss,
             reta: cx.reta,
         };
+        if stateful {
+            let ctx = &*b.ctx;
+            st.warm(
+                b.sel
+                    .iter()
+                    .filter_map(|&i| ctx.get(usize::from(i)))
+                    .filter(|c| c.info.l3 == L3Kind::Ipv4)
+                    .map(|c| &c.info),
+                false,
+            );
+        }
         let in4 = |a| nat.in_v4(a).map(|(m, _, r)| (m, r));
         let out4 = |a| nat.out_v4(a).map(|(m, _, r)| (m, r));
         let in6 = |a| nat.in_v6(a).map(|(m, _, r)| (m, r));
@@ -446,6 +457,19 @@ where
             rss: cx.rss,
             reta: cx.reta,
         };
+        if stateful {
+            let ctx = &*b.ctx;
+            st.warm(
+                b.sel
+                    .iter()
+                    .filter_map(|&i| ctx.get(usize::from(i)))
+                    .filter(|c| {
+                        c.info.l3 == L3Kind::Ipv4 && !c.nat.pending && nat.outside(c.egress.iface)
+                    })
+                    .map(|c| &c.info),
+                true,
+            );
+        }
         for &i in b.sel {
             let Some((p, c)) = b.at(i) else { continue };
             // Only packets leaving by the rule's outside interface.
