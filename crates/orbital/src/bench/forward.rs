@@ -621,7 +621,11 @@ fn stepped_report(
         scenario: "forward",
         routes,
         source,
-        flows: a.conntrack_flows.unwrap_or(a.flows),
+        flows: a
+            .sessions
+            .or(a.new_sessions)
+            .or(a.conntrack_flows)
+            .unwrap_or(a.flows),
         size: a.size.clone(),
         workers: 1,
         seconds: secs,
