@@ -78,6 +78,9 @@ pub enum Request {
     /// The external addresses' ports used and free, and each worker's
     /// sessions against its limit.
     NatPool,
+    /// The NAT mapping log (`[nat] log = true`): mappings made and given
+    /// back, newest last.
+    NatLog,
     /// Tracked connections (`conntrack -L`), optionally only those
     /// matching `filter` (`proto=tcp,addr=10.0.0.2,port=443,state=established`).
     Conntrack {

@@ -28,6 +28,7 @@
 //! max_sessions = 65536      # per worker
 //! max_sessions_per_host = 10240   # all workers together
 //! max_ports_per_host = 4096
+//! log = true                # the mapping log (`orbctl show nat log`)
 //! [nat.timeouts]            # seconds; the RFCs' floors are enforced
 //! udp = 300
 //! ```
@@ -62,6 +63,8 @@ pub(crate) struct NatSection {
     max_sessions: Option<Spanned<u32>>,
     max_sessions_per_host: Option<Spanned<u32>>,
     max_ports_per_host: Option<Spanned<u32>>,
+    /// Keep the mapping log.
+    log: Option<bool>,
     #[serde(default)]
     timeouts: std::collections::BTreeMap<String, Spanned<u64>>,
 }
@@ -245,6 +248,7 @@ impl NatSection {
             }
             rules.max_sessions = *m.get_ref();
         }
+        rules.log = self.log.unwrap_or(false);
         for (v, slot, what) in [
             (
                 &self.max_sessions_per_host,

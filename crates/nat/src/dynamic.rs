@@ -59,6 +59,7 @@ use orbital_wire::PacketInfo;
 
 use crate::fragments::{DatagramKey, Fate, Fragments};
 use crate::hosts::Held;
+use crate::log::MappingEvent;
 use crate::node::{STATUS_DNAT, STATUS_SNAT};
 use crate::policy::{DynCounters, NatPolicy, NatShared, SourceRule};
 use crate::ports::{PortError, PortTable, Steer, fold};
@@ -86,6 +87,10 @@ pub struct NatState {
     pub frags: Fragments,
     /// When the fragment state is next swept.
     frags_sweep: u64,
+    /// This worker.
+    worker: u16,
+    /// Whether the policy keeps the mapping log.
+    log_on: bool,
 }
 
 impl AsMut<NatState> for NatState {
@@ -183,12 +188,15 @@ impl NatState {
             view: policy.shared.views.get(worker).cloned().unwrap_or_default(),
             frags: Fragments::new(),
             frags_sweep: 0,
+            worker: u16::try_from(worker).unwrap_or(u16::MAX),
+            log_on: policy.log,
         }
     }
 
     /// Follow a new policy version (its port tables and counters).
     #[inline]
     pub fn follow(&mut self, policy: &NatPolicy, worker: usize, rss: &Toeplitz) {
+        self.log_on = policy.log;
         if !Arc::ptr_eq(&self.shared, &policy.shared) {
             self.shared = policy.shared.clone();
             if let Some(c) = policy.shared.counters.get(worker) {
@@ -219,7 +227,7 @@ impl NatState {
             return Some(id);
         }
         let s = self.sessions.remove(id);
-        ended(&self.shared, &self.counters, &s);
+        ended(&self.shared, &self.counters, &s, self.log_at(now));
         None
     }
 
@@ -417,6 +425,11 @@ impl NatState {
             Ok(id) => {
                 table.add_remote(port, k.remote);
                 DynCounters::bump(&self.counters.created);
+                if fresh && let Some((now, worker)) = self.log_at(cx.now) {
+                    self.shared
+                        .log
+                        .push(mapping_event(now, worker, true, &k, &wan));
+                }
                 Ok(id)
             }
             Err(_) => {
@@ -864,16 +877,22 @@ impl NatState {
         Some(cx.reta.worker(hash4(cx.rss, k.remote, e, k.rport, ep)))
     }
 
+    /// Where and when to log mapping events, if the log is on.
+    fn log_at(&self, now: u64) -> Option<(u64, u16)> {
+        self.log_on.then_some((now, self.worker))
+    }
+
     /// Collect expired sessions (between bursts), releasing their ports.
     pub fn maintain(&mut self, now: u64) -> usize {
         if now >= self.frags_sweep {
             self.frags.expire(now);
             self.frags_sweep = now.saturating_add(1_000_000_000);
         }
+        let log = self.log_at(now);
         let (shared, counters) = (&self.shared, &self.counters);
         let n = self
             .sessions
-            .expire(now, EXPIRE_BUDGET, |s| ended(shared, counters, s));
+            .expire(now, EXPIRE_BUDGET, |s| ended(shared, counters, s, log));
         counters
             .live
             .store(self.sessions.len() as u64, Ordering::Relaxed);
@@ -900,23 +919,50 @@ impl NatState {
     }
 }
 
-/// A session is gone: its port back to the table, its host's counts down.
-fn ended(shared: &NatShared, counters: &DynCounters, s: &crate::session::Session) {
+/// A session is gone: its port back to the table, its host's counts down;
+/// with `log` (time, worker), a mapping it was the last of is logged.
+fn ended(
+    shared: &NatShared,
+    counters: &DynCounters,
+    s: &crate::session::Session,
+    log: Option<(u64, u16)>,
+) {
     if s.kind == Kind::Mapped {
         shared.hosts.give(Held::Sessions, s.lan.addr);
-        if let Some(t) = shared.table(s.wan.addr, s.wan.proto) {
-            give_port(shared, t, s.wan.port, s.lan.addr);
+        if let Some(t) = shared.table(s.wan.addr, s.wan.proto)
+            && give_port(shared, t, s.wan.port, s.lan.addr)
+            && let Some((now, worker)) = log
+        {
+            shared
+                .log
+                .push(mapping_event(now, worker, false, &s.lan, &s.wan));
         }
     }
     DynCounters::bump(&counters.expired);
 }
 
+/// The log record of mapping `lan` → `wan`.
+fn mapping_event(now: u64, worker: u16, created: bool, lan: &Key, wan: &Key) -> MappingEvent {
+    MappingEvent {
+        time_ns: now,
+        worker,
+        created,
+        proto: lan.proto,
+        inside: lan.addr,
+        inside_port: lan.port,
+        external: wan.addr,
+        external_port: wan.port,
+    }
+}
+
 /// One session fewer on `port` of `table`; if that frees the port, the
-/// inside host `host` holds one port fewer.
-fn give_port(shared: &NatShared, table: &PortTable, port: u16, host: u32) {
-    if table.release(port) {
+/// inside host `host` holds one port fewer. Returns whether it did.
+fn give_port(shared: &NatShared, table: &PortTable, port: u16, host: u32) -> bool {
+    let freed = table.release(port);
+    if freed {
         shared.hosts.give(Held::Ports, host);
     }
+    freed
 }
 
 /// What [`NatState::admit`] decided.

@@ -45,6 +45,7 @@
 pub mod dynamic;
 pub mod fragments;
 pub mod hosts;
+pub mod log;
 pub mod node;
 pub mod policy;
 pub mod ports;

@@ -131,6 +131,8 @@ pub struct NatShared {
     pub views: Vec<Arc<SessionView>>,
     /// Sessions and ports each inside host holds.
     pub hosts: Arc<crate::hosts::HostCounts>,
+    /// Mapping events for the API (when `[nat] log` is on).
+    pub log: Arc<crate::log::MappingLog>,
 }
 
 /// Sessions copied per listing, per worker.
@@ -344,6 +346,8 @@ pub struct NatPolicy {
     /// to the worker the model picks (see [`crate::dynamic`], "Which
     /// worker").
     pub software_steering: bool,
+    /// Keep the mapping log.
+    pub log: bool,
 }
 
 fn overlaps(a: &IpPrefix, b: &IpPrefix) -> bool {
@@ -466,6 +470,7 @@ impl NatPolicy {
             max_sessions_per_host: rules.max_sessions_per_host,
             max_ports_per_host: rules.max_ports_per_host,
             software_steering: false,
+            log: rules.log,
             rules: rules.clone(),
             v4_out: Table::sorted(o4),
             v4_in: Table::sorted(i4),
@@ -696,6 +701,7 @@ fn dynamic(
             counters,
             views,
             hosts: old.as_ref().map(|o| o.hosts.clone()).unwrap_or_default(),
+            log: old.as_ref().map(|o| o.log.clone()).unwrap_or_default(),
         }),
     ))
 }

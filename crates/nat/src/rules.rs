@@ -47,6 +47,8 @@ pub struct NatRules {
     pub max_sessions_per_host: u32,
     /// External ports (ICMP identifiers) one inside host may hold.
     pub max_ports_per_host: u32,
+    /// Keep the mapping log (see [`crate::log`]).
+    pub log: bool,
     /// Session timeouts.
     pub timeouts: crate::session::Timeouts,
 }
@@ -60,6 +62,7 @@ impl Default for NatRules {
             max_sessions: 65_536,
             max_sessions_per_host: DEFAULT_SESSIONS_PER_HOST,
             max_ports_per_host: DEFAULT_PORTS_PER_HOST,
+            log: false,
             timeouts: crate::session::Timeouts::default(),
         }
     }

@@ -39,7 +39,7 @@ pub enum CtlCommand {
         /// What to show.
         #[arg(value_parser = ["stats", "ports", "routes", "neighbors", "errors", "runtime", "trace", "firewall", "conntrack", "log", "nat"])]
         what: String,
-        /// For `nat`: `mappings`, `pool` or `sessions`. For `conntrack`:
+        /// For `nat`: `mappings`, `pool`, `log` or `sessions`. For `conntrack`:
         /// `summary`, or a filter
         /// `proto=tcp,addr=10.0.0.2,port=443,state=established`.
         detail: Option<String>,
@@ -118,11 +118,14 @@ pub fn request_of(c: &CtlCommand) -> anyhow::Result<Request> {
                 None => Request::Nat,
                 Some("mappings") => Request::NatMappings,
                 Some("pool") => Request::NatPool,
+                Some("log") => Request::NatLog,
                 Some("sessions") => Request::NatSessions {
                     filter: filter.clone(),
                 },
                 Some(other) => {
-                    anyhow::bail!("show nat {other}: expected mappings, pool or sessions [FILTER]")
+                    anyhow::bail!(
+                        "show nat {other}: expected mappings, pool, log or sessions [FILTER]"
+                    )
                 }
             },
             "log" => Request::Log,
@@ -263,6 +266,7 @@ pub fn render(c: &CtlCommand, v: &Value) -> String {
                 o = match detail.as_deref() {
                     Some("mappings") => crate::nat_view::render_mappings(v),
                     Some("pool") => crate::nat_view::render_pool(v),
+                    Some("log") => crate::nat_view::render_log(v),
                     Some("sessions") => crate::nat_view::render_sessions(v),
                     _ => crate::nat_view::render_nat(v),
                 }
@@ -436,6 +440,7 @@ mod tests {
         };
         assert!(matches!(req(&["show", "nat"]), Request::Nat));
         assert!(matches!(req(&["show", "nat", "pool"]), Request::NatPool));
+        assert!(matches!(req(&["show", "nat", "log"]), Request::NatLog));
         assert!(matches!(
             req(&["show", "nat", "mappings"]),
             Request::NatMappings

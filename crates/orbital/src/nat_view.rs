@@ -406,6 +406,68 @@ pub fn render_pool(v: &Value) -> String {
     o
 }
 
+/// Mapping log records the daemon keeps for readers.
+pub const MAPPING_LOG_KEPT: usize = 10_000;
+
+/// Take the new mapping log records into `kept` (the newest
+/// [`MAPPING_LOG_KEPT`]) and show them.
+pub fn log_json(p: &NatPolicy, kept: &mut std::collections::VecDeque<Value>) -> Value {
+    let log = &p.shared.log;
+    while let Some(e) = log.pop() {
+        kept.push_back(json!({
+            "time_ns": e.time_ns,
+            "worker": e.worker,
+            "event": if e.created { "create" } else { "delete" },
+            "protocol": proto_name(e.proto),
+            "inside": endpoint(e.inside, e.inside_port),
+            "external": endpoint(e.external, e.external_port),
+        }));
+        if kept.len() > MAPPING_LOG_KEPT {
+            kept.pop_front();
+        }
+    }
+    let (logged, lost) = log.counts();
+    json!({
+        "enabled": p.log,
+        "records": kept.iter().cloned().collect::<Vec<_>>(),
+        "logged": logged,
+        "lost": lost,
+    })
+}
+
+/// `orbctl show nat log` for people.
+pub fn render_log(v: &Value) -> String {
+    let mut o = String::new();
+    if v["enabled"] == false {
+        o.push_str("the mapping log is off ([nat] log = true turns it on)\n");
+    }
+    let _ = writeln!(
+        o,
+        "{:>20}  {:<4}{:<8}{:<6}{:<22}external",
+        "time (ns)", "w", "event", "proto", "inside"
+    );
+    for r in v["records"].as_array().into_iter().flatten() {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let _ = writeln!(
+            o,
+            "{:>20}  {:<4}{:<8}{:<6}{:<22}{}",
+            r["time_ns"].as_u64().unwrap_or(0),
+            r["worker"].as_u64().unwrap_or(0),
+            s("event"),
+            s("protocol"),
+            s("inside"),
+            s("external"),
+        );
+    }
+    let _ = writeln!(
+        o,
+        "{} logged, {} lost to a full queue",
+        v["logged"].as_u64().unwrap_or(0),
+        v["lost"].as_u64().unwrap_or(0)
+    );
+    o
+}
+
 /// `orbctl show nat` for people.
 pub fn render_nat(v: &Value) -> String {
     let mut o = String::new();
@@ -580,6 +642,16 @@ pub fn metrics(p: &NatPolicy, family: &mut Family<'_>) {
         "External ports (ICMP: identifiers) held by mappings, per address and protocol.",
         "gauge",
         used,
+    );
+    let (logged, lost) = p.shared.log.counts();
+    family(
+        "orbital_nat_log_records_total",
+        "NAT mapping log records, by fate (logged, lost to a full queue).",
+        "counter",
+        vec![
+            ("{fate=\"logged\"}".to_string(), logged),
+            ("{fate=\"lost\"}".to_string(), lost),
+        ],
     );
     family(
         "orbital_nat_untranslatable_total",

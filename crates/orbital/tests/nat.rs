@@ -51,7 +51,7 @@ fn run_example(
     trace: Option<(usize, TraceFilter)>,
 ) -> (ReplayReport, [Vec<Vec<u8>>; 2]) {
     let ex = root().join("examples");
-    run_files(
+    let (rep, frames, _) = run_files(
         &ex.join(config),
         [
             ex.join(format!("{prefix}-lan.pcap")),
@@ -59,16 +59,22 @@ fn run_example(
         ],
         workers,
         trace,
-    )
+    );
+    (rep, frames)
 }
 
-/// Replay `config` on the LAN and WAN captures `pcaps`.
+/// Replay `config` on the LAN and WAN captures `pcaps`; the report, what
+/// each port sent, and the NAT's shared state afterwards.
 fn run_files(
     config: &Path,
     pcaps: [PathBuf; 2],
     workers: usize,
     trace: Option<(usize, TraceFilter)>,
-) -> (ReplayReport, [Vec<Vec<u8>>; 2]) {
+) -> (
+    ReplayReport,
+    [Vec<Vec<u8>>; 2],
+    std::sync::Arc<orbital_nat::policy::NatShared>,
+) {
     let dir = Scratch::new();
     let (compiled, builder) = orbital_control::load(config).unwrap();
     let mut cfg = ReplayConfig {
@@ -97,13 +103,14 @@ fn run_files(
         })
         .collect();
     let policy = orbital::policy(&compiled, workers, 1, None).unwrap();
+    let shared = policy.nat.shared.clone();
     let rep =
         replay::<orbital::Graph>(&cfg, builder, policy, compiled.ports.len(), inputs, outputs)
             .unwrap();
     assert!(rep.stats.total.balanced(), "{:?}", rep.stats.total);
     assert_eq!(rep.stats.pool.in_use, 0, "every buffer came back");
     let read = |p: &Path| frames(&std::fs::read(p).unwrap());
-    (rep, [read(&paths[0]), read(&paths[1])])
+    (rep, [read(&paths[0]), read(&paths[1])], shared)
 }
 
 /// A capture's frames, each cut to its IP packet's own length (the
@@ -653,7 +660,7 @@ fn one_inside_host_cannot_take_more_than_its_ports_and_sessions() {
     let wan = dir.0.join("wan.pcap");
     write_pcap(&wan, &[]);
     for workers in [1, 2] {
-        let (rep, [_, out]) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
+        let (rep, [_, out], _) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
         assert_eq!(drops(&rep, Reason::NatHostLimit), 2, "{workers} workers");
         let sent: Vec<_> = out
             .iter()
@@ -752,7 +759,7 @@ fn fragments_to_a_mapping_follow_their_first_even_out_of_order() {
     let empty = dir.0.join("empty.pcap");
     write_pcap(&empty, &[]);
     // The mapping the outbound packet gets (deterministic).
-    let (_, [_, out]) = run_files(&cfg, [lan.clone(), empty.clone()], 1, None);
+    let (_, [_, out], _) = run_files(&cfg, [lan.clone(), empty.clone()], 1, None);
     let ext = port_at(&out[0], 14 + 20);
     // The answer: 40 bytes of UDP in three fragments of 16, 16 and 8,
     // sent second, first, third; and a datagram from a port the
@@ -789,7 +796,7 @@ fn fragments_to_a_mapping_follow_their_first_even_out_of_order() {
     // More workers than two, so that the datagram's worker (by addresses)
     // and the flow's (by ports) differ for some count.
     for workers in [1, 2, 3, 4] {
-        let (rep, [got, _]) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
+        let (rep, [got, _], _) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
         assert_eq!(
             got.len(),
             3,
@@ -846,4 +853,89 @@ fn fragments_to_a_mapping_follow_their_first_even_out_of_order() {
         handed > 0,
         "some worker count sent the datagram to the flow's worker"
     );
+}
+
+#[test]
+fn the_mapping_log_records_each_mapping_made_and_given_back() {
+    let dir = Scratch::new();
+    let base = std::fs::read_to_string(root().join("examples/home-router.toml")).unwrap();
+    let cfg = dir.0.join("log.toml");
+    std::fs::write(
+        &cfg,
+        base.replace(
+            "max_sessions = 65536          # per worker\n",
+            "max_sessions = 65536\nlog = true\n",
+        ),
+    )
+    .unwrap();
+    // .2 opens a mapping; 400 s later (past UDP's 300 s) .3 opens one,
+    // and the worker's sweep gives .2's back.
+    let lan = dir.0.join("lan.pcap");
+    let t0 = 1_700_000_000_000_000_000u64;
+    {
+        let mut w = PcapWriter::new(
+            std::fs::File::create(&lan).unwrap(),
+            1,
+            65535,
+            Resolution::Nano,
+        )
+        .unwrap();
+        w.write(t0, &lan_udp(2, 5000, "198.51.100.7", 53)).unwrap();
+        w.write(t0 + 400_000_000_000, &lan_udp(3, 6000, "198.51.100.7", 53))
+            .unwrap();
+        w.finish().unwrap();
+    }
+    let empty = dir.0.join("empty.pcap");
+    write_pcap(&empty, &[]);
+    for workers in [1, 2] {
+        let (_, [_, out], shared) = run_files(&cfg, [lan.clone(), empty.clone()], workers, None);
+        let ext = |f: &Vec<u8>| format!("203.0.113.1:{}", port_at(f, 14 + 20));
+        let mut events = Vec::new();
+        while let Some(e) = shared.log.pop() {
+            events.push((
+                e.created,
+                format!(
+                    "{}:{}",
+                    std::net::Ipv4Addr::from_bits(e.inside),
+                    e.inside_port
+                ),
+                format!(
+                    "{}:{}",
+                    std::net::Ipv4Addr::from_bits(e.external),
+                    e.external_port
+                ),
+                e.time_ns,
+            ));
+        }
+        assert_eq!(events.len(), 3, "{workers} workers: {events:?}");
+        assert_eq!(
+            (events[0].0, events[0].1.as_str()),
+            (true, "192.168.1.2:5000")
+        );
+        assert_eq!(events[0].2, ext(&out[0]));
+        assert_eq!(events[0].3, t0, "made when its packet came");
+        let deleted = events.iter().find(|e| !e.0).unwrap();
+        assert_eq!(
+            (deleted.1.as_str(), &deleted.2),
+            ("192.168.1.2:5000", &ext(&out[0]))
+        );
+        assert!(
+            deleted.3 >= t0 + 300_000_000_000,
+            "given back after its timeout: {events:?}"
+        );
+        let made3 = events
+            .iter()
+            .find(|e| e.0 && e.1 == "192.168.1.3:6000")
+            .unwrap();
+        assert_eq!(made3.2, ext(&out[1]));
+        assert_eq!(shared.log.counts(), (3, 0));
+    }
+    // Off by default: nothing logged.
+    let (_, _, shared) = run_files(
+        &root().join("examples/home-router.toml"),
+        [lan.clone(), empty],
+        1,
+        None,
+    );
+    assert_eq!(shared.log.counts(), (0, 0));
 }

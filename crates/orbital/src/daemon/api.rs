@@ -189,6 +189,13 @@ pub fn handle(d: &Daemon, r: Request) -> Response {
         Request::NatPool => Response::ok(crate::nat_view::pool_json(
             &d.handle.shared.load_full().policy.nat,
         )),
+        Request::NatLog => {
+            let snap = d.handle.shared.load_full();
+            let Ok(mut kept) = d.nat_log.lock() else {
+                return Response::err("NAT log buffer poisoned");
+            };
+            Response::ok(crate::nat_view::log_json(&snap.policy.nat, &mut kept))
+        }
         Request::Firewall => Response::ok(crate::firewall_view::firewall_json(
             &d.handle.shared.load_full().policy.edge,
             &d.names,

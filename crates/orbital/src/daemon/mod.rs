@@ -72,6 +72,9 @@ pub struct Daemon {
     pub engine: Mutex<EngineSettings>,
     /// Firewall log records read so far (the newest [`crate::firewall_view::LOG_KEPT`]).
     pub log: Mutex<std::collections::VecDeque<serde_json::Value>>,
+    /// NAT mapping log records read so far (the newest
+    /// [`crate::nat_view::MAPPING_LOG_KEPT`]).
+    pub nat_log: Mutex<std::collections::VecDeque<serde_json::Value>>,
 }
 
 fn backend_name(b: Backend) -> &'static str {
@@ -244,6 +247,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         running: Mutex::new(Some(running)),
         engine: Mutex::new(compiled.engine.clone()),
         log: Mutex::default(),
+        nat_log: Mutex::default(),
     });
     let sock = a
         .api
@@ -455,6 +459,7 @@ mod tests {
             running: Mutex::new(Some(running)),
             engine: Mutex::new(compiled.engine.clone()),
             log: Mutex::default(),
+            nat_log: Mutex::default(),
         };
         (Arc::new(d), dir)
     }
@@ -637,6 +642,16 @@ mod tests {
         assert!(
             !r.ok && r.error.as_deref().unwrap_or("").contains("sctp"),
             "{r:?}"
+        );
+        // The mapping log answers, off unless configured, and says so.
+        let log = api::handle(&d, Request::NatLog).result.unwrap();
+        assert_eq!(log["enabled"], false, "{log}");
+        assert_eq!(log["records"], serde_json::json!([]));
+        let text = crate::nat_view::render_log(&log);
+        assert!(text.contains("[nat] log = true"), "{text}");
+        assert!(
+            metrics::render(&d).contains("orbital_nat_log_records_total{fate=\"lost\"} 0"),
+            "metrics"
         );
         stop(&d, &dir);
     }
