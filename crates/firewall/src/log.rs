@@ -29,10 +29,11 @@ pub struct LogRecord {
     pub info: PacketInfo,
 }
 
-/// Records waiting for a reader.
+/// Records waiting for a reader: the firewall's log, and (with another
+/// record type) NAT's mapping log.
 #[derive(Debug)]
-pub struct LogQueue {
-    queue: ArrayQueue<LogRecord>,
+pub struct LogQueue<T = LogRecord> {
+    queue: ArrayQueue<T>,
     lost: AtomicU64,
     logged: AtomicU64,
 }
@@ -40,7 +41,7 @@ pub struct LogQueue {
 /// Records the queue holds before it counts losses.
 pub const LOG_CAPACITY: usize = 4096;
 
-impl Default for LogQueue {
+impl<T> Default for LogQueue<T> {
     fn default() -> Self {
         LogQueue {
             queue: ArrayQueue::new(LOG_CAPACITY),
@@ -50,9 +51,9 @@ impl Default for LogQueue {
     }
 }
 
-impl LogQueue {
+impl<T> LogQueue<T> {
     /// Add a record (a worker).
-    pub fn push(&self, r: LogRecord) {
+    pub fn push(&self, r: T) {
         self.logged.fetch_add(1, Ordering::Relaxed);
         if self.queue.push(r).is_err() {
             self.lost.fetch_add(1, Ordering::Relaxed);
@@ -60,7 +61,7 @@ impl LogQueue {
     }
 
     /// Take the oldest record (a reader).
-    pub fn pop(&self) -> Option<LogRecord> {
+    pub fn pop(&self) -> Option<T> {
         self.queue.pop()
     }
 

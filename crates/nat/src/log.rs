@@ -9,10 +9,6 @@
 //! for. One record per mapping event, not per session or packet, so the
 //! cost is at the rate mappings are made.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crossbeam_queue::ArrayQueue;
-
 /// One mapping event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MappingEvent {
@@ -34,49 +30,9 @@ pub struct MappingEvent {
     pub external_port: u16,
 }
 
-/// Records the queue holds before it counts losses.
-pub const MAPPING_LOG_CAPACITY: usize = 8192;
-
-/// Records waiting for a reader.
-#[derive(Debug)]
-pub struct MappingLog {
-    queue: ArrayQueue<MappingEvent>,
-    logged: AtomicU64,
-    lost: AtomicU64,
-}
-
-impl Default for MappingLog {
-    fn default() -> Self {
-        MappingLog {
-            queue: ArrayQueue::new(MAPPING_LOG_CAPACITY),
-            logged: AtomicU64::new(0),
-            lost: AtomicU64::new(0),
-        }
-    }
-}
-
-impl MappingLog {
-    /// Add a record (a worker).
-    pub fn push(&self, e: MappingEvent) {
-        self.logged.fetch_add(1, Ordering::Relaxed);
-        if self.queue.push(e).is_err() {
-            self.lost.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Take the oldest record (a reader).
-    pub fn pop(&self) -> Option<MappingEvent> {
-        self.queue.pop()
-    }
-
-    /// Records logged, and lost to a full queue.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.logged.load(Ordering::Relaxed),
-            self.lost.load(Ordering::Relaxed),
-        )
-    }
-}
+/// Records waiting for a reader: the firewall's bounded queue (the newest
+/// are lost when it is full, and counted).
+pub type MappingLog = orbital_firewall::log::LogQueue<MappingEvent>;
 
 #[cfg(test)]
 mod tests {
@@ -95,10 +51,11 @@ mod tests {
             external: 3,
             external_port: 4,
         };
-        for _ in 0..MAPPING_LOG_CAPACITY + 3 {
+        let cap = orbital_firewall::log::LOG_CAPACITY;
+        for _ in 0..cap + 3 {
             l.push(e);
         }
-        assert_eq!(l.counts(), (MAPPING_LOG_CAPACITY as u64 + 3, 3));
+        assert_eq!(l.counts(), (cap as u64 + 3, 3));
         assert_eq!(l.pop(), Some(e));
     }
 }
