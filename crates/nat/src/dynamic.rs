@@ -17,6 +17,8 @@
 //! | REQ-6 outbound refresh | every outbound packet refreshes its session; inbound ones too |
 //! | REQ-7, REQ-8 filtering | per source rule: endpoint-independent, address-dependent (a per-port filter of the remote addresses reached), address-and-port-dependent (the default: a session for that remote endpoint) |
 //! | REQ-9 hairpinning | an inside host reaching an external address:port is translated at prerouting as if it came from the Internet: source to its own mapping, destination to the mapping's owner, filtering applied |
+//! | 5382 REQ-2 simultaneous open | the inside host's SYN makes the session; the peer's SYN to it then matches it (`tests/nat.rs`) |
+//! | 5382 REQ-4, REQ-4a unsolicited SYN | never answered: to a mapping it is filtered (address-and-port-dependent), before any mapping it is for the router and its input policy decides; dropped silently, as REQ-4a asks when an answer would break the filtering |
 //! | 5382 REQ-5 TCP timeouts | established 2 h 4 min, transitory (opening, closing) 4 min |
 //! | 5508 REQ-1 ICMP query timeout ≥ 60 s | 60 s; identifiers mapped like ports |
 //! | 5508 REQ-3, REQ-4 ICMP errors | the quoted header's address and port are translated, with its checksums and the ICMP checksum; errors never make or refresh a session |

@@ -939,3 +939,106 @@ fn the_mapping_log_records_each_mapping_made_and_given_back() {
     );
     assert_eq!(shared.log.counts(), (0, 0));
 }
+
+/// A TCP segment (no options, no payload) with its checksum, as an
+/// Ethernet frame from `macs` (destination, source).
+fn tcp_frame(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&ports.0.to_be_bytes());
+    t.extend_from_slice(&ports.1.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src);
+    pseudo.extend_from_slice(&dst);
+    pseudo.extend_from_slice(&[0, 6, 0, 20]);
+    let c = csum(&[pseudo, t.clone()].concat(), 0);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip, 0);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&macs.0);
+    f.extend_from_slice(&macs.1);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&t);
+    f
+}
+
+#[test]
+fn tcp_simultaneous_open_goes_through_and_an_unsolicited_syn_gets_no_answer() {
+    // RFC 5382 REQ-2 (simultaneous open) and REQ-4: an unsolicited
+    // inbound SYN is not answered (REQ-4a: answering would break the
+    // address-and-port-dependent filtering's policy); once the inside host
+    // has sent its own SYN, the peer's SYN reaches it.
+    let dir = Scratch::new();
+    let cfg = root().join("examples/home-router.toml");
+    let (router_lan, host) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (router_wan, gw) = ([2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 0xfe]);
+    let (inside, peer, public) = ([192, 168, 1, 2], [198, 51, 100, 9], [203, 0, 113, 1]);
+    let syn_out = tcp_frame((router_lan, host), inside, peer, (7000, 9000), 100, 0, 0x02);
+    let lan = dir.0.join("lan.pcap");
+    let empty = dir.0.join("empty.pcap");
+    write_pcap(&empty, &[]);
+    write_pcap(&lan, std::slice::from_ref(&syn_out));
+    let (_, [_, out], _) = run_files(&cfg, [lan.clone(), empty.clone()], 1, None);
+    let ext = port_at(&out[0], 14 + 20);
+    // The peer's SYN to the mapping before the inside host's (dropped,
+    // unanswered), then the host's SYN out, then the peer's SYN again
+    // (simultaneous open: delivered).
+    let syn_in = tcp_frame((router_wan, gw), peer, public, (9000, ext), 500, 0, 0x02);
+    let t0 = 1_700_000_000_000_000_000u64;
+    let write = |path: &Path, frames: &[(u64, &Vec<u8>)]| {
+        let mut w = PcapWriter::new(
+            std::fs::File::create(path).unwrap(),
+            1,
+            65535,
+            Resolution::Nano,
+        )
+        .unwrap();
+        for (t, f) in frames {
+            w.write(*t, f).unwrap();
+        }
+        w.finish().unwrap();
+    };
+    write(&lan, &[(t0 + 1_000_000, &syn_out)]);
+    let wan = dir.0.join("wan.pcap");
+    write(&wan, &[(t0, &syn_in), (t0 + 2_000_000, &syn_in)]);
+    for workers in [1, 2] {
+        let (rep, [to_lan, to_wan], _) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
+        assert_eq!(
+            to_wan.len(),
+            1,
+            "{workers} workers: only the host's SYN goes out, no RST or ICMP for the early SYN"
+        );
+        assert_eq!(port_at(&to_wan[0], 14 + 20), ext, "the same mapping");
+        assert_eq!(
+            to_lan.len(),
+            1,
+            "{workers} workers: the peer's second SYN reaches the host"
+        );
+        let f = &to_lan[0];
+        assert_eq!(ipv4_at(f, 14 + 16).to_string(), "192.168.1.2");
+        assert_eq!(port_at(f, 14 + 22), 7000);
+        assert_eq!(f[14 + 33], 0x02, "a SYN");
+        let mut pseudo = vec![198, 51, 100, 9, 192, 168, 1, 2, 0, 6, 0, 20];
+        pseudo.extend_from_slice(&f[34..54]);
+        assert_eq!(csum(&pseudo, 0), 0, "TCP checksum for the inside address");
+        // Before any mapping, the SYN is to the router's own address: its
+        // input policy drops it, silently.
+        assert_eq!(drops(&rep, Reason::FwPolicy), 1, "the early SYN");
+        assert_eq!(drops(&rep, Reason::NatFiltered), 0);
+    }
+}
