@@ -1042,3 +1042,78 @@ fn tcp_simultaneous_open_goes_through_and_an_unsolicited_syn_gets_no_answer() {
         assert_eq!(drops(&rep, Reason::NatFiltered), 0);
     }
 }
+
+#[test]
+fn each_filtering_mode_lets_in_what_rfc_4787_says() {
+    // REQ-8: endpoint-independent filtering lets anyone reach a mapping,
+    // address-dependent those at an address the inside endpoint sent to,
+    // address-and-port-dependent only the endpoint itself.
+    let dir = Scratch::new();
+    let base = std::fs::read_to_string(root().join("examples/home-router.toml")).unwrap();
+    let lan = dir.0.join("lan.pcap");
+    write_pcap(&lan, &[lan_udp(2, 5000, "198.51.100.7", 3478)]);
+    let empty = dir.0.join("empty.pcap");
+    write_pcap(&empty, &[]);
+    let (_, [_, out], _) = run_files(
+        &root().join("examples/home-router.toml"),
+        [lan.clone(), empty.clone()],
+        1,
+        None,
+    );
+    let ext = port_at(&out[0], 14 + 20);
+    let e = [203, 0, 113, 1];
+    let from = |r: [u8; 4], sport: u16| {
+        wan_fragment(r, e, 9, 0, false, &udp_datagram(r, e, sport, ext, b"hi"))
+    };
+    // The endpoint itself, its address from another port, another address.
+    let wan = dir.0.join("wan.pcap");
+    {
+        let mut w = PcapWriter::new(
+            std::fs::File::create(&wan).unwrap(),
+            1,
+            65535,
+            Resolution::Nano,
+        )
+        .unwrap();
+        for (i, f) in [
+            from([198, 51, 100, 7], 3478),
+            from([198, 51, 100, 7], 9999),
+            from([198, 51, 100, 8], 3478),
+        ]
+        .iter()
+        .enumerate()
+        {
+            w.write(1_700_000_000_001_000_000 + 1_000 * i as u64, f)
+                .unwrap();
+        }
+        w.finish().unwrap();
+    }
+    for (mode, reached) in [
+        ("endpoint-independent", 3),
+        ("address-dependent", 2),
+        ("address-and-port-dependent", 1),
+    ] {
+        let cfg = dir.0.join(format!("{mode}.toml"));
+        std::fs::write(
+            &cfg,
+            base.replace(
+                "masquerade filtering address-and-port-dependent",
+                &format!("masquerade filtering {mode}"),
+            ),
+        )
+        .unwrap();
+        for workers in [1, 2] {
+            let (rep, [to_lan, _], _) = run_files(&cfg, [lan.clone(), wan.clone()], workers, None);
+            assert_eq!(to_lan.len(), reached, "{mode}, {workers} workers");
+            for f in &to_lan {
+                assert_eq!(ipv4_at(f, 14 + 16).to_string(), "192.168.1.2", "{mode}");
+                assert_eq!(port_at(f, 14 + 22), 5000, "{mode}");
+            }
+            assert_eq!(
+                drops(&rep, Reason::NatFiltered),
+                3 - reached as u64,
+                "{mode}, {workers} workers"
+            );
+        }
+    }
+}
