@@ -297,6 +297,23 @@ fn refuse(what: Option<usize>, message: &str) -> Result<(), RuleError> {
     }
 }
 
+/// The outside interface of a source-side statement (`masquerade`,
+/// `snat`, `netmap`): only `oif` and `saddr` may come with it.
+fn outbound_only(
+    seen: &Seen,
+    at: usize,
+    only: &str,
+    needs: &str,
+) -> Result<(IfId, String), RuleError> {
+    refuse(seen.iif.as_ref().map(|i| i.0), only)?;
+    refuse(seen.daddr.map(|d| d.0), only)?;
+    refuse(seen.dport.map(|d| d.0), only)?;
+    match &seen.oif {
+        Some((_, iface, name)) => Ok((*iface, name.clone())),
+        None => fail(at, needs),
+    }
+}
+
 fn source(
     seen: Seen,
     at: usize,
@@ -304,16 +321,12 @@ fn source(
     filtering: Filtering,
     address_of: &dyn Fn(IfId) -> Option<Ipv4Addr>,
 ) -> Result<NatRule, RuleError> {
-    let msg = "source NAT matches `oif` and `ip saddr` only";
-    refuse(seen.iif.as_ref().map(|i| i.0), msg)?;
-    refuse(seen.daddr.map(|d| d.0), msg)?;
-    refuse(seen.dport.map(|d| d.0), msg)?;
-    let Some((_, iface, iface_name)) = seen.oif else {
-        return fail(
-            at,
-            "source NAT needs `oif IFACE` (where the translated packets leave)",
-        );
-    };
+    let (iface, iface_name) = outbound_only(
+        &seen,
+        at,
+        "source NAT matches `oif` and `ip saddr` only",
+        "source NAT needs `oif IFACE` (where the translated packets leave)",
+    )?;
     let inside = match seen.saddr {
         Some((sat, ps)) => {
             if ps.iter().any(|p| matches!(p, IpPrefix::V6(_))) {
@@ -380,16 +393,12 @@ fn forward(
 }
 
 fn netmap(seen: Seen, at: usize, (tat, to): (usize, &str)) -> Result<NatRule, RuleError> {
-    let msg = "netmap matches `oif` and one `ip saddr` / `ip6 saddr` prefix only";
-    refuse(seen.iif.as_ref().map(|i| i.0), msg)?;
-    refuse(seen.daddr.map(|d| d.0), msg)?;
-    refuse(seen.dport.map(|d| d.0), msg)?;
-    let Some((_, iface, iface_name)) = seen.oif else {
-        return fail(
-            at,
-            "netmap needs `oif IFACE` (where the inside prefix leaves)",
-        );
-    };
+    let (iface, iface_name) = outbound_only(
+        &seen,
+        at,
+        "netmap matches `oif` and one `ip saddr` / `ip6 saddr` prefix only",
+        "netmap needs `oif IFACE` (where the inside prefix leaves)",
+    )?;
     let inside = match seen.saddr {
         Some((_, ps)) if ps.len() == 1 => ps[0],
         Some((sat, _)) => return fail(sat, "netmap maps one prefix: give one `saddr`"),

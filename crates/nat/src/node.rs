@@ -237,6 +237,17 @@ fn quoted6(
     set_v6_addr_at(p, inner, side, new).then_some((new, r))
 }
 
+/// What the stateful NAT needs of a node's context.
+fn stateful_cx<'a, P>(cx: &NodeCx<'a, P>) -> Cx<'a> {
+    Cx {
+        now: cx.now_ns,
+        worker: cx.worker,
+        workers: cx.workers,
+        rss: cx.rss,
+        reta: cx.reta,
+    }
+}
+
 /// Destination translation at prerouting (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NatIn;
@@ -269,13 +280,7 @@ where
         if stateful {
             st.follow(nat, usize::from(cx.worker), cx.rss);
         }
-        let dcx = Cx {
-            now: cx.now_ns,
-            worker: cx.worker,
-            workers: cx.workers,
-            rss: cx.rss,
-            reta: cx.reta,
-        };
+        let dcx = stateful_cx(cx);
         if stateful {
             let ctx = &*b.ctx;
             st.warm(
@@ -450,13 +455,7 @@ where
         if stateful {
             st.follow(nat, usize::from(cx.worker), cx.rss);
         }
-        let dcx = Cx {
-            now: cx.now_ns,
-            worker: cx.worker,
-            workers: cx.workers,
-            rss: cx.rss,
-            reta: cx.reta,
-        };
+        let dcx = stateful_cx(cx);
         if stateful {
             let ctx = &*b.ctx;
             st.warm(
